@@ -1,0 +1,1 @@
+//! netstack link layer.
