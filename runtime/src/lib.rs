@@ -1,1 +1,43 @@
-//! netstack runtime layer.
+//! The netstack runtime: the only crate that owns threads, channels and clocks.
+//!
+//! It wires the sans-IO protocol crates into actor thread pools joined by bounded crossbeam
+//! channels that carry batches:
+//!
+//! ```text
+//!  app threads ── Stack API (ping, stats, shutdown; sockets in later layers)
+//!       │ commands
+//!       ▼
+//!  transport workers 0..T-1  ◀── deliveries, sharded by a keyed 4-tuple hash
+//!       ▲
+//!  network workers 0..N-1    ◀── IPv4 packets, sharded by (src, dst, protocol, ident)
+//!       ▲                    ──▶ packets to send
+//!  link RX (device read, Ethernet demux)      link TX (ARP resolve + queue, Ethernet emit, device write)
+//! ```
+//!
+//! Queue policy (the one place it is written down):
+//! - **Ingress drops.** Link RX never blocks on a full network queue, and network workers never
+//!   block on a full transport queue: the batch is dropped and counted (`runtime.*_queue_full`),
+//!   exactly as a NIC drops when its ring is full. The device reader therefore always returns to
+//!   the device within one poll interval.
+//! - **Egress pushes back.** Producers of outgoing packets (network and transport workers, app
+//!   threads) block on a full link TX queue, so a sender can never outrun the device silently.
+//! - Every actor waits on its channel with a deadline equal to its next timer, bounded by
+//!   [`POLL_INTERVAL`] so it notices shutdown.
+
+mod link_rx;
+mod link_tx;
+mod msg;
+mod network;
+mod ping;
+mod shard;
+mod stack;
+mod stats;
+
+use std::time::Duration;
+
+pub use ping::Pinger;
+pub use stack::{Stack, StackBuilder, StackConfig};
+pub use stats::{RuntimeStats, StackStats};
+
+/// Longest time any actor sleeps without checking for shutdown.
+pub const POLL_INTERVAL: Duration = Duration::from_millis(50);

@@ -1,0 +1,92 @@
+//! Link RX: reads frames from the device, demultiplexes Ethernet, hands ARP to link TX (which
+//! owns the neighbour cache) and IPv4 packets to the network worker that owns their datagram.
+//!
+//! Policy: this thread never blocks on a queue. A full network queue drops the batch and counts
+//! it; the device is read again within one poll interval whatever happens downstream.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use crossbeam_channel::{Sender, TrySendError};
+use netstack_link::device::{Device, Medium};
+use netstack_link::rx::{classify, Inbound};
+use netstack_link::wire::ethernet::MacAddr;
+use netstack_link::LinkStats;
+
+use crate::msg::{NetMsg, RxPacket, TxMsg, RX_BATCH};
+use crate::shard::Sharder;
+use crate::stats::Published;
+use crate::POLL_INTERVAL;
+
+pub(crate) struct LinkRx {
+    pub device: Arc<dyn Device>,
+    pub mac: MacAddr,
+    pub sharder: Sharder,
+    pub net: Vec<Sender<NetMsg>>,
+    pub tx: Sender<TxMsg>,
+    pub stop: Arc<AtomicBool>,
+    pub stats: Published<LinkStats>,
+}
+
+impl LinkRx {
+    pub fn run(mut self) {
+        let mut frames: Vec<Vec<u8>> = Vec::with_capacity(RX_BATCH);
+        let mut batches: Vec<Vec<RxPacket>> = (0..self.net.len()).map(|_| Vec::new()).collect();
+        let mut arp = Vec::new();
+        while !self.stop.load(Ordering::Relaxed) {
+            frames.clear();
+            match self.device.recv_batch(&mut frames, RX_BATCH, POLL_INTERVAL) {
+                Ok(0) => continue,
+                Ok(_) => {}
+                Err(e) => {
+                    self.stats.runtime.rx_device_errors += 1;
+                    log::warn!("reading {}: {e}", self.device.name());
+                    // A persistent error must not spin the CPU.
+                    std::thread::sleep(POLL_INTERVAL);
+                    self.stats.publish();
+                    continue;
+                }
+            }
+            self.stats.runtime.rx_frames += frames.len() as u64;
+            for frame in frames.drain(..) {
+                self.stats.layer.frames_in += 1;
+                self.stats.layer.bytes_in += frame.len() as u64;
+                let offset = match self.device.medium() {
+                    Medium::Ip => 0,
+                    Medium::Ethernet => match classify(self.mac, &frame) {
+                        Ok(Inbound::Ipv4(_)) => netstack_link::wire::ethernet::HEADER_LEN,
+                        Ok(Inbound::Arp(repr)) => {
+                            arp.push(repr);
+                            continue;
+                        }
+                        Err(reason) => {
+                            self.stats.layer.record_drop(reason);
+                            continue;
+                        }
+                    },
+                };
+                let w = self.sharder.network_worker(&frame[offset..]);
+                batches[w].push(RxPacket { frame, offset });
+            }
+            for (w, batch) in batches.iter_mut().enumerate() {
+                if batch.is_empty() {
+                    continue;
+                }
+                let b = std::mem::take(batch);
+                let n = b.len() as u64;
+                if let Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) =
+                    self.net[w].try_send(NetMsg::Inbound(b))
+                {
+                    self.stats.runtime.net_queue_full += 1;
+                    self.stats.runtime.net_queue_full_packets += n;
+                }
+            }
+            if !arp.is_empty() {
+                // ARP is rare and small; a full TX queue drops it like any ingress.
+                let _ = self.tx.try_send(TxMsg::Arp(std::mem::take(&mut arp)));
+            }
+            self.stats.publish();
+        }
+        self.stats.publish();
+    }
+}

@@ -1,0 +1,184 @@
+//! Link TX: resolves next hops through ARP (it owns the neighbour cache and its timers), frames
+//! packets and writes them to the device.
+//!
+//! Policy: producers block when this queue is full (egress pushes back). Packets waiting for ARP
+//! sit in the neighbour cache's bounded per-address queue; when resolution fails after three
+//! tries they are dropped and counted as host unreachable. On shutdown the queue is drained
+//! before the thread exits, so replies already produced still leave.
+
+use std::net::Ipv4Addr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use crossbeam_channel::{Receiver, RecvTimeoutError};
+use netstack_link::device::{Device, Medium};
+use netstack_link::neighbor::{NeighborCache, Resolve};
+use netstack_link::wire::arp::ArpRepr;
+use netstack_link::wire::ethernet::{EtherType, MacAddr};
+use netstack_link::LinkStats;
+
+use crate::msg::{TxMsg, TxPacket};
+use crate::stats::Published;
+use crate::POLL_INTERVAL;
+
+/// Messages handled per wake-up before the stats are published and timers checked.
+const DRAIN_LIMIT: usize = 256;
+
+pub(crate) struct LinkTx {
+    pub device: Arc<dyn Device>,
+    pub mac: MacAddr,
+    /// Destinations that need no resolution: the limited and the subnet broadcast.
+    pub broadcast: [Ipv4Addr; 2],
+    pub neighbors: NeighborCache<Vec<u8>>,
+    pub rx: Receiver<TxMsg>,
+    pub stop: Arc<AtomicBool>,
+    pub stats: Published<LinkStats>,
+    scratch: Vec<u8>,
+}
+
+impl LinkTx {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        device: Arc<dyn Device>,
+        mac: MacAddr,
+        broadcast: [Ipv4Addr; 2],
+        neighbors: NeighborCache<Vec<u8>>,
+        rx: Receiver<TxMsg>,
+        stop: Arc<AtomicBool>,
+        stats: Published<LinkStats>,
+    ) -> Self {
+        Self {
+            device,
+            mac,
+            broadcast,
+            neighbors,
+            rx,
+            stop,
+            stats,
+            scratch: Vec::with_capacity(2048),
+        }
+    }
+
+    pub fn run(mut self) {
+        if self.device.medium() == Medium::Ethernet {
+            // Announce ourselves so the peer's cache is fresh (RFC 5227 §3 "ARP Announcement").
+            let g = self.neighbors.gratuitous();
+            self.send_arp(&g);
+        }
+        loop {
+            let now = Instant::now();
+            let deadline = self
+                .neighbors
+                .poll_deadline()
+                .map_or(now + POLL_INTERVAL, |d| d.min(now + POLL_INTERVAL));
+            match self.rx.recv_deadline(deadline) {
+                Ok(msg) => {
+                    self.handle(msg);
+                    for msg in self.rx.try_iter().take(DRAIN_LIMIT) {
+                        self.handle(msg);
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => {
+                    if self.stop.load(Ordering::Relaxed) {
+                        break;
+                    }
+                }
+                Err(RecvTimeoutError::Disconnected) => break,
+            }
+            self.on_timers();
+            self.stats.publish();
+        }
+        self.stats.publish();
+    }
+
+    fn handle(&mut self, msg: TxMsg) {
+        match msg {
+            TxMsg::Packets(batch) => {
+                for p in batch {
+                    self.send_packet(p);
+                }
+            }
+            TxMsg::Arp(reprs) => {
+                let now = Instant::now();
+                for repr in reprs {
+                    let out = self.neighbors.on_arp(now, &repr);
+                    if let Some(reply) = out.reply {
+                        self.send_arp(&reply);
+                    }
+                    for (mac, packet) in out.released {
+                        self.write_ipv4(mac, &packet);
+                    }
+                }
+            }
+        }
+    }
+
+    fn on_timers(&mut self) {
+        let now = Instant::now();
+        if self.neighbors.poll_deadline().is_some_and(|d| d <= now) {
+            let out = self.neighbors.on_timeout(now);
+            for req in &out.requests {
+                self.send_arp(req);
+            }
+            // The sender is told nothing yet; transport-level host-unreachable reporting
+            // arrives with the sockets that can surface it.
+            self.stats.runtime.tx_host_unreachable += out.failed.len() as u64;
+        }
+    }
+
+    fn send_packet(&mut self, p: TxPacket) {
+        if self.device.medium() == Medium::Ip {
+            self.write_raw(&p.packet);
+            return;
+        }
+        if self.broadcast.contains(&p.next_hop) {
+            self.write_ipv4(MacAddr::BROADCAST, &p.packet);
+            return;
+        }
+        match self.neighbors.resolve(Instant::now(), p.next_hop, p.packet) {
+            Resolve::Ready(mac, packet) => self.write_ipv4(mac, &packet),
+            Resolve::Queued { request } => {
+                if let Some(req) = request {
+                    self.send_arp(&req);
+                }
+            }
+            Resolve::Dropped(..) => self.stats.layer.arp_queue_drops += 1,
+        }
+    }
+
+    fn send_arp(&mut self, repr: &ArpRepr) {
+        let dst = repr.ethernet_destination();
+        self.scratch.clear();
+        netstack_link::frame::build(&mut self.scratch, self.mac, dst, EtherType::Arp, |buf| {
+            repr.emit_into(buf)
+        });
+        let frame = std::mem::take(&mut self.scratch);
+        self.write_raw(&frame);
+        self.scratch = frame;
+    }
+
+    fn write_ipv4(&mut self, dst: MacAddr, packet: &[u8]) {
+        self.scratch.clear();
+        netstack_link::frame::build(&mut self.scratch, self.mac, dst, EtherType::Ipv4, |buf| {
+            buf.extend_from_slice(packet)
+        });
+        let frame = std::mem::take(&mut self.scratch);
+        self.write_raw(&frame);
+        self.scratch = frame;
+    }
+
+    fn write_raw(&mut self, frame: &[u8]) {
+        match self.device.send(frame) {
+            Ok(()) => {
+                self.stats.runtime.tx_frames += 1;
+                self.stats.layer.frames_out += 1;
+                self.stats.layer.bytes_out += frame.len() as u64;
+            }
+            Err(e) => {
+                self.stats.runtime.tx_device_errors += 1;
+                log::debug!("writing to {}: {e}", self.device.name());
+            }
+        }
+    }
+}

@@ -1,0 +1,51 @@
+//! Messages between actors. Every channel carries batches so one wake-up moves many packets.
+
+use std::net::Ipv4Addr;
+
+use netstack_link::wire::arp::ArpRepr;
+
+/// How many frames link RX reads from the device per wake-up at most.
+pub(crate) const RX_BATCH: usize = 64;
+
+/// Capacity, in batches, of each network worker's inbound queue.
+pub(crate) const NET_QUEUE: usize = 256;
+/// Capacity, in batches, of each transport worker's inbound queue.
+pub(crate) const TRANSPORT_QUEUE: usize = 256;
+/// Capacity, in batches, of the link TX queue.
+pub(crate) const TX_QUEUE: usize = 1024;
+
+/// A received IPv4 packet: the whole frame as read from the device, and where the IPv4 header
+/// starts in it. Keeping the frame avoids copying the packet out of the device buffer.
+pub(crate) struct RxPacket {
+    pub frame: Vec<u8>,
+    pub offset: usize,
+}
+
+impl RxPacket {
+    pub fn bytes(&self) -> &[u8] {
+        &self.frame[self.offset..]
+    }
+}
+
+/// A complete IPv4 datagram (or fragment) on its way out, with the neighbour to send it to.
+pub(crate) struct TxPacket {
+    pub next_hop: Ipv4Addr,
+    pub packet: Vec<u8>,
+}
+
+pub(crate) enum NetMsg {
+    Inbound(Vec<RxPacket>),
+    /// An app thread's echo request (Stack::pinger).
+    Echo {
+        dst: Ipv4Addr,
+        ident: u16,
+        seq_no: u16,
+        data: Vec<u8>,
+    },
+}
+
+pub(crate) enum TxMsg {
+    Packets(Vec<TxPacket>),
+    /// ARP packets received by link RX; link TX owns the neighbour cache.
+    Arp(Vec<ArpRepr>),
+}

@@ -1,0 +1,317 @@
+//! `Stack`: builds the actors, hands out the application API, sums the counters, shuts down.
+
+use std::io;
+use std::net::Ipv4Addr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::Sender;
+use netstack_link::device::{Device, Medium};
+use netstack_link::neighbor::{NeighborCache, NeighborConfig};
+use netstack_link::wire::ethernet::MacAddr;
+use netstack_link::LinkStats;
+use netstack_network::endpoint::{Ipv4Config, Ipv4Endpoint, Ipv4Stats};
+use netstack_network::wire::ipv4::Ipv4Cidr;
+
+use crate::link_rx::LinkRx;
+use crate::link_tx::LinkTx;
+use crate::msg::{NetMsg, TxMsg, NET_QUEUE, TX_QUEUE};
+use crate::network::NetworkWorker;
+use crate::ping::{EchoRegistry, Pinger};
+use crate::shard::Sharder;
+use crate::stats::{Published, RuntimeStats, Slot, StackStats};
+
+/// Most worker threads of one kind a stack may run.
+pub const MAX_WORKERS: usize = 64;
+
+/// What a stack is built from. `StackBuilder` fills it with checked values.
+#[derive(Debug, Clone)]
+pub struct StackConfig {
+    pub addr: Ipv4Cidr,
+    pub gateway: Option<Ipv4Addr>,
+    pub mac: MacAddr,
+    /// IP MTU; `None` takes the device's.
+    pub mtu: Option<usize>,
+    pub network_workers: usize,
+    pub transport_workers: usize,
+    pub neighbor: NeighborConfig,
+}
+
+impl StackConfig {
+    pub fn new(addr: Ipv4Cidr) -> Self {
+        Self {
+            addr,
+            gateway: None,
+            mac: MacAddr::local_from_seed(u64::from(u32::from(addr.addr))),
+            mtu: None,
+            network_workers: 1,
+            transport_workers: 2,
+            neighbor: NeighborConfig::default(),
+        }
+    }
+}
+
+/// Builds a [`Stack`] over a device.
+pub struct StackBuilder {
+    config: StackConfig,
+    device: Arc<dyn Device>,
+}
+
+impl StackBuilder {
+    pub fn new(device: Arc<dyn Device>, addr: Ipv4Cidr) -> Self {
+        Self { config: StackConfig::new(addr), device }
+    }
+
+    pub fn gateway(mut self, gw: Ipv4Addr) -> Self {
+        self.config.gateway = Some(gw);
+        self
+    }
+
+    pub fn mac(mut self, mac: MacAddr) -> Self {
+        self.config.mac = mac;
+        self
+    }
+
+    pub fn mtu(mut self, mtu: usize) -> Self {
+        self.config.mtu = Some(mtu);
+        self
+    }
+
+    /// Network and transport worker threads (each at least 1, at most [`MAX_WORKERS`]).
+    pub fn workers(mut self, network: usize, transport: usize) -> Self {
+        self.config.network_workers = network;
+        self.config.transport_workers = transport;
+        self
+    }
+
+    pub fn neighbor(mut self, cfg: NeighborConfig) -> Self {
+        self.config.neighbor = cfg;
+        self
+    }
+
+    pub fn config(&self) -> &StackConfig {
+        &self.config
+    }
+
+    /// Checks the configuration and starts every actor.
+    pub fn build(self) -> io::Result<Stack> {
+        Stack::start(self.config, self.device)
+    }
+}
+
+struct Actor {
+    name: String,
+    handle: JoinHandle<()>,
+}
+
+/// A running stack. Dropping it shuts it down (with the default deadline).
+pub struct Stack {
+    config: StackConfig,
+    mtu: usize,
+    net: Vec<Sender<NetMsg>>,
+    echo: Arc<EchoRegistry>,
+    link_slots: Vec<Slot<(LinkStats, RuntimeStats)>>,
+    ipv4_slots: Vec<Slot<(Ipv4Stats, RuntimeStats)>>,
+    /// Stop flags in shutdown order: intake first, the device writer last.
+    stages: Vec<(Arc<AtomicBool>, Vec<Actor>)>,
+}
+
+fn invalid(msg: String) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidInput, msg)
+}
+
+impl Stack {
+    pub fn builder(device: Arc<dyn Device>, addr: Ipv4Cidr) -> StackBuilder {
+        StackBuilder::new(device, addr)
+    }
+
+    fn start(config: StackConfig, device: Arc<dyn Device>) -> io::Result<Stack> {
+        for (what, n) in [
+            ("network workers", config.network_workers),
+            ("transport workers", config.transport_workers),
+        ] {
+            if n == 0 || n > MAX_WORKERS {
+                return Err(invalid(format!("{what}: {n}; use 1 to {MAX_WORKERS}")));
+            }
+        }
+        if !config.mac.is_unicast() {
+            return Err(invalid(format!("MAC {}: not a unicast address", config.mac)));
+        }
+        let mtu = config.mtu.unwrap_or_else(|| device.mtu());
+        if !(68..=65535).contains(&mtu) {
+            // RFC 791: every host must handle 68-octet datagrams unfragmented.
+            return Err(invalid(format!("MTU {mtu}: use 68 to 65535")));
+        }
+        if let Some(gw) = config.gateway {
+            if !config.addr.contains(gw) {
+                return Err(invalid(format!("gateway {gw} is not inside {}", config.addr)));
+            }
+        }
+
+        let sharder = Sharder::new(config.network_workers, config.transport_workers);
+        let echo = Arc::new(EchoRegistry::new());
+        let (tx_send, tx_recv) = crossbeam_channel::bounded::<TxMsg>(TX_QUEUE);
+
+        let mut net_senders = Vec::new();
+        let mut net_workers = Vec::new();
+        let mut ipv4_slots = Vec::new();
+        let net_stop = Arc::new(AtomicBool::new(false));
+        for i in 0..sharder.network_workers() {
+            let (s, r) = crossbeam_channel::bounded(NET_QUEUE);
+            net_senders.push(s);
+            let mut ip_cfg = Ipv4Config::new(config.addr, mtu);
+            ip_cfg.gateway = config.gateway;
+            let (stats, slot) = Published::new();
+            ipv4_slots.push(slot);
+            let w = NetworkWorker::new(
+                Ipv4Endpoint::new(ip_cfg),
+                r,
+                tx_send.clone(),
+                echo.clone(),
+                net_stop.clone(),
+                stats,
+            );
+            net_workers.push(spawn(format!("net-{i}"), move || w.run())?);
+        }
+
+        let mut link_slots = Vec::new();
+        let tx_stop = Arc::new(AtomicBool::new(false));
+        let (tx_stats, slot) = Published::new();
+        link_slots.push(slot);
+        let neighbors = NeighborCache::new(config.neighbor.clone(), config.mac, config.addr.addr);
+        let link_tx = LinkTx::new(
+            device.clone(),
+            config.mac,
+            [Ipv4Addr::BROADCAST, config.addr.broadcast()],
+            neighbors,
+            tx_recv,
+            tx_stop.clone(),
+            tx_stats,
+        );
+        let tx_actor = spawn("link-tx".into(), move || link_tx.run())?;
+
+        let rx_stop = Arc::new(AtomicBool::new(false));
+        let (rx_stats, slot) = Published::new();
+        link_slots.push(slot);
+        let link_rx = LinkRx {
+            device: device.clone(),
+            mac: config.mac,
+            sharder,
+            net: net_senders.clone(),
+            tx: tx_send,
+            stop: rx_stop.clone(),
+            stats: rx_stats,
+        };
+        let rx_actor = spawn("link-rx".into(), move || link_rx.run())?;
+
+        log::info!(
+            "stack up on {} ({:?}): {} mac {} mtu {} workers net={} transport={}",
+            device.name(),
+            device.medium(),
+            config.addr,
+            config.mac,
+            mtu,
+            config.network_workers,
+            config.transport_workers
+        );
+        if device.medium() == Medium::Ip {
+            log::debug!("{} carries bare IP: no Ethernet, no ARP", device.name());
+        }
+        Ok(Stack {
+            config,
+            mtu,
+            net: net_senders,
+            echo,
+            link_slots,
+            ipv4_slots,
+            stages: vec![
+                (rx_stop, vec![rx_actor]),
+                (net_stop, net_workers),
+                (tx_stop, vec![tx_actor]),
+            ],
+        })
+    }
+
+    pub fn config(&self) -> &StackConfig {
+        &self.config
+    }
+
+    /// The IP MTU in use.
+    pub fn mtu(&self) -> usize {
+        self.mtu
+    }
+
+    /// A pinger with its own ICMP echo identifier.
+    pub fn pinger(&self) -> io::Result<Pinger> {
+        Pinger::new(self.echo.clone(), self.net.clone())
+    }
+
+    /// Every layer's counters, summed across actors.
+    pub fn stats(&self) -> StackStats {
+        let mut s = StackStats::default();
+        for slot in &self.link_slots {
+            let g = slot.lock();
+            s.link.add(&g.0);
+            s.runtime.add(&g.1);
+        }
+        for slot in &self.ipv4_slots {
+            let g = slot.lock();
+            s.ipv4.add(&g.0);
+            s.runtime.add(&g.1);
+        }
+        s
+    }
+
+    /// Stops intake, lets every stage drain into the next, and joins every thread, in that
+    /// order. Threads that have not finished by `deadline` are left behind (named in the
+    /// error); the process can still exit.
+    pub fn shutdown(mut self, deadline: Duration) -> io::Result<()> {
+        self.stop(deadline)
+    }
+
+    fn stop(&mut self, deadline: Duration) -> io::Result<()> {
+        let end = Instant::now() + deadline;
+        let mut stuck = Vec::new();
+        for (flag, actors) in self.stages.drain(..) {
+            flag.store(true, Ordering::Relaxed);
+            for a in actors {
+                while !a.handle.is_finished() && Instant::now() < end {
+                    std::thread::sleep(Duration::from_millis(2));
+                }
+                if a.handle.is_finished() {
+                    if a.handle.join().is_err() {
+                        stuck.push(format!("{} (panicked)", a.name));
+                    }
+                } else {
+                    stuck.push(a.name);
+                }
+            }
+        }
+        if stuck.is_empty() {
+            log::info!("stack stopped");
+            Ok(())
+        } else {
+            Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!("shutdown deadline passed; still running: {}", stuck.join(", ")),
+            ))
+        }
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        if !self.stages.is_empty() {
+            if let Err(e) = self.stop(Duration::from_secs(2)) {
+                log::warn!("{e}");
+            }
+        }
+    }
+}
+
+fn spawn(name: String, f: impl FnOnce() + Send + 'static) -> io::Result<Actor> {
+    let handle = std::thread::Builder::new().name(name.clone()).spawn(f)?;
+    Ok(Actor { name, handle })
+}

@@ -1,0 +1,130 @@
+//! Counters, summed across actors on demand.
+//!
+//! Each actor counts into its own plain struct and publishes a copy into a shared slot once per
+//! batch (one uncontended lock per wake-up, never one per packet). `Stack::stats()` adds the slots.
+
+use std::sync::Arc;
+
+use netstack_link::LinkStats;
+use netstack_network::endpoint::Ipv4Stats;
+use parking_lot::Mutex;
+
+/// The runtime's own counters: queues, devices, the ping API.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct RuntimeStats {
+    /// Frames read from the device.
+    pub rx_frames: u64,
+    /// Device read calls that failed (other than a timeout).
+    pub rx_device_errors: u64,
+    /// Batches of packets dropped because a network worker's queue was full.
+    pub net_queue_full: u64,
+    /// Packets in those batches.
+    pub net_queue_full_packets: u64,
+    /// Batches dropped because a transport worker's queue was full.
+    pub transport_queue_full: u64,
+    /// Frames written to the device.
+    pub tx_frames: u64,
+    /// Frames the device refused to write (dropped).
+    pub tx_device_errors: u64,
+    /// Packets that waited for ARP and failed (host unreachable).
+    pub tx_host_unreachable: u64,
+    /// Echo replies for which no local pinger was waiting.
+    pub echo_replies_unclaimed: u64,
+    /// Echo requests a local pinger could not send (no route, too big).
+    pub echo_send_errors: u64,
+}
+
+impl RuntimeStats {
+    pub fn add(&mut self, o: &RuntimeStats) {
+        let RuntimeStats {
+            rx_frames,
+            rx_device_errors,
+            net_queue_full,
+            net_queue_full_packets,
+            transport_queue_full,
+            tx_frames,
+            tx_device_errors,
+            tx_host_unreachable,
+            echo_replies_unclaimed,
+            echo_send_errors,
+        } = o;
+        self.rx_frames += rx_frames;
+        self.rx_device_errors += rx_device_errors;
+        self.net_queue_full += net_queue_full;
+        self.net_queue_full_packets += net_queue_full_packets;
+        self.transport_queue_full += transport_queue_full;
+        self.tx_frames += tx_frames;
+        self.tx_device_errors += tx_device_errors;
+        self.tx_host_unreachable += tx_host_unreachable;
+        self.echo_replies_unclaimed += echo_replies_unclaimed;
+        self.echo_send_errors += echo_send_errors;
+    }
+}
+
+/// Everything the stack counts, by layer.
+#[derive(Debug, Default, Clone)]
+pub struct StackStats {
+    pub link: LinkStats,
+    pub ipv4: Ipv4Stats,
+    pub runtime: RuntimeStats,
+}
+
+/// One actor's published counters.
+pub(crate) type Slot<T> = Arc<Mutex<T>>;
+
+/// Actor-side counters for one layer plus the runtime's, published once per batch.
+pub(crate) struct Published<T: Clone> {
+    pub layer: T,
+    pub runtime: RuntimeStats,
+    slot: Slot<(T, RuntimeStats)>,
+}
+
+impl<T: Clone + Default> Published<T> {
+    pub fn new() -> (Self, Slot<(T, RuntimeStats)>) {
+        let slot: Slot<(T, RuntimeStats)> = Arc::default();
+        let me = Self {
+            layer: T::default(),
+            runtime: RuntimeStats::default(),
+            slot: slot.clone(),
+        };
+        (me, slot)
+    }
+
+    pub fn publish(&self) {
+        let mut s = self.slot.lock();
+        s.0.clone_from(&self.layer);
+        s.1.clone_from(&self.runtime);
+    }
+}
+
+impl StackStats {
+    /// Every counter as `(layer.name, value)`, in a stable order: what `netstackd` prints.
+    pub fn counters(&self) -> Vec<(String, u64)> {
+        let mut out = Vec::new();
+        let mut push = |layer: &str| {
+            let layer = layer.to_string();
+            move |name: &str, v: u64| (format!("{layer}.{name}"), v)
+        };
+        let mut link = push("link");
+        self.link.for_each(|n, v| out.push(link(n, v)));
+        let mut ip = push("ipv4");
+        self.ipv4.for_each(|n, v| out.push(ip(n, v)));
+        let mut rt = push("runtime");
+        let r = &self.runtime;
+        for (n, v) in [
+            ("rx_frames", r.rx_frames),
+            ("rx_device_errors", r.rx_device_errors),
+            ("net_queue_full", r.net_queue_full),
+            ("net_queue_full_packets", r.net_queue_full_packets),
+            ("transport_queue_full", r.transport_queue_full),
+            ("tx_frames", r.tx_frames),
+            ("tx_device_errors", r.tx_device_errors),
+            ("tx_host_unreachable", r.tx_host_unreachable),
+            ("echo_replies_unclaimed", r.echo_replies_unclaimed),
+            ("echo_send_errors", r.echo_send_errors),
+        ] {
+            out.push(rt(n, v));
+        }
+        out
+    }
+}
