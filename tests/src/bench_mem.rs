@@ -1,0 +1,102 @@
+//! ICMP echo through the whole pipeline between two stacks over the in-memory link
+//! (device, link RX/TX, network workers, the ping API): round trips per second and latency.
+//! Reported, never asserted.
+
+use std::net::Ipv4Addr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use netstack_link::device::memory::{MemoryLink, MemoryLinkConfig};
+use netstack_runtime::Stack;
+
+/// One benchmark row.
+#[derive(Debug, Clone)]
+pub struct Row {
+    pub name: String,
+    pub round_trips: u64,
+    pub per_sec: f64,
+    pub p50: Duration,
+    pub p99: Duration,
+    pub max: Duration,
+}
+
+/// Sorts `rtts` and builds a row for `elapsed` seconds of work.
+pub fn row(name: String, mut rtts: Vec<Duration>, elapsed: Duration) -> Row {
+    rtts.sort_unstable();
+    let pick = |q: f64| {
+        rtts.get(((rtts.len() as f64 * q) as usize).min(rtts.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or_default()
+    };
+    Row {
+        name,
+        round_trips: rtts.len() as u64,
+        per_sec: rtts.len() as f64 / elapsed.as_secs_f64(),
+        p50: pick(0.50),
+        p99: pick(0.99),
+        max: rtts.last().copied().unwrap_or_default(),
+    }
+}
+
+/// Prints rows as a table; `ratio_to` names the row others are compared with.
+pub fn print_table(rows: &[Row], ratio_to: Option<&str>) {
+    let base = ratio_to.and_then(|n| rows.iter().find(|r| r.name == n)).map(|r| r.per_sec);
+    println!(
+        "{:<44} {:>10} {:>12} {:>10} {:>10} {:>10} {:>8}",
+        "case", "round trips", "per second", "p50 µs", "p99 µs", "max µs", "ratio"
+    );
+    for r in rows {
+        let ratio = base.map_or("-".to_string(), |b| format!("{:.2}", r.per_sec / b));
+        println!(
+            "{:<44} {:>10} {:>12.0} {:>10} {:>10} {:>10} {:>8}",
+            r.name,
+            r.round_trips,
+            r.per_sec,
+            r.p50.as_micros(),
+            r.p99.as_micros(),
+            r.max.as_micros(),
+            ratio
+        );
+    }
+}
+
+/// Runs `pingers` threads, each pinging B from A back to back for `duration`.
+pub fn memory_icmp(pingers: usize, payload: usize, duration: Duration) -> Row {
+    let (da, db) = MemoryLink::pair(MemoryLinkConfig::default());
+    let a = Stack::builder(Arc::new(da), "192.0.2.2/24".parse().unwrap()).build().unwrap();
+    let _b = Stack::builder(Arc::new(db), "192.0.2.3/24".parse().unwrap()).build().unwrap();
+    let dst = Ipv4Addr::new(192, 0, 2, 3);
+    // Warm up ARP.
+    let warm = a.pinger().unwrap();
+    for seq in 0..50 {
+        if warm.ping(dst, seq, b"warm", Duration::from_secs(1)).is_ok() {
+            break;
+        }
+    }
+    let start = Instant::now();
+    let rtts: Vec<Duration> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..pingers)
+            .map(|_| {
+                let p = a.pinger().unwrap();
+                s.spawn(move || {
+                    let data = vec![0x5a; payload];
+                    let mut rtts = Vec::new();
+                    let mut seq = 0u16;
+                    while start.elapsed() < duration {
+                        seq = seq.wrapping_add(1);
+                        if let Ok(rtt) = p.ping(dst, seq, &data, Duration::from_secs(1)) {
+                            rtts.push(rtt);
+                        }
+                    }
+                    rtts
+                })
+            })
+            .collect();
+        handles.into_iter().flat_map(|h| h.join().unwrap()).collect()
+    });
+    row(
+        format!("memory link, {pingers} pinger(s), {payload} B"),
+        rtts,
+        start.elapsed(),
+    )
+}
