@@ -104,6 +104,9 @@ impl StackBuilder {
 struct Actor {
     name: String,
     handle: JoinHandle<()>,
+    /// Disconnects when the thread ends, normally or by panic: shutdown waits on it with a
+    /// deadline instead of polling.
+    done: crossbeam_channel::Receiver<()>,
 }
 
 /// A running stack. Dropping it shuts it down (with the default deadline).
@@ -277,15 +280,14 @@ impl Stack {
         for (flag, actors) in self.stages.drain(..) {
             flag.store(true, Ordering::Relaxed);
             for a in actors {
-                while !a.handle.is_finished() && Instant::now() < end {
-                    std::thread::sleep(Duration::from_millis(2));
-                }
-                if a.handle.is_finished() {
-                    if a.handle.join().is_err() {
-                        stuck.push(format!("{} (panicked)", a.name));
+                match a.done.recv_deadline(end) {
+                    // The thread has left its body; join returns at once.
+                    Err(crossbeam_channel::RecvTimeoutError::Disconnected) | Ok(()) => {
+                        if a.handle.join().is_err() {
+                            stuck.push(format!("{} (panicked)", a.name));
+                        }
                     }
-                } else {
-                    stuck.push(a.name);
+                    Err(crossbeam_channel::RecvTimeoutError::Timeout) => stuck.push(a.name),
                 }
             }
         }
@@ -312,6 +314,10 @@ impl Drop for Stack {
 }
 
 fn spawn(name: String, f: impl FnOnce() + Send + 'static) -> io::Result<Actor> {
-    let handle = std::thread::Builder::new().name(name.clone()).spawn(f)?;
-    Ok(Actor { name, handle })
+    let (alive, done) = crossbeam_channel::bounded::<()>(0);
+    let handle = std::thread::Builder::new().name(name.clone()).spawn(move || {
+        let _alive = alive; // dropped when the thread ends, even by panic
+        f()
+    })?;
+    Ok(Actor { name, handle, done })
 }
