@@ -1,1 +1,3 @@
-//! netstack transport layer.
+//! The transport layer: UDP (RFC 768) and TCP (RFC 9293), sans-IO.
+
+pub mod udp;

@@ -1,0 +1,242 @@
+//! Which UDP socket a datagram belongs to, and which ports are taken.
+//!
+//! Lookup order for a datagram from `remote` to `local` (the order Linux scores sockets in):
+//! a socket connected to exactly that remote, then one bound to exactly the local address, then
+//! one bound to the wildcard address. Binding refuses a port whose address overlaps a socket
+//! already there (no SO_REUSEADDR), as std::net does with `AddrInUse`.
+
+use std::collections::HashMap;
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::ops::RangeInclusive;
+
+/// RFC 6335 §6: the dynamic (ephemeral) port range.
+pub const EPHEMERAL_PORTS: RangeInclusive<u16> = 49152..=65535;
+
+/// A socket's handle in the table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SocketId(pub u64);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BindError {
+    /// Another socket holds an overlapping address on that port.
+    AddrInUse,
+    /// Every ephemeral port is taken.
+    NoEphemeralPort,
+}
+
+impl std::fmt::Display for BindError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            BindError::AddrInUse => "address already in use",
+            BindError::NoEphemeralPort => "no free ephemeral port",
+        })
+    }
+}
+
+impl std::error::Error for BindError {}
+
+#[derive(Debug, Clone)]
+struct Entry<S> {
+    id: SocketId,
+    local: Ipv4Addr,
+    remote: Option<SocketAddrV4>,
+    socket: S,
+}
+
+/// The bound sockets, by local port. `S` is whatever the runtime keeps per socket.
+#[derive(Debug)]
+pub struct SocketTable<S> {
+    ports: HashMap<u16, Vec<Entry<S>>>,
+    next_id: u64,
+    /// Where the next ephemeral search starts; moved by a caller-supplied random value so
+    /// ports are hard to guess (RFC 6056 §3.3.1).
+    ephemeral_cursor: u32,
+}
+
+impl<S> Default for SocketTable<S> {
+    fn default() -> Self {
+        Self {
+            ports: HashMap::new(),
+            next_id: 1,
+            ephemeral_cursor: 0,
+        }
+    }
+}
+
+impl<S> SocketTable<S> {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn len(&self) -> usize {
+        self.ports.values().map(Vec::len).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ports.is_empty()
+    }
+
+    /// Binds `local`; port 0 picks a free ephemeral port, starting the search at `random`.
+    pub fn bind(
+        &mut self,
+        local: SocketAddrV4,
+        random: u32,
+        socket: S,
+    ) -> Result<(SocketId, SocketAddrV4), BindError> {
+        let port = if local.port() == 0 {
+            self.free_ephemeral(*local.ip(), random)?
+        } else {
+            if !self.port_free(*local.ip(), local.port()) {
+                return Err(BindError::AddrInUse);
+            }
+            local.port()
+        };
+        let id = SocketId(self.next_id);
+        self.next_id += 1;
+        self.ports.entry(port).or_default().push(Entry {
+            id,
+            local: *local.ip(),
+            remote: None,
+            socket,
+        });
+        Ok((id, SocketAddrV4::new(*local.ip(), port)))
+    }
+
+    fn port_free(&self, addr: Ipv4Addr, port: u16) -> bool {
+        self.ports.get(&port).is_none_or(|entries| {
+            !entries
+                .iter()
+                .any(|e| e.local == addr || e.local.is_unspecified() || addr.is_unspecified())
+        })
+    }
+
+    fn free_ephemeral(&mut self, addr: Ipv4Addr, random: u32) -> Result<u16, BindError> {
+        let span = u32::from(*EPHEMERAL_PORTS.end() - *EPHEMERAL_PORTS.start()) + 1;
+        self.ephemeral_cursor = self.ephemeral_cursor.wrapping_add(random);
+        for i in 0..span {
+            let port =
+                *EPHEMERAL_PORTS.start() + ((self.ephemeral_cursor.wrapping_add(i)) % span) as u16;
+            if self.port_free(addr, port) {
+                return Ok(port);
+            }
+        }
+        Err(BindError::NoEphemeralPort)
+    }
+
+    /// Sets (or with `None` clears) the remote a socket is connected to.
+    pub fn connect(&mut self, port: u16, id: SocketId, remote: Option<SocketAddrV4>) -> bool {
+        match self
+            .ports
+            .get_mut(&port)
+            .and_then(|v| v.iter_mut().find(|e| e.id == id))
+        {
+            Some(e) => {
+                e.remote = remote;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Removes a socket; its port becomes free.
+    pub fn unbind(&mut self, port: u16, id: SocketId) -> Option<S> {
+        let entries = self.ports.get_mut(&port)?;
+        let i = entries.iter().position(|e| e.id == id)?;
+        let e = entries.swap_remove(i);
+        if entries.is_empty() {
+            self.ports.remove(&port);
+        }
+        Some(e.socket)
+    }
+
+    /// The socket a datagram from `remote` to `local` belongs to.
+    pub fn lookup(&self, local: SocketAddrV4, remote: SocketAddrV4) -> Option<(SocketId, &S)> {
+        let entries = self.ports.get(&local.port())?;
+        let addr_ok = |e: &Entry<S>| e.local == *local.ip() || e.local.is_unspecified();
+        let best = entries
+            .iter()
+            .filter(|e| addr_ok(e) && e.remote.is_none_or(|r| r == remote))
+            .max_by_key(|e| (e.remote.is_some(), !e.local.is_unspecified()))?;
+        Some((best.id, &best.socket))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sa(a: u8, port: u16) -> SocketAddrV4 {
+        SocketAddrV4::new(Ipv4Addr::new(192, 0, 2, a), port)
+    }
+
+    fn any(port: u16) -> SocketAddrV4 {
+        SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, port)
+    }
+
+    #[test]
+    fn binding_a_taken_port_is_addr_in_use() {
+        let mut t = SocketTable::new();
+        t.bind(any(53), 0, "a").unwrap();
+        assert_eq!(t.bind(any(53), 0, "b").unwrap_err(), BindError::AddrInUse);
+        assert_eq!(t.bind(sa(2, 53), 0, "c").unwrap_err(), BindError::AddrInUse);
+        let mut t = SocketTable::new();
+        t.bind(sa(2, 53), 0, "a").unwrap();
+        assert_eq!(t.bind(any(53), 0, "b").unwrap_err(), BindError::AddrInUse);
+        // A different specific address on the same port is fine.
+        t.bind(sa(3, 53), 0, "c").unwrap();
+    }
+
+    #[test]
+    fn port_zero_picks_a_free_ephemeral_port() {
+        let mut t = SocketTable::new();
+        let (_, a) = t.bind(any(0), 12345, ()).unwrap();
+        let (_, b) = t.bind(any(0), 12345, ()).unwrap();
+        assert!(EPHEMERAL_PORTS.contains(&a.port()) && EPHEMERAL_PORTS.contains(&b.port()));
+        assert_ne!(a.port(), b.port());
+    }
+
+    #[test]
+    fn ephemeral_ports_run_out_with_an_error() {
+        let mut t = SocketTable::new();
+        for _ in EPHEMERAL_PORTS {
+            t.bind(any(0), 7, ()).unwrap();
+        }
+        assert_eq!(
+            t.bind(any(0), 7, ()).unwrap_err(),
+            BindError::NoEphemeralPort
+        );
+    }
+
+    #[test]
+    fn connected_beats_specific_beats_wildcard() {
+        let mut t = SocketTable::new();
+        let (wild, _) = t.bind(any(7), 0, "wild").unwrap();
+        let mut t2 = SocketTable::new();
+        let (spec, _) = t2.bind(sa(2, 7), 0, "spec").unwrap();
+        assert_eq!(t.lookup(sa(2, 7), sa(1, 999)).unwrap().0, wild);
+        assert_eq!(t2.lookup(sa(2, 7), sa(1, 999)).unwrap().0, spec);
+        // A connected socket only takes datagrams from its remote.
+        let mut t = SocketTable::new();
+        let (c, _) = t.bind(sa(2, 9), 0, "conn").unwrap();
+        t.connect(9, c, Some(sa(1, 1000)));
+        assert_eq!(t.lookup(sa(2, 9), sa(1, 1000)).unwrap().0, c);
+        assert!(t.lookup(sa(2, 9), sa(1, 1001)).is_none());
+    }
+
+    #[test]
+    fn wrong_address_or_port_finds_nothing() {
+        let mut t = SocketTable::new();
+        t.bind(sa(2, 7), 0, ()).unwrap();
+        assert!(t.lookup(sa(3, 7), sa(1, 1)).is_none());
+        assert!(t.lookup(sa(2, 8), sa(1, 1)).is_none());
+    }
+
+    #[test]
+    fn unbind_frees_the_port() {
+        let mut t = SocketTable::new();
+        let (id, _) = t.bind(any(7), 0, "a").unwrap();
+        assert_eq!(t.unbind(7, id), Some("a"));
+        assert!(t.is_empty());
+        t.bind(any(7), 0, "b").unwrap();
+    }
+}
