@@ -2,4 +2,7 @@
 //! and routing. Sans-IO: nothing here owns a thread, a socket or a clock.
 
 pub mod checksum;
+pub mod fragment;
+pub mod ident;
+pub mod reassembly;
 pub mod wire;
