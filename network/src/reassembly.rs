@@ -86,49 +86,33 @@ impl FragmentKey {
     }
 }
 
-/// Counters, one per outcome.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct ReassemblyStats {
-    /// Fragments offered to `push`.
-    pub fragments: u64,
-    /// Datagrams completed.
-    pub reassembled: u64,
-    /// Exact duplicates ignored.
-    pub duplicates: u64,
-    /// Datagrams dropped (and keys poisoned) for an overlapping fragment.
-    pub overlaps: u64,
-    /// Datagrams dropped for a fragment contradicting the known end.
-    pub inconsistent: u64,
-    /// Datagrams dropped for exceeding 65535 bytes.
-    pub too_long: u64,
-    /// Single fragments dropped: a non-last one with a length not a non-zero multiple of 8.
-    pub bad_fragments: u64,
-    /// Fragments dropped because their key is poisoned.
-    pub poisoned_drops: u64,
-    /// Datagrams expired incomplete.
-    pub timeouts: u64,
-    /// Of those, how many had their first fragment (a Time Exceeded is due).
-    pub timeouts_with_first: u64,
-    /// Datagrams evicted (or refused) to stay within `memory_limit`.
-    pub evicted_memory: u64,
-    /// Datagrams evicted to stay within `max_datagrams`.
-    pub evicted_max_datagrams: u64,
-}
-
-impl ReassemblyStats {
-    pub fn add(&mut self, o: &ReassemblyStats) {
-        self.fragments += o.fragments;
-        self.reassembled += o.reassembled;
-        self.duplicates += o.duplicates;
-        self.overlaps += o.overlaps;
-        self.inconsistent += o.inconsistent;
-        self.too_long += o.too_long;
-        self.bad_fragments += o.bad_fragments;
-        self.poisoned_drops += o.poisoned_drops;
-        self.timeouts += o.timeouts;
-        self.timeouts_with_first += o.timeouts_with_first;
-        self.evicted_memory += o.evicted_memory;
-        self.evicted_max_datagrams += o.evicted_max_datagrams;
+crate::counters! {
+    /// Counters, one per outcome.
+    pub struct ReassemblyStats {
+        /// Fragments offered to `push`.
+        fragments,
+        /// Datagrams completed.
+        reassembled,
+        /// Exact duplicates ignored.
+        duplicates,
+        /// Datagrams dropped (and keys poisoned) for an overlapping fragment.
+        overlaps,
+        /// Datagrams dropped for a fragment contradicting the known end.
+        inconsistent,
+        /// Datagrams dropped for exceeding 65535 bytes.
+        too_long,
+        /// Single fragments dropped: a non-last one with a length not a non-zero multiple of 8.
+        bad_fragments,
+        /// Fragments dropped because their key is poisoned.
+        poisoned_drops,
+        /// Datagrams expired incomplete.
+        timeouts,
+        /// Of those, how many had their first fragment (a Time Exceeded is due).
+        timeouts_with_first,
+        /// Datagrams evicted (or refused) to stay within `memory_limit`.
+        evicted_memory,
+        /// Datagrams evicted to stay within `max_datagrams`.
+        evicted_max_datagrams,
     }
 }
 
