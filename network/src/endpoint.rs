@@ -168,7 +168,8 @@ pub enum IcmpEvent {
 pub enum DropReason {
     /// The IPv4 header failed validation.
     Malformed(WireError),
-    /// Broadcast, multicast or class E source (RFC 1122 §3.2.1.3).
+    /// A source that is broadcast, multicast, class E, loopback or our own address
+    /// (RFC 1122 §3.2.1.3).
     BadSource,
     /// Not addressed to us (we do not forward).
     NotForUs,
@@ -336,7 +337,14 @@ impl Ipv4Endpoint {
         };
         let local = self.config.addr;
         let src = header.src;
-        if src.is_multicast() || is_broadcast(src, &local) || src.octets()[0] >= 240 {
+        // Martians: our own address or loopback cannot arrive from the link (RFC 1122
+        // §3.2.1.3 (a), (g)); nor can a source that is not one host.
+        if src.is_multicast()
+            || is_broadcast(src, &local)
+            || src.octets()[0] >= 240
+            || src.is_loopback()
+            || src == local.addr
+        {
             self.stats.rx_bad_source += 1;
             return Received::Dropped(DropReason::BadSource);
         }
@@ -393,7 +401,7 @@ impl Ipv4Endpoint {
         if !self.is_supported(header.protocol) {
             self.stats.rx_unsupported_protocol += 1;
             let kind = IcmpErrorKind::DstUnreachable(DstUnreachable::ProtocolUnreachable);
-            return match self.error_about(now, &header, bytes, kind) {
+            return match self.icmp_error_about(now, &header, bytes, kind) {
                 Some(out) => Received::Respond(out),
                 None => Received::Dropped(DropReason::UnsupportedProtocol),
             };
@@ -487,8 +495,9 @@ impl Ipv4Endpoint {
             data,
         }
         .to_bytes();
+        // Keep the DSCP, not the ECN bits: ICMP is not ECN-capable (RFC 3168 §6.1).
         let opts = SendOptions {
-            dscp_ecn: ip.dscp_ecn,
+            dscp_ecn: ip.dscp_ecn & 0xfc,
             ..SendOptions::default()
         };
         match self.send(now, ip.src, IpProtocol::Icmp, &reply, opts) {
@@ -572,10 +581,12 @@ impl Ipv4Endpoint {
             self.stats.icmp_bad_original += 1;
             return None;
         };
-        self.error_about(now, &header, packet.payload(), kind)
+        self.icmp_error_about(now, &header, packet.payload(), kind)
     }
 
-    fn error_about(
+    /// The same as `icmp_error` for a datagram known by its header and payload, e.g. a
+    /// reassembled one from `Received::Deliver` (`Payload::bytes` gives the payload).
+    pub fn icmp_error_about(
         &mut self,
         now: Instant,
         header: &Ipv4Repr,
@@ -631,7 +642,7 @@ impl Ipv4Endpoint {
         for expired in self.reassembler.expire(now) {
             if let Some((header, data)) = expired.first_fragment {
                 let kind = IcmpErrorKind::TimeExceeded(TimeExceeded::FragReassembly);
-                out.extend(self.error_about(now, &header, &data, kind));
+                out.extend(self.icmp_error_about(now, &header, &data, kind));
             }
         }
         self.stats.reassembly = *self.reassembler.stats();
@@ -907,16 +918,24 @@ mod tests {
     }
 
     #[test]
-    fn broadcast_or_multicast_source_is_dropped() {
+    fn martian_source_is_dropped() {
         let mut us = us();
-        for src in [Ipv4Addr::BROADCAST, Ipv4Addr::new(224, 0, 0, 5)] {
+        let martians = [
+            Ipv4Addr::BROADCAST,
+            Ipv4Addr::new(192, 0, 2, 255),
+            Ipv4Addr::new(224, 0, 0, 5),
+            Ipv4Addr::new(240, 0, 0, 1),
+            Ipv4Addr::LOCALHOST,
+            US,
+        ];
+        for src in martians {
             let p = header(src, US, IpProtocol::Udp).to_bytes(b"x");
             assert_eq!(
                 us.receive(Instant::now(), &p),
                 Received::Dropped(DropReason::BadSource)
             );
         }
-        assert_eq!(us.stats().rx_bad_source, 2);
+        assert_eq!(us.stats().rx_bad_source, 6);
     }
 
     /// (type, code, quoted header, quoted data) of the single ICMP error in `out`.
@@ -1299,6 +1318,65 @@ mod tests {
                 total.reassembly.timeouts
             ),
             (2, 4, 6)
+        );
+    }
+
+    #[test]
+    fn fragments_with_link_padding_reassemble() {
+        let (mut us, mut peer) = (us(), peer());
+        let now = Instant::now();
+        let mut out = peer.send(
+            now,
+            US,
+            IpProtocol::Udp,
+            &data(1500),
+            SendOptions::default(),
+        );
+        let packets = &mut out.as_mut().unwrap().packets;
+        packets[1].extend_from_slice(&[0xee; 30]);
+        let got = feed(&mut us, now, packets);
+        assert!(
+            matches!(got, Received::Deliver { payload: Payload::Owned(p), .. } if p == data(1500))
+        );
+    }
+
+    #[test]
+    fn port_unreachable_about_a_reassembled_datagram() {
+        let (mut us, mut peer) = (us(), peer());
+        let now = Instant::now();
+        let out = peer.send(
+            now,
+            US,
+            IpProtocol::Udp,
+            &data(3000),
+            SendOptions::default(),
+        );
+        let Received::Deliver { header, payload } = feed(&mut us, now, &out.unwrap().packets)
+        else {
+            panic!("not delivered")
+        };
+        let kind = IcmpErrorKind::DstUnreachable(DstUnreachable::PortUnreachable);
+        let err = us
+            .icmp_error_about(now, &header, payload.bytes(&[]), kind)
+            .unwrap();
+        let (t, c, h, d) = parse_error(&err);
+        assert_eq!((t, c, h.payload_len, h.more_frags), (3, 3, 3000, false));
+        assert_eq!(d, data(528));
+    }
+
+    #[test]
+    fn echo_reply_keeps_dscp_but_not_ecn() {
+        let mut us = us();
+        let request = Ipv4Repr {
+            dscp_ecn: 0xb9,
+            ..header(PEER, US, IpProtocol::Icmp)
+        };
+        let reply = responded(us.receive(Instant::now(), &request.to_bytes(&echo_request(8))));
+        assert_eq!(
+            Ipv4Packet::new_checked(&reply.packets[0][..])
+                .unwrap()
+                .dscp_ecn(),
+            0xb8
         );
     }
 
