@@ -119,7 +119,8 @@ pub enum IcmpErrorKind {
 /// Complete IPv4 datagrams for one next hop; fragments in offset order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Outgoing {
-    /// The address to resolve at the link layer (the destination or a gateway).
+    /// The address to resolve at the link layer (the destination or a gateway). A
+    /// broadcast address (255.255.255.255 or the subnet's) means link-layer broadcast.
     pub next_hop: Ipv4Addr,
     pub packets: Vec<Vec<u8>>,
 }
