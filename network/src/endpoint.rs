@@ -1,0 +1,1429 @@
+//! `Ipv4Endpoint`: the per-worker IPv4 processor the runtime's network actor calls.
+//!
+//! Policy, in one place:
+//! - We are a host (RFC 1122), not a router: datagrams to our address, our subnet broadcast
+//!   and 255.255.255.255 are accepted; everything else is dropped as `NotForUs` (no
+//!   forwarding). Multicast is not joined, so multicast destinations are `NotForUs` too.
+//! - RFC 1122 §3.2.1.3: a datagram whose source is broadcast or multicast is discarded.
+//! - Fragments go to this worker's reassembly shard; the runtime uses [`shard_key`] so that
+//!   all fragments of a datagram reach the same worker.
+//! - Echo requests are answered (whatever their size, fragmented if needed), except when
+//!   `answer_echo` is off or the request went to a broadcast address (RFC 1122 §3.2.2.6
+//!   lets a host ignore those; answering invites smurf amplification) unless
+//!   `answer_broadcast_echo` is set.
+//! - Protocols not marked supported (ICMP, TCP and UDP are by default) draw Protocol
+//!   Unreachable (RFC 1122 §3.2.2.1), subject to the error rules and the rate limit.
+//! - ICMP errors follow [`crate::icmp::error_allowed`] and a token bucket. They quote the
+//!   original header (re-emitted without options) plus as much of its payload as keeps the
+//!   error within 576 bytes (RFC 1812 §4.3.2.3; at least the 8 bytes RFC 792 requires):
+//!   up to [`MAX_QUOTED_DATA`] bytes.
+//! - ICMP errors we receive reach the transport only when they quote a datagram from our
+//!   address (RFC 5927 §4.1 leaves port and sequence checks to the transport).
+//!
+//! Nothing here panics on input; every drop increments a named counter of [`Ipv4Stats`].
+
+use std::collections::hash_map::RandomState;
+use std::hash::BuildHasher;
+use std::net::Ipv4Addr;
+use std::ops::Range;
+use std::sync::OnceLock;
+use std::time::Instant;
+
+use crate::fragment::{fragment, FragmentError};
+use crate::icmp::{error_allowed, is_broadcast, IcmpRateConfig, RateLimiter, Suppressed};
+use crate::ident::IdentGenerator;
+use crate::reassembly::{
+    Reassembler, Reassembly, ReassemblyConfig, ReassemblyDrop, ReassemblyStats,
+};
+use crate::route::RoutingTable;
+use crate::wire::icmpv4::{Icmpv4Packet, Icmpv4Repr};
+use crate::wire::ipv4::{HEADER_LEN, MAX_PACKET_LEN};
+use crate::wire::{
+    DstUnreachable, IpProtocol, Ipv4Cidr, Ipv4Packet, Ipv4Repr, TimeExceeded, WireError,
+};
+
+/// RFC 1812 §4.3.2.3: an ICMP error should not exceed 576 bytes: 576 − 20 (our IP header)
+/// − 8 (ICMP header) − 20 (the quoted header) bytes of the original payload.
+pub const MAX_QUOTED_DATA: usize = 576 - HEADER_LEN - 8 - HEADER_LEN;
+
+/// Configuration of one endpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ipv4Config {
+    /// Our address and subnet (the subnet is on-link).
+    pub addr: Ipv4Cidr,
+    /// Default gateway; without one only the subnet is reachable.
+    pub gateway: Option<Ipv4Addr>,
+    /// Largest datagram the link carries (at least 68, RFC 791).
+    pub mtu: usize,
+    pub default_ttl: u8,
+    /// This worker's reassembly limits (see `ReassemblyConfig::share`).
+    pub reassembly: ReassemblyConfig,
+    /// This worker's ICMP error budget (see `IcmpRateConfig::share`).
+    pub icmp_rate: IcmpRateConfig,
+    /// Answer echo requests sent to our address.
+    pub answer_echo: bool,
+    /// Answer echo requests sent to a broadcast address too (off: smurf amplification).
+    pub answer_broadcast_echo: bool,
+    /// Verify IPv4 header and ICMP checksums (off only when the device already did).
+    pub verify_checksums: bool,
+}
+
+impl Ipv4Config {
+    /// Defaults: no gateway, MTU 1500, TTL 64 (RFC 1700 value, Linux default), default
+    /// reassembly and ICMP limits, echo answered, broadcast echo ignored.
+    pub fn new(addr: Ipv4Cidr) -> Self {
+        Ipv4Config {
+            addr,
+            gateway: None,
+            mtu: 1500,
+            default_ttl: 64,
+            reassembly: ReassemblyConfig::default(),
+            icmp_rate: IcmpRateConfig::default(),
+            answer_echo: true,
+            answer_broadcast_echo: false,
+            verify_checksums: true,
+        }
+    }
+}
+
+/// Per-datagram choices of `send`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SendOptions {
+    /// None: the configured default TTL.
+    pub ttl: Option<u8>,
+    /// Set DF: a datagram larger than the MTU then fails with `MessageTooLong`.
+    pub dont_frag: bool,
+    pub dscp_ecn: u8,
+}
+
+/// Why `send` built nothing (each counted in `Ipv4Stats`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SendError {
+    /// No route to the destination.
+    NoRoute,
+    /// DF set and the datagram exceeds `mtu` (EMSGSIZE).
+    MessageTooLong { mtu: usize },
+    /// Header plus payload would exceed 65535 bytes.
+    PayloadTooLarge,
+    /// The configured MTU is below 68 bytes.
+    MtuTooSmall,
+}
+
+/// The ICMP error to send about a received datagram.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IcmpErrorKind {
+    DstUnreachable(DstUnreachable),
+    TimeExceeded(TimeExceeded),
+}
+
+/// Complete IPv4 datagrams for one next hop; fragments in offset order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outgoing {
+    /// The address to resolve at the link layer (the destination or a gateway). A
+    /// broadcast address (255.255.255.255 or the subnet's) means link-layer broadcast.
+    pub next_hop: Ipv4Addr,
+    pub packets: Vec<Vec<u8>>,
+}
+
+/// Where a delivered payload lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Payload {
+    /// A range of the buffer passed to `receive` (unfragmented datagrams: zero copy).
+    InPlace(Range<usize>),
+    /// A reassembled datagram.
+    Owned(Vec<u8>),
+}
+
+impl Payload {
+    /// The payload bytes; `input` is the buffer given to `receive`.
+    pub fn bytes<'a>(&'a self, input: &'a [u8]) -> &'a [u8] {
+        match self {
+            Payload::InPlace(r) => input.get(r.clone()).unwrap_or(&[]),
+            Payload::Owned(v) => v,
+        }
+    }
+}
+
+/// ICMP messages for the layers above.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IcmpEvent {
+    /// An echo reply, for a local pinger.
+    EchoReply {
+        src: Ipv4Addr,
+        ident: u16,
+        seq_no: u16,
+        data: Vec<u8>,
+    },
+    /// An error about a datagram we sent: `reporter` sent it, `header` is our quoted
+    /// header, `data` the quoted bytes after it (the start of our transport header).
+    Error {
+        reporter: Ipv4Addr,
+        kind: IcmpErrorKind,
+        header: Ipv4Repr,
+        data: Vec<u8>,
+    },
+}
+
+/// Why `receive` dropped a packet (already counted).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DropReason {
+    /// The IPv4 header failed validation.
+    Malformed(WireError),
+    /// A source that is broadcast, multicast, class E, loopback or our own address
+    /// (RFC 1122 §3.2.1.3).
+    BadSource,
+    /// Not addressed to us (we do not forward).
+    NotForUs,
+    Reassembly(ReassemblyDrop),
+    /// An ICMP message failed validation or has a type we do not handle.
+    IcmpMalformed(WireError),
+    /// An ICMP error quoting a datagram we did not send.
+    IcmpNotOurs,
+    /// An echo request we chose not to answer (disabled, broadcast, bad source).
+    EchoIgnored,
+    /// A protocol not supported; Protocol Unreachable suppressed or rate limited.
+    UnsupportedProtocol,
+    /// A reply could not be sent (no route, or it could not be built).
+    ReplyFailed,
+}
+
+/// What `receive` made of a packet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Received {
+    /// A whole datagram for a transport protocol.
+    Deliver { header: Ipv4Repr, payload: Payload },
+    /// Echo reply or ICMP error for the layers above.
+    Icmp(IcmpEvent),
+    /// The endpoint answered by itself (echo reply, protocol unreachable).
+    Respond(Outgoing),
+    /// A fragment was stored; nothing to do yet.
+    Held,
+    /// Dropped; the reason is already counted.
+    Dropped(DropReason),
+}
+
+crate::counters! {
+    /// Counters of one endpoint, named after the causes.
+    pub struct Ipv4Stats {
+        /// Packets given to `receive`.
+        rx_packets,
+        /// Datagrams delivered to a transport protocol.
+        rx_delivered,
+        rx_truncated,
+        rx_bad_version,
+        rx_bad_header_len,
+        rx_bad_total_len,
+        rx_bad_checksum,
+        rx_bad_source,
+        rx_not_for_us,
+        rx_unsupported_protocol,
+        icmp_rx_echo_requests,
+        icmp_rx_echo_replies,
+        /// Errors about our datagrams, passed up.
+        icmp_rx_errors,
+        icmp_rx_truncated,
+        icmp_rx_bad_checksum,
+        icmp_rx_unknown_type,
+        icmp_rx_bad_code,
+        icmp_rx_bad_quote,
+        /// Errors quoting a datagram not from our address.
+        icmp_rx_not_ours,
+        /// Echo requests not answered (disabled, to broadcast, from a non-unicast source).
+        icmp_echo_ignored,
+        icmp_tx_echo_replies,
+        /// ICMP errors built (protocol unreachable, time exceeded, `icmp_error`).
+        icmp_tx_errors,
+        icmp_suppressed_about_icmp_error,
+        icmp_suppressed_broadcast,
+        icmp_suppressed_source,
+        icmp_suppressed_fragment,
+        icmp_rate_limited,
+        /// `icmp_error` given an original that is not a valid IPv4 packet.
+        icmp_bad_original,
+        /// Datagrams sent (one per `send` that succeeded).
+        tx_datagrams,
+        /// Packets emitted, fragments counted one by one.
+        tx_packets,
+        /// Datagrams that needed fragmenting.
+        tx_fragmented,
+        tx_no_route,
+        tx_message_too_long,
+        tx_payload_too_large,
+        tx_mtu_too_small,
+        ;
+        reassembly: ReassemblyStats,
+    }
+}
+
+/// The per-worker IPv4 processor. Sans-IO.
+#[derive(Debug)]
+pub struct Ipv4Endpoint {
+    config: Ipv4Config,
+    routes: RoutingTable,
+    ident: IdentGenerator,
+    reassembler: Reassembler,
+    limiter: RateLimiter,
+    supported: [bool; 256],
+    stats: Ipv4Stats,
+}
+
+impl Ipv4Endpoint {
+    /// `ident` is shared by all workers of the stack (clone one `IdentGenerator`), so the
+    /// IDs they choose never collide (see `crate::ident`).
+    pub fn new(config: Ipv4Config, ident: IdentGenerator) -> Self {
+        let routes = RoutingTable::for_interface(config.addr, config.gateway);
+        let mut supported = [false; 256];
+        for p in [IpProtocol::Icmp, IpProtocol::Tcp, IpProtocol::Udp] {
+            supported[usize::from(u8::from(p))] = true;
+        }
+        Ipv4Endpoint {
+            reassembler: Reassembler::new(config.reassembly),
+            limiter: RateLimiter::new(config.icmp_rate),
+            config,
+            routes,
+            ident,
+            supported,
+            stats: Ipv4Stats::default(),
+        }
+    }
+
+    pub fn config(&self) -> &Ipv4Config {
+        &self.config
+    }
+
+    /// The routing table (built from `addr` and `gateway`; more routes may be added).
+    pub fn routes_mut(&mut self) -> &mut RoutingTable {
+        &mut self.routes
+    }
+
+    pub fn stats(&self) -> &Ipv4Stats {
+        &self.stats
+    }
+
+    /// Marks a protocol as handled above (delivered) or not (Protocol Unreachable).
+    pub fn set_supported(&mut self, protocol: IpProtocol, supported: bool) {
+        self.supported[usize::from(u8::from(protocol))] = supported;
+    }
+
+    fn is_supported(&self, protocol: IpProtocol) -> bool {
+        self.supported[usize::from(u8::from(protocol))]
+    }
+
+    /// The next reassembly expiry; call `on_timeout` then.
+    pub fn poll_deadline(&self) -> Option<Instant> {
+        self.reassembler.poll_deadline()
+    }
+
+    /// One received IPv4 packet (may have trailing link padding). Never panics.
+    pub fn receive(&mut self, now: Instant, packet: &[u8]) -> Received {
+        self.stats.rx_packets += 1;
+        let out = self.receive_inner(now, packet);
+        self.stats.reassembly = *self.reassembler.stats();
+        out
+    }
+
+    fn receive_inner(&mut self, now: Instant, packet: &[u8]) -> Received {
+        let parsed = Ipv4Packet::new_checked(packet).and_then(|p| {
+            Ok((
+                Ipv4Repr::parse(&p, self.config.verify_checksums)?,
+                p.header_len(),
+            ))
+        });
+        let (header, header_len) = match parsed {
+            Ok(ok) => ok,
+            Err(e) => {
+                *self.ip_error_counter(e) += 1;
+                return Received::Dropped(DropReason::Malformed(e));
+            }
+        };
+        let local = self.config.addr;
+        let src = header.src;
+        // Martians: our own address or loopback cannot arrive from the link (RFC 1122
+        // §3.2.1.3 (a), (g)); nor can a source that is not one host.
+        if src.is_multicast()
+            || is_broadcast(src, &local)
+            || src.octets()[0] >= 240
+            || src.is_loopback()
+            || src == local.addr
+        {
+            self.stats.rx_bad_source += 1;
+            return Received::Dropped(DropReason::BadSource);
+        }
+        if header.dst != local.addr && !is_broadcast(header.dst, &local) {
+            self.stats.rx_not_for_us += 1;
+            return Received::Dropped(DropReason::NotForUs);
+        }
+        let range = header_len..header_len + header.payload_len;
+        if !header.is_fragment() {
+            return self.dispatch(now, header, Payload::InPlace(range), packet);
+        }
+        let data = packet.get(range).unwrap_or(&[]);
+        match self.reassembler.push(now, &header, data) {
+            Reassembly::Complete { header, payload } => {
+                self.dispatch(now, header, Payload::Owned(payload), packet)
+            }
+            Reassembly::Held => Received::Held,
+            Reassembly::Dropped(why) => Received::Dropped(DropReason::Reassembly(why)),
+        }
+    }
+
+    fn ip_error_counter(&mut self, e: WireError) -> &mut u64 {
+        let s = &mut self.stats;
+        match e {
+            WireError::Truncated => &mut s.rx_truncated,
+            WireError::BadVersion => &mut s.rx_bad_version,
+            WireError::BadHeaderLength => &mut s.rx_bad_header_len,
+            WireError::BadChecksum => &mut s.rx_bad_checksum,
+            // The IPv4 parser yields no other cause; count any as a bad length.
+            _ => &mut s.rx_bad_total_len,
+        }
+    }
+
+    fn icmp_error_counter(&mut self, e: WireError) -> &mut u64 {
+        let s = &mut self.stats;
+        match e {
+            WireError::BadChecksum => &mut s.icmp_rx_bad_checksum,
+            WireError::UnknownIcmpType => &mut s.icmp_rx_unknown_type,
+            WireError::BadIcmpCode => &mut s.icmp_rx_bad_code,
+            WireError::BadQuotedHeader => &mut s.icmp_rx_bad_quote,
+            _ => &mut s.icmp_rx_truncated,
+        }
+    }
+
+    /// A whole datagram for us: to a transport, to ICMP, or Protocol Unreachable.
+    fn dispatch(
+        &mut self,
+        now: Instant,
+        header: Ipv4Repr,
+        payload: Payload,
+        input: &[u8],
+    ) -> Received {
+        let bytes = payload.bytes(input);
+        if !self.is_supported(header.protocol) {
+            self.stats.rx_unsupported_protocol += 1;
+            let kind = IcmpErrorKind::DstUnreachable(DstUnreachable::ProtocolUnreachable);
+            return match self.icmp_error_about(now, &header, bytes, kind) {
+                Some(out) => Received::Respond(out),
+                None => Received::Dropped(DropReason::UnsupportedProtocol),
+            };
+        }
+        if header.protocol == IpProtocol::Icmp {
+            return self.receive_icmp(now, &header, bytes);
+        }
+        self.stats.rx_delivered += 1;
+        Received::Deliver { header, payload }
+    }
+
+    fn receive_icmp(&mut self, now: Instant, ip: &Ipv4Repr, bytes: &[u8]) -> Received {
+        let parsed = Icmpv4Packet::new_checked(bytes)
+            .and_then(|p| Icmpv4Repr::parse(&p, self.config.verify_checksums));
+        let repr = match parsed {
+            Ok(r) => r,
+            Err(e) => {
+                *self.icmp_error_counter(e) += 1;
+                return Received::Dropped(DropReason::IcmpMalformed(e));
+            }
+        };
+        let (kind, header, data) = match repr {
+            Icmpv4Repr::EchoRequest {
+                ident,
+                seq_no,
+                data,
+            } => return self.answer_echo(now, ip, ident, seq_no, data),
+            Icmpv4Repr::EchoReply {
+                ident,
+                seq_no,
+                data,
+            } => {
+                self.stats.icmp_rx_echo_replies += 1;
+                let data = data.to_vec();
+                return Received::Icmp(IcmpEvent::EchoReply {
+                    src: ip.src,
+                    ident,
+                    seq_no,
+                    data,
+                });
+            }
+            Icmpv4Repr::DstUnreachable {
+                reason,
+                header,
+                data,
+            } => (IcmpErrorKind::DstUnreachable(reason), header, data),
+            Icmpv4Repr::TimeExceeded {
+                reason,
+                header,
+                data,
+            } => (IcmpErrorKind::TimeExceeded(reason), header, data),
+        };
+        if header.src != self.config.addr.addr {
+            self.stats.icmp_rx_not_ours += 1;
+            return Received::Dropped(DropReason::IcmpNotOurs);
+        }
+        self.stats.icmp_rx_errors += 1;
+        let data = data.to_vec();
+        Received::Icmp(IcmpEvent::Error {
+            reporter: ip.src,
+            kind,
+            header,
+            data,
+        })
+    }
+
+    fn answer_echo(
+        &mut self,
+        now: Instant,
+        ip: &Ipv4Repr,
+        ident: u16,
+        seq_no: u16,
+        data: &[u8],
+    ) -> Received {
+        self.stats.icmp_rx_echo_requests += 1;
+        let local = self.config.addr;
+        let to_broadcast = is_broadcast(ip.dst, &local);
+        // Never reply to an address that is not one host (it would go nowhere or everywhere).
+        let bad_source = ip.src.is_unspecified() || ip.src.is_loopback();
+        if !self.config.answer_echo
+            || (to_broadcast && !self.config.answer_broadcast_echo)
+            || bad_source
+        {
+            self.stats.icmp_echo_ignored += 1;
+            return Received::Dropped(DropReason::EchoIgnored);
+        }
+        // RFC 1122 §3.2.2.6: the reply carries the request's identifier, sequence and data.
+        let reply = Icmpv4Repr::EchoReply {
+            ident,
+            seq_no,
+            data,
+        }
+        .to_bytes();
+        // Keep the DSCP, not the ECN bits: ICMP is not ECN-capable (RFC 3168 §6.1).
+        let opts = SendOptions {
+            dscp_ecn: ip.dscp_ecn & 0xfc,
+            ..SendOptions::default()
+        };
+        match self.send(now, ip.src, IpProtocol::Icmp, &reply, opts) {
+            Ok(out) => {
+                self.stats.icmp_tx_echo_replies += 1;
+                Received::Respond(out)
+            }
+            Err(_) => Received::Dropped(DropReason::ReplyFailed),
+        }
+    }
+
+    /// Builds (and fragments) an outgoing datagram from our address.
+    pub fn send(
+        &mut self,
+        now: Instant,
+        dst: Ipv4Addr,
+        protocol: IpProtocol,
+        payload: &[u8],
+        opts: SendOptions,
+    ) -> Result<Outgoing, SendError> {
+        let _ = now; // Sans-IO signature; no time-dependent state yet (PMTU would be).
+        let Some(hop) = self.routes.lookup(dst) else {
+            self.stats.tx_no_route += 1;
+            return Err(SendError::NoRoute);
+        };
+        if HEADER_LEN + payload.len() > MAX_PACKET_LEN {
+            self.stats.tx_payload_too_large += 1;
+            return Err(SendError::PayloadTooLarge);
+        }
+        let src = self.config.addr.addr;
+        let repr = Ipv4Repr {
+            src,
+            dst,
+            protocol,
+            ttl: opts.ttl.unwrap_or(self.config.default_ttl),
+            dscp_ecn: opts.dscp_ecn,
+            ident: self.ident.next(src, dst, protocol),
+            dont_frag: opts.dont_frag,
+            more_frags: false,
+            frag_offset: 0,
+            payload_len: payload.len(),
+        };
+        match fragment(&repr, payload, self.config.mtu) {
+            Ok(packets) => {
+                self.stats.tx_datagrams += 1;
+                self.stats.tx_packets += packets.len() as u64;
+                if packets.len() > 1 {
+                    self.stats.tx_fragmented += 1;
+                }
+                Ok(Outgoing {
+                    next_hop: hop.addr,
+                    packets,
+                })
+            }
+            Err(FragmentError::MessageTooLong { mtu }) => {
+                self.stats.tx_message_too_long += 1;
+                Err(SendError::MessageTooLong { mtu })
+            }
+            Err(FragmentError::TooLarge) => {
+                self.stats.tx_payload_too_large += 1;
+                Err(SendError::PayloadTooLarge)
+            }
+            Err(FragmentError::MtuTooSmall) => {
+                self.stats.tx_mtu_too_small += 1;
+                Err(SendError::MtuTooSmall)
+            }
+        }
+    }
+
+    /// An ICMP error about `original` (a received packet), applying RFC 1122 §3.2.2 and the
+    /// rate limit; None when suppressed (counted).
+    pub fn icmp_error(
+        &mut self,
+        now: Instant,
+        original: &[u8],
+        kind: IcmpErrorKind,
+    ) -> Option<Outgoing> {
+        let parsed =
+            Ipv4Packet::new_checked(original).and_then(|p| Ok((Ipv4Repr::parse(&p, false)?, p)));
+        let Ok((header, packet)) = parsed else {
+            self.stats.icmp_bad_original += 1;
+            return None;
+        };
+        self.icmp_error_about(now, &header, packet.payload(), kind)
+    }
+
+    /// The same as `icmp_error` for a datagram known by its header and payload, e.g. a
+    /// reassembled one from `Received::Deliver` (`Payload::bytes` gives the payload).
+    pub fn icmp_error_about(
+        &mut self,
+        now: Instant,
+        header: &Ipv4Repr,
+        payload: &[u8],
+        kind: IcmpErrorKind,
+    ) -> Option<Outgoing> {
+        if let Err(why) = error_allowed(header, payload, &self.config.addr) {
+            let s = &mut self.stats;
+            *match why {
+                Suppressed::AboutIcmpError => &mut s.icmp_suppressed_about_icmp_error,
+                Suppressed::BroadcastOrMulticast => &mut s.icmp_suppressed_broadcast,
+                Suppressed::NonUnicastSource => &mut s.icmp_suppressed_source,
+                Suppressed::NonFirstFragment => &mut s.icmp_suppressed_fragment,
+                Suppressed::RateLimited => &mut s.icmp_rate_limited,
+            } += 1;
+            return None;
+        }
+        if !self.limiter.allow(now) {
+            self.stats.icmp_rate_limited += 1;
+            return None;
+        }
+        let quote = &payload[..payload.len().min(MAX_QUOTED_DATA)];
+        let message = match kind {
+            IcmpErrorKind::DstUnreachable(reason) => Icmpv4Repr::DstUnreachable {
+                reason,
+                header: *header,
+                data: quote,
+            },
+            IcmpErrorKind::TimeExceeded(reason) => Icmpv4Repr::TimeExceeded {
+                reason,
+                header: *header,
+                data: quote,
+            },
+        };
+        let bytes = message.to_bytes();
+        let out = self
+            .send(
+                now,
+                header.src,
+                IpProtocol::Icmp,
+                &bytes,
+                SendOptions::default(),
+            )
+            .ok()?;
+        self.stats.icmp_tx_errors += 1;
+        Some(out)
+    }
+
+    /// Expires reassembly; returns Time Exceeded (code 1) for datagrams whose first
+    /// fragment had arrived (RFC 1122 §3.3.2), subject to the error rules and rate limit.
+    pub fn on_timeout(&mut self, now: Instant) -> Vec<Outgoing> {
+        let mut out = Vec::new();
+        for expired in self.reassembler.expire(now) {
+            if let Some((header, data)) = expired.first_fragment {
+                let kind = IcmpErrorKind::TimeExceeded(TimeExceeded::FragReassembly);
+                out.extend(self.icmp_error_about(now, &header, &data, kind));
+            }
+        }
+        self.stats.reassembly = *self.reassembler.stats();
+        out
+    }
+}
+
+/// A hash of (src, dst, protocol, ident) read from raw bytes without validation, so the
+/// runtime can send every fragment of a datagram to the same worker. Short or garbage
+/// input yields some key (missing bytes read as zero), never a panic. Keyed with a
+/// per-process random secret so remote hosts cannot aim all traffic at one worker.
+pub fn shard_key(packet: &[u8]) -> u64 {
+    static KEY: OnceLock<RandomState> = OnceLock::new();
+    let mut fields = [0u8; 11];
+    for (dst, src) in fields
+        .iter_mut()
+        .zip([12, 13, 14, 15, 16, 17, 18, 19, 9, 4, 5])
+    {
+        *dst = packet.get(src).copied().unwrap_or(0);
+    }
+    KEY.get_or_init(RandomState::new).hash_one(fields)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::icmpv4::msg_type;
+    use std::time::Duration;
+
+    const US: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 2);
+    const PEER: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
+    const FAR: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 7);
+
+    fn endpoint_at(addr: &str, gateway: Option<Ipv4Addr>) -> Ipv4Endpoint {
+        let config = Ipv4Config {
+            gateway,
+            ..Ipv4Config::new(addr.parse().unwrap())
+        };
+        Ipv4Endpoint::new(config, IdentGenerator::with_key(7, 8))
+    }
+
+    fn us() -> Ipv4Endpoint {
+        endpoint_at("192.0.2.2/24", Some(PEER))
+    }
+
+    fn peer() -> Ipv4Endpoint {
+        endpoint_at("192.0.2.1/24", None)
+    }
+
+    fn header(src: Ipv4Addr, dst: Ipv4Addr, protocol: IpProtocol) -> Ipv4Repr {
+        Ipv4Repr {
+            src,
+            dst,
+            protocol,
+            ttl: 64,
+            dscp_ecn: 0,
+            ident: 99,
+            dont_frag: false,
+            more_frags: false,
+            frag_offset: 0,
+            payload_len: 0,
+        }
+    }
+
+    fn udp_to(dst: Ipv4Addr, payload: &[u8]) -> Vec<u8> {
+        header(PEER, dst, IpProtocol::Udp).to_bytes(payload)
+    }
+
+    fn data(len: usize) -> Vec<u8> {
+        (0..len).map(|i| (i * 13 % 256) as u8).collect()
+    }
+
+    /// Feeds packets in order; all but the last must be Held. Returns the last outcome.
+    fn feed(e: &mut Ipv4Endpoint, now: Instant, packets: &[Vec<u8>]) -> Received {
+        let (last, rest) = packets.split_last().unwrap();
+        for p in rest {
+            assert_eq!(e.receive(now, p), Received::Held);
+        }
+        e.receive(now, last)
+    }
+
+    fn responded(r: Received) -> Outgoing {
+        match r {
+            Received::Respond(out) => out,
+            other => panic!("expected a response, got {other:?}"),
+        }
+    }
+
+    /// The ICMP message inside a single-packet response.
+    fn icmp_of(out: &Outgoing) -> Vec<u8> {
+        assert_eq!(out.packets.len(), 1);
+        Ipv4Packet::new_checked(&out.packets[0][..])
+            .unwrap()
+            .payload()
+            .to_vec()
+    }
+
+    fn echo_request(len: usize) -> Vec<u8> {
+        Icmpv4Repr::EchoRequest {
+            ident: 0x77,
+            seq_no: 3,
+            data: &data(len),
+        }
+        .to_bytes()
+    }
+
+    #[test]
+    fn echo_reply_for_56_1472_and_8000_byte_payloads() {
+        let now = Instant::now();
+        for (len, fragments) in [(56, 1), (1472, 1), (8000, 6)] {
+            let (mut us, mut peer) = (us(), peer());
+            let request = peer.send(
+                now,
+                US,
+                IpProtocol::Icmp,
+                &echo_request(len),
+                SendOptions::default(),
+            );
+            let request = request.unwrap();
+            assert_eq!(request.packets.len(), fragments, "request of {len}");
+            let reply = responded(feed(&mut us, now, &request.packets));
+            assert_eq!(
+                (reply.next_hop, reply.packets.len()),
+                (PEER, fragments),
+                "reply of {len}"
+            );
+            assert!(reply.packets.iter().all(|p| p.len() <= 1500));
+            let got = feed(&mut peer, now, &reply.packets);
+            let want = IcmpEvent::EchoReply {
+                src: US,
+                ident: 0x77,
+                seq_no: 3,
+                data: data(len),
+            };
+            assert_eq!(got, Received::Icmp(want), "reply of {len}");
+            assert_eq!(
+                (
+                    us.stats().icmp_rx_echo_requests,
+                    us.stats().icmp_tx_echo_replies
+                ),
+                (1, 1)
+            );
+        }
+    }
+
+    #[test]
+    fn echo_to_broadcast_is_not_answered() {
+        let mut us = us();
+        let request = header(PEER, Ipv4Addr::new(192, 0, 2, 255), IpProtocol::Icmp)
+            .to_bytes(&echo_request(8));
+        let got = us.receive(Instant::now(), &request);
+        assert_eq!(got, Received::Dropped(DropReason::EchoIgnored));
+        assert_eq!(us.stats().icmp_echo_ignored, 1);
+    }
+
+    #[test]
+    fn echo_not_answered_when_disabled() {
+        let config = Ipv4Config {
+            answer_echo: false,
+            ..Ipv4Config::new("192.0.2.2/24".parse().unwrap())
+        };
+        let mut us = Ipv4Endpoint::new(config, IdentGenerator::new());
+        let request = header(PEER, US, IpProtocol::Icmp).to_bytes(&echo_request(8));
+        assert_eq!(
+            us.receive(Instant::now(), &request),
+            Received::Dropped(DropReason::EchoIgnored)
+        );
+    }
+
+    #[test]
+    fn unfragmented_datagram_is_delivered_in_place_without_padding() {
+        let mut us = us();
+        let mut packet = udp_to(US, b"hello");
+        packet.extend_from_slice(&[0; 20]); // Ethernet padding
+        match us.receive(Instant::now(), &packet) {
+            Received::Deliver { header, payload } => {
+                assert_eq!(payload, Payload::InPlace(20..25));
+                assert_eq!(payload.bytes(&packet), b"hello");
+                assert_eq!(
+                    (header.src, header.protocol, header.payload_len),
+                    (PEER, IpProtocol::Udp, 5)
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(us.stats().rx_delivered, 1);
+    }
+
+    #[test]
+    fn fragmented_datagram_is_delivered_owned() {
+        let (mut us, mut peer) = (us(), peer());
+        let now = Instant::now();
+        let out = peer
+            .send(
+                now,
+                US,
+                IpProtocol::Udp,
+                &data(3000),
+                SendOptions::default(),
+            )
+            .unwrap();
+        match feed(&mut us, now, &out.packets) {
+            Received::Deliver { header, payload } => {
+                assert_eq!(payload, Payload::Owned(data(3000)));
+                assert_eq!((header.payload_len, header.more_frags), (3000, false));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(us.stats().reassembly.reassembled, 1);
+    }
+
+    #[test]
+    fn malformed_packets_are_dropped_and_counted_by_cause() {
+        let mut us = us();
+        let now = Instant::now();
+        let good = udp_to(US, b"x");
+        let mut bad_version = good.clone();
+        bad_version[0] = 0x65;
+        let mut bad_checksum = good.clone();
+        bad_checksum[8] ^= 1;
+        let mut short_total = good.clone();
+        short_total[2..4].copy_from_slice(&10u16.to_be_bytes());
+        let mut bad_ihl = good.clone();
+        bad_ihl[0] = 0x4f;
+        for (p, e) in [
+            (&good[..10], WireError::Truncated),
+            (&bad_version[..], WireError::BadVersion),
+            (&bad_checksum[..], WireError::BadChecksum),
+            (&short_total[..], WireError::BadTotalLength),
+            (&bad_ihl[..], WireError::BadHeaderLength),
+        ] {
+            assert_eq!(
+                us.receive(now, p),
+                Received::Dropped(DropReason::Malformed(e))
+            );
+        }
+        let s = us.stats();
+        assert_eq!(
+            (
+                s.rx_truncated,
+                s.rx_bad_version,
+                s.rx_bad_checksum,
+                s.rx_bad_total_len,
+                s.rx_bad_header_len
+            ),
+            (1, 1, 1, 1, 1)
+        );
+        assert_eq!(s.rx_packets, 5);
+    }
+
+    #[test]
+    fn packets_for_other_hosts_are_not_for_us() {
+        let mut us = us();
+        let now = Instant::now();
+        for dst in [
+            Ipv4Addr::new(192, 0, 2, 3),
+            FAR,
+            Ipv4Addr::new(224, 0, 0, 1),
+        ] {
+            assert_eq!(
+                us.receive(now, &udp_to(dst, b"x")),
+                Received::Dropped(DropReason::NotForUs)
+            );
+        }
+        assert_eq!(us.stats().rx_not_for_us, 3);
+        // Both broadcasts are ours.
+        for dst in [Ipv4Addr::BROADCAST, Ipv4Addr::new(192, 0, 2, 255)] {
+            assert!(matches!(
+                us.receive(now, &udp_to(dst, b"x")),
+                Received::Deliver { .. }
+            ));
+        }
+    }
+
+    #[test]
+    fn martian_source_is_dropped() {
+        let mut us = us();
+        let martians = [
+            Ipv4Addr::BROADCAST,
+            Ipv4Addr::new(192, 0, 2, 255),
+            Ipv4Addr::new(224, 0, 0, 5),
+            Ipv4Addr::new(240, 0, 0, 1),
+            Ipv4Addr::LOCALHOST,
+            US,
+        ];
+        for src in martians {
+            let p = header(src, US, IpProtocol::Udp).to_bytes(b"x");
+            assert_eq!(
+                us.receive(Instant::now(), &p),
+                Received::Dropped(DropReason::BadSource)
+            );
+        }
+        assert_eq!(us.stats().rx_bad_source, 6);
+    }
+
+    /// (type, code, quoted header, quoted data) of the single ICMP error in `out`.
+    fn parse_error(out: &Outgoing) -> (u8, u8, Ipv4Repr, Vec<u8>) {
+        let icmp = icmp_of(out);
+        let p = Icmpv4Packet::new_checked(&icmp[..]).unwrap();
+        assert!(p.verify_checksum());
+        let (h, d) = Ipv4Repr::parse_quoted(p.data()).unwrap();
+        (p.msg_type(), p.code(), h, d.to_vec())
+    }
+
+    #[test]
+    fn unsupported_protocol_draws_protocol_unreachable() {
+        let mut us = us();
+        let original = header(PEER, US, IpProtocol::Unknown(99)).to_bytes(&data(12));
+        let out = responded(us.receive(Instant::now(), &original));
+        assert_eq!(out.next_hop, PEER);
+        let (t, c, h, d) = parse_error(&out);
+        assert_eq!((t, c), (msg_type::DST_UNREACHABLE, 2));
+        assert_eq!(
+            (h.protocol, h.ident, h.payload_len),
+            (IpProtocol::Unknown(99), 99, 12)
+        );
+        assert_eq!(d, data(12));
+        assert_eq!(
+            (
+                us.stats().rx_unsupported_protocol,
+                us.stats().icmp_tx_errors
+            ),
+            (1, 1)
+        );
+    }
+
+    #[test]
+    fn set_supported_switches_delivery_and_unreachable() {
+        let mut us = us();
+        let now = Instant::now();
+        us.set_supported(IpProtocol::Unknown(99), true);
+        let other = header(PEER, US, IpProtocol::Unknown(99)).to_bytes(b"x");
+        assert!(matches!(us.receive(now, &other), Received::Deliver { .. }));
+        us.set_supported(IpProtocol::Udp, false);
+        let (t, c, ..) = parse_error(&responded(us.receive(now, &udp_to(US, b"x"))));
+        assert_eq!((t, c), (msg_type::DST_UNREACHABLE, 2));
+    }
+
+    #[test]
+    fn no_protocol_unreachable_about_a_broadcast() {
+        let mut us = us();
+        let p = header(PEER, Ipv4Addr::new(192, 0, 2, 255), IpProtocol::Unknown(99)).to_bytes(b"x");
+        assert_eq!(
+            us.receive(Instant::now(), &p),
+            Received::Dropped(DropReason::UnsupportedProtocol)
+        );
+        assert_eq!(us.stats().icmp_suppressed_broadcast, 1);
+    }
+
+    #[test]
+    fn port_unreachable_quotes_header_and_up_to_528_bytes() {
+        let mut us = us();
+        let now = Instant::now();
+        let kind = IcmpErrorKind::DstUnreachable(DstUnreachable::PortUnreachable);
+        let out = us.icmp_error(now, &udp_to(US, &data(1000)), kind).unwrap();
+        assert_eq!(out.packets[0].len(), 576);
+        let (t, c, h, d) = parse_error(&out);
+        assert_eq!((t, c, h.src, h.dst, h.payload_len), (3, 3, PEER, US, 1000));
+        assert_eq!(d, data(528));
+        // A short datagram is quoted whole.
+        let out = us.icmp_error(now, &udp_to(US, &data(8)), kind).unwrap();
+        assert_eq!(parse_error(&out).3, data(8));
+    }
+
+    #[test]
+    fn no_error_about_an_icmp_error() {
+        let mut us = us();
+        let quoted = header(US, FAR, IpProtocol::Udp);
+        let unreachable = Icmpv4Repr::DstUnreachable {
+            reason: DstUnreachable::PortUnreachable,
+            header: quoted,
+            data: &[0; 8],
+        };
+        let original = header(PEER, US, IpProtocol::Icmp).to_bytes(&unreachable.to_bytes());
+        let kind = IcmpErrorKind::DstUnreachable(DstUnreachable::ProtocolUnreachable);
+        assert_eq!(us.icmp_error(Instant::now(), &original, kind), None);
+        assert_eq!(us.stats().icmp_suppressed_about_icmp_error, 1);
+    }
+
+    #[test]
+    fn no_error_about_a_non_first_fragment() {
+        let mut us = us();
+        let frag = Ipv4Repr {
+            frag_offset: 1480,
+            ..header(PEER, US, IpProtocol::Udp)
+        };
+        let kind = IcmpErrorKind::DstUnreachable(DstUnreachable::PortUnreachable);
+        assert_eq!(
+            us.icmp_error(Instant::now(), &frag.to_bytes(&data(8)), kind),
+            None
+        );
+        assert_eq!(us.stats().icmp_suppressed_fragment, 1);
+    }
+
+    #[test]
+    fn icmp_error_about_garbage_is_counted() {
+        let mut us = us();
+        let kind = IcmpErrorKind::DstUnreachable(DstUnreachable::PortUnreachable);
+        assert_eq!(us.icmp_error(Instant::now(), &[0x45, 0], kind), None);
+        assert_eq!(us.stats().icmp_bad_original, 1);
+    }
+
+    #[test]
+    fn icmp_errors_are_rate_limited() {
+        let mut config = Ipv4Config::new("192.0.2.2/24".parse().unwrap());
+        config.icmp_rate = IcmpRateConfig {
+            burst: 2,
+            per_second: 10,
+        };
+        let mut us = Ipv4Endpoint::new(config, IdentGenerator::new());
+        let now = Instant::now();
+        let kind = IcmpErrorKind::DstUnreachable(DstUnreachable::PortUnreachable);
+        let original = udp_to(US, b"12345678");
+        let sent = (0..5)
+            .filter(|_| us.icmp_error(now, &original, kind).is_some())
+            .count();
+        assert_eq!((sent, us.stats().icmp_rate_limited), (2, 3));
+        // 10/s: one more after 100 ms.
+        assert!(us
+            .icmp_error(now + Duration::from_millis(100), &original, kind)
+            .is_some());
+    }
+
+    #[test]
+    fn reassembly_timeout_sends_time_exceeded_only_with_first_fragment() {
+        let (mut us, mut peer) = (us(), peer());
+        let t0 = Instant::now();
+        let a = peer
+            .send(t0, US, IpProtocol::Udp, &data(3000), SendOptions::default())
+            .unwrap();
+        let b = peer
+            .send(t0, US, IpProtocol::Udp, &data(3000), SendOptions::default())
+            .unwrap();
+        assert_eq!(us.receive(t0, &a.packets[0]), Received::Held); // first fragment
+        assert_eq!(us.receive(t0, &b.packets[1]), Received::Held); // a middle one
+        let deadline = us.poll_deadline().unwrap();
+        assert_eq!(deadline, t0 + Duration::from_secs(30));
+        assert_eq!(us.on_timeout(deadline - Duration::from_millis(1)), vec![]);
+        let out = us.on_timeout(deadline);
+        assert_eq!(out.len(), 1);
+        let (t, c, h, d) = parse_error(&out[0]);
+        assert_eq!(
+            (t, c, h.more_frags, h.frag_offset),
+            (msg_type::TIME_EXCEEDED, 1, true, 0)
+        );
+        assert_eq!(d, data(528));
+        assert_eq!(us.poll_deadline(), None);
+        assert_eq!(
+            (us.stats().reassembly.timeouts, us.stats().icmp_tx_errors),
+            (2, 1)
+        );
+    }
+
+    #[test]
+    fn overlapping_fragments_through_the_endpoint_are_dropped() {
+        let mut us = us();
+        let now = Instant::now();
+        let f = |off, more, len| {
+            Ipv4Repr {
+                frag_offset: off,
+                more_frags: more,
+                ..header(PEER, US, IpProtocol::Udp)
+            }
+            .to_bytes(&data(len))
+        };
+        assert_eq!(us.receive(now, &f(0, true, 16)), Received::Held);
+        assert_eq!(
+            us.receive(now, &f(8, false, 16)),
+            Received::Dropped(DropReason::Reassembly(ReassemblyDrop::Overlap))
+        );
+        assert_eq!(us.stats().reassembly.overlaps, 1);
+    }
+
+    #[test]
+    fn send_fragments_and_reports_errors() {
+        let mut us = us();
+        let now = Instant::now();
+        let opts = SendOptions::default();
+        let out = us
+            .send(now, FAR, IpProtocol::Udp, &data(1481), opts)
+            .unwrap();
+        assert_eq!((out.next_hop, out.packets.len()), (PEER, 2));
+        let df = SendOptions {
+            dont_frag: true,
+            ..opts
+        };
+        assert_eq!(
+            us.send(now, FAR, IpProtocol::Udp, &data(1481), df),
+            Err(SendError::MessageTooLong { mtu: 1500 })
+        );
+        assert_eq!(
+            us.send(now, FAR, IpProtocol::Udp, &data(1480), df)
+                .unwrap()
+                .packets
+                .len(),
+            1
+        );
+        assert_eq!(
+            us.send(now, FAR, IpProtocol::Udp, &data(65516), opts),
+            Err(SendError::PayloadTooLarge)
+        );
+        let s = us.stats();
+        assert_eq!(
+            (
+                s.tx_datagrams,
+                s.tx_packets,
+                s.tx_fragmented,
+                s.tx_message_too_long,
+                s.tx_payload_too_large
+            ),
+            (2, 3, 1, 1, 1)
+        );
+    }
+
+    #[test]
+    fn send_without_route_is_no_route() {
+        let mut lonely = endpoint_at("192.0.2.2/24", None);
+        let got = lonely.send(
+            Instant::now(),
+            FAR,
+            IpProtocol::Udp,
+            b"x",
+            SendOptions::default(),
+        );
+        assert_eq!(got, Err(SendError::NoRoute));
+        assert_eq!(lonely.stats().tx_no_route, 1);
+        let on_link = lonely.send(
+            Instant::now(),
+            PEER,
+            IpProtocol::Udp,
+            b"x",
+            SendOptions::default(),
+        );
+        assert_eq!(on_link.unwrap().next_hop, PEER);
+    }
+
+    #[test]
+    fn sent_datagram_carries_options_and_our_address() {
+        let mut us = us();
+        let opts = SendOptions {
+            ttl: Some(5),
+            dont_frag: true,
+            dscp_ecn: 0xb8,
+        };
+        let out = us
+            .send(Instant::now(), PEER, IpProtocol::Tcp, b"abc", opts)
+            .unwrap();
+        let p = Ipv4Packet::new_checked(&out.packets[0][..]).unwrap();
+        let h = Ipv4Repr::parse(&p, true).unwrap();
+        assert_eq!(
+            (h.src, h.dst, h.ttl, h.dont_frag, h.dscp_ecn),
+            (US, PEER, 5, true, 0xb8)
+        );
+        assert_eq!(p.payload(), b"abc");
+    }
+
+    fn icmp_error_from(reporter: Ipv4Addr, quoted_src: Ipv4Addr) -> Vec<u8> {
+        let quoted = Ipv4Repr {
+            payload_len: 100,
+            ..header(quoted_src, FAR, IpProtocol::Udp)
+        };
+        let msg = Icmpv4Repr::DstUnreachable {
+            reason: DstUnreachable::FragRequired { next_hop_mtu: 1280 },
+            header: quoted,
+            data: &[1, 2, 3, 4, 5, 6, 7, 8],
+        };
+        header(reporter, US, IpProtocol::Icmp).to_bytes(&msg.to_bytes())
+    }
+
+    #[test]
+    fn icmp_error_about_our_datagram_goes_up() {
+        let mut us = us();
+        let got = us.receive(Instant::now(), &icmp_error_from(PEER, US));
+        let want = IcmpEvent::Error {
+            reporter: PEER,
+            kind: IcmpErrorKind::DstUnreachable(DstUnreachable::FragRequired {
+                next_hop_mtu: 1280,
+            }),
+            header: Ipv4Repr {
+                payload_len: 100,
+                ..header(US, FAR, IpProtocol::Udp)
+            },
+            data: vec![1, 2, 3, 4, 5, 6, 7, 8],
+        };
+        assert_eq!(got, Received::Icmp(want));
+        assert_eq!(us.stats().icmp_rx_errors, 1);
+    }
+
+    #[test]
+    fn icmp_error_about_someone_elses_datagram_is_dropped() {
+        let mut us = us();
+        let got = us.receive(
+            Instant::now(),
+            &icmp_error_from(PEER, Ipv4Addr::new(192, 0, 2, 9)),
+        );
+        assert_eq!(got, Received::Dropped(DropReason::IcmpNotOurs));
+        assert_eq!(us.stats().icmp_rx_not_ours, 1);
+    }
+
+    #[test]
+    fn malformed_icmp_is_counted() {
+        let mut us = us();
+        let mut msg = echo_request(8);
+        msg[9] ^= 1;
+        let got = us.receive(
+            Instant::now(),
+            &header(PEER, US, IpProtocol::Icmp).to_bytes(&msg),
+        );
+        assert_eq!(
+            got,
+            Received::Dropped(DropReason::IcmpMalformed(WireError::BadChecksum))
+        );
+        let got = us.receive(
+            Instant::now(),
+            &header(PEER, US, IpProtocol::Icmp).to_bytes(&[8, 0]),
+        );
+        assert_eq!(
+            got,
+            Received::Dropped(DropReason::IcmpMalformed(WireError::Truncated))
+        );
+        assert_eq!(
+            (
+                us.stats().icmp_rx_bad_checksum,
+                us.stats().icmp_rx_truncated
+            ),
+            (1, 1)
+        );
+    }
+
+    #[test]
+    fn shard_key_is_the_same_for_all_fragments_of_a_datagram() {
+        let mut peer = peer();
+        let out = peer
+            .send(
+                Instant::now(),
+                US,
+                IpProtocol::Udp,
+                &data(5000),
+                SendOptions::default(),
+            )
+            .unwrap();
+        let keys: Vec<u64> = out.packets.iter().map(|p| shard_key(p)).collect();
+        assert!(keys.windows(2).all(|w| w[0] == w[1]));
+        let other = peer
+            .send(
+                Instant::now(),
+                US,
+                IpProtocol::Udp,
+                &data(5000),
+                SendOptions::default(),
+            )
+            .unwrap();
+        assert_ne!(shard_key(&other.packets[0]), keys[0]);
+        for len in 0..25 {
+            shard_key(&vec![0xff; len]);
+        }
+    }
+
+    #[test]
+    fn stats_add_sums_every_counter() {
+        let mut a = Ipv4Stats {
+            rx_packets: 1,
+            tx_no_route: 2,
+            ..Default::default()
+        };
+        a.reassembly.timeouts = 3;
+        let mut total = a;
+        total.add(&a);
+        assert_eq!(
+            (
+                total.rx_packets,
+                total.tx_no_route,
+                total.reassembly.timeouts
+            ),
+            (2, 4, 6)
+        );
+    }
+
+    #[test]
+    fn fragments_with_link_padding_reassemble() {
+        let (mut us, mut peer) = (us(), peer());
+        let now = Instant::now();
+        let mut out = peer.send(
+            now,
+            US,
+            IpProtocol::Udp,
+            &data(1500),
+            SendOptions::default(),
+        );
+        let packets = &mut out.as_mut().unwrap().packets;
+        packets[1].extend_from_slice(&[0xee; 30]);
+        let got = feed(&mut us, now, packets);
+        assert!(
+            matches!(got, Received::Deliver { payload: Payload::Owned(p), .. } if p == data(1500))
+        );
+    }
+
+    #[test]
+    fn port_unreachable_about_a_reassembled_datagram() {
+        let (mut us, mut peer) = (us(), peer());
+        let now = Instant::now();
+        let out = peer.send(
+            now,
+            US,
+            IpProtocol::Udp,
+            &data(3000),
+            SendOptions::default(),
+        );
+        let Received::Deliver { header, payload } = feed(&mut us, now, &out.unwrap().packets)
+        else {
+            panic!("not delivered")
+        };
+        let kind = IcmpErrorKind::DstUnreachable(DstUnreachable::PortUnreachable);
+        let err = us
+            .icmp_error_about(now, &header, payload.bytes(&[]), kind)
+            .unwrap();
+        let (t, c, h, d) = parse_error(&err);
+        assert_eq!((t, c, h.payload_len, h.more_frags), (3, 3, 3000, false));
+        assert_eq!(d, data(528));
+    }
+
+    #[test]
+    fn echo_reply_keeps_dscp_but_not_ecn() {
+        let mut us = us();
+        let request = Ipv4Repr {
+            dscp_ecn: 0xb9,
+            ..header(PEER, US, IpProtocol::Icmp)
+        };
+        let reply = responded(us.receive(Instant::now(), &request.to_bytes(&echo_request(8))));
+        assert_eq!(
+            Ipv4Packet::new_checked(&reply.packets[0][..])
+                .unwrap()
+                .dscp_ecn(),
+            0xb8
+        );
+    }
+
+    mod props {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+            #[test]
+            fn random_bytes_never_panic_receive(bytes in proptest::collection::vec(any::<u8>(), 0..1600)) {
+                let mut us = us();
+                let now = Instant::now();
+                us.receive(now, &bytes);
+                shard_key(&bytes);
+                us.on_timeout(now + Duration::from_secs(60));
+                prop_assert_eq!(us.stats().rx_packets, 1);
+            }
+
+            /// Valid headers with random bytes flipped reach the deeper paths (ICMP, reassembly).
+            #[test]
+            fn mutated_packets_never_panic_receive(
+                protocol in prop_oneof![Just(1u8), Just(6), Just(17), any::<u8>()],
+                body in proptest::collection::vec(any::<u8>(), 0..200),
+                flips in proptest::collection::vec((0usize..220, any::<u8>()), 0..4),
+                frag in (any::<bool>(), 0u16..8192),
+            ) {
+                let mut us = us();
+                let h = Ipv4Repr {
+                    more_frags: frag.0,
+                    frag_offset: frag.1 * 8,
+                    ..header(PEER, US, IpProtocol::from(protocol))
+                };
+                let mut p = h.to_bytes(&body);
+                for (at, v) in flips {
+                    if let Some(b) = p.get_mut(at) {
+                        *b = v;
+                    }
+                }
+                let now = Instant::now();
+                us.receive(now, &p);
+                let kind = IcmpErrorKind::DstUnreachable(DstUnreachable::PortUnreachable);
+                us.icmp_error(now, &p, kind);
+                us.on_timeout(now + Duration::from_secs(31));
+            }
+        }
+    }
+}
