@@ -12,7 +12,7 @@
 //!   every fragment of a datagram to the same worker.
 
 /// Declares a stats struct of `u64` counters (plus nested stats structs after `;`) with
-/// `add`, which the runtime uses to sum the workers.
+/// `add`, which the runtime uses to sum the workers, and `for_each`, which names them.
 macro_rules! counters {
     (
         $(#[$m:meta])*
@@ -33,6 +33,14 @@ macro_rules! counters {
             pub fn add(&mut self, other: &$name) {
                 $( self.$f += other.$f; )*
                 $( $( self.$n.add(&other.$n); )* )?
+            }
+
+            /// Calls `f` with every counter's name and value, nested ones as `outer.inner`.
+            pub fn for_each(&self, f: &mut dyn FnMut(&str, u64)) {
+                $( f(stringify!($f), self.$f); )*
+                $( $(
+                    self.$n.for_each(&mut |name, v| f(&format!("{}.{name}", stringify!($n)), v));
+                )* )?
             }
         }
     };

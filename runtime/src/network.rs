@@ -10,7 +10,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
-use netstack_network::endpoint::{IcmpEvent, Ipv4Endpoint, Ipv4Stats, Outgoing, Received, SendOptions};
+use netstack_network::endpoint::{
+    IcmpEvent, Ipv4Endpoint, Ipv4Stats, Outgoing, Received, SendOptions,
+};
 use netstack_network::wire::icmpv4::Icmpv4Repr;
 use netstack_network::wire::IpProtocol;
 
@@ -89,9 +91,7 @@ impl NetworkWorker {
                 }
             }
             NetMsg::Echo { dst, ident, seq_no, data } => {
-                let repr = Icmpv4Repr::EchoRequest { ident, seq_no, data: &data };
-                let mut icmp = vec![0u8; repr.buffer_len()];
-                repr.emit_into(&mut icmp);
+                let icmp = Icmpv4Repr::EchoRequest { ident, seq_no, data: &data }.to_bytes();
                 match self.endpoint.send(now, dst, IpProtocol::Icmp, &icmp, SendOptions::default()) {
                     Ok(o) => self.queue(o),
                     Err(e) => {

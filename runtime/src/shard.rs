@@ -31,8 +31,8 @@ impl Sharder {
     /// The network worker for a raw IPv4 packet (garbage included: it still lands somewhere,
     /// and the worker counts the drop).
     pub fn network_worker(&self, packet: &[u8]) -> usize {
-        let key = netstack_network::endpoint::shard_key(packet);
-        (self.key.hash_one(key) % self.network as u64) as usize
+        // shard_key is already keyed per process.
+        (netstack_network::endpoint::shard_key(packet) % self.network as u64) as usize
     }
 
     /// The transport worker for a flow seen from our side.

@@ -13,6 +13,7 @@ use netstack_link::neighbor::{NeighborCache, NeighborConfig};
 use netstack_link::wire::ethernet::MacAddr;
 use netstack_link::LinkStats;
 use netstack_network::endpoint::{Ipv4Config, Ipv4Endpoint, Ipv4Stats};
+use netstack_network::ident::IdentGenerator;
 use netstack_network::wire::ipv4::Ipv4Cidr;
 
 use crate::link_rx::LinkRx;
@@ -155,6 +156,7 @@ impl Stack {
 
         let sharder = Sharder::new(config.network_workers, config.transport_workers);
         let echo = Arc::new(EchoRegistry::new());
+        let ident = IdentGenerator::new();
         let (tx_send, tx_recv) = crossbeam_channel::bounded::<TxMsg>(TX_QUEUE);
 
         let mut net_senders = Vec::new();
@@ -164,12 +166,17 @@ impl Stack {
         for i in 0..sharder.network_workers() {
             let (s, r) = crossbeam_channel::bounded(NET_QUEUE);
             net_senders.push(s);
-            let mut ip_cfg = Ipv4Config::new(config.addr, mtu);
+            let mut ip_cfg = Ipv4Config::new(config.addr);
+            ip_cfg.mtu = mtu;
             ip_cfg.gateway = config.gateway;
+            // The documented totals (reassembly memory, ICMP error rate) hold for the whole
+            // stack: each worker gets its share.
+            ip_cfg.reassembly = ip_cfg.reassembly.share(sharder.network_workers());
+            ip_cfg.icmp_rate = ip_cfg.icmp_rate.share(sharder.network_workers());
             let (stats, slot) = Published::new();
             ipv4_slots.push(slot);
             let w = NetworkWorker::new(
-                Ipv4Endpoint::new(ip_cfg),
+                Ipv4Endpoint::new(ip_cfg, ident.clone()),
                 r,
                 tx_send.clone(),
                 echo.clone(),
@@ -187,7 +194,7 @@ impl Stack {
         let link_tx = LinkTx::new(
             device.clone(),
             config.mac,
-            [Ipv4Addr::BROADCAST, config.addr.broadcast()],
+            [Ipv4Addr::BROADCAST, config.addr.broadcast().unwrap_or(Ipv4Addr::BROADCAST)],
             neighbors,
             tx_recv,
             tx_stop.clone(),

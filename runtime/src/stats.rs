@@ -106,9 +106,9 @@ impl StackStats {
             move |name: &str, v: u64| (format!("{layer}.{name}"), v)
         };
         let mut link = push("link");
-        self.link.for_each(|n, v| out.push(link(n, v)));
+        self.link.for_each(&mut |n, v| out.push(link(n, v)));
         let mut ip = push("ipv4");
-        self.ipv4.for_each(|n, v| out.push(ip(n, v)));
+        self.ipv4.for_each(&mut |n, v| out.push(ip(n, v)));
         let mut rt = push("runtime");
         let r = &self.runtime;
         for (n, v) in [
