@@ -296,7 +296,8 @@ impl<P> NeighborCache<P> {
                 self.insert(now, arp.sender_ip, arp.sender_mac);
             }
         }
-        if for_us && arp.operation == ArpOperation::Request {
+        // A request from a non-unicast MAC is bogus; answering it would spray a group.
+        if for_us && arp.operation == ArpOperation::Request && arp.sender_mac.is_unicast() {
             self.stats.record_arp_out(ArpOperation::Reply);
             outcome.reply = Some(ArpRepr {
                 operation: ArpOperation::Reply,
@@ -583,7 +584,11 @@ mod tests {
         let probe = arp(ArpOperation::Request, PEER_MAC, Ipv4Addr::UNSPECIFIED, US);
         assert!(c.on_arp(t0, &probe).reply.is_some());
         let mcast = MacAddr([0x01, 0, 0x5e, 0, 0, 1]);
-        c.on_arp(t0, &arp(ArpOperation::Request, mcast, PEER, US));
+        assert_eq!(
+            c.on_arp(t0, &arp(ArpOperation::Request, mcast, PEER, US))
+                .reply,
+            None
+        );
         assert!(c.is_empty());
         let conflict = c.on_arp(t0, &arp(ArpOperation::Request, OTHER_MAC, US, US));
         assert_eq!(conflict.reply, None);

@@ -87,7 +87,7 @@ impl<K: TunTapKind> TunTapDevice<K> {
                 (io::ErrorKind::NotFound, _) | (_, Some(libc::ENODEV)) => missing_module(),
                 (_, Some(libc::EBUSY)) => io::Error::new(
                     e.kind(),
-                    format!("{name} is busy: another process holds it: {e}"),
+                    format!("{name} is busy: another descriptor is attached to it: {e}"),
                 ),
                 (_, Some(libc::EINVAL)) => io::Error::new(
                     io::ErrorKind::InvalidInput,
@@ -223,6 +223,167 @@ impl<K: TunTapKind> Device for TunTapDevice<K> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::rx::{classify, Inbound, RxDrop};
+    use crate::wire::arp::{ArpOperation, ArpRepr};
+    use crate::wire::ethernet::MacAddr;
+    use std::net::Ipv4Addr;
+    use std::time::Instant;
+
+    /// Refuses to run outside a network namespace of its own: this test creates devices and
+    /// sends traffic, which must never touch the root namespace.
+    fn in_private_namespace() -> bool {
+        let ns = |p: &str| std::fs::read_link(p).ok();
+        std::env::var_os("NETSTACK_LINK_NETNS_TEST").is_some()
+            && ns("/proc/self/ns/net").is_some()
+            && ns("/proc/self/ns/net") != ns("/proc/1/ns/net")
+    }
+
+    /// Reads frames until `want` accepts one or `within` passes.
+    fn wait_for<D: Device, T>(
+        dev: &D,
+        within: Duration,
+        mut want: impl FnMut(&[u8]) -> Option<T>,
+    ) -> Option<T> {
+        let deadline = Instant::now() + within;
+        let mut frames = Vec::new();
+        while Instant::now() < deadline {
+            frames.clear();
+            dev.recv_batch(&mut frames, 64, Duration::from_millis(100))
+                .unwrap();
+            if let Some(found) = frames.iter().find_map(|f| want(f)) {
+                return Some(found);
+            }
+        }
+        None
+    }
+
+    /// By hand, as an unprivileged user: `setpriv --reuid=65534 --regid=65534 --clear-groups
+    /// TEST_BINARY --ignored unprivileged`.
+    #[test]
+    #[ignore = "must run as an unprivileged user (see the doc comment)"]
+    fn unprivileged_open_says_root_or_cap_net_admin_is_needed() {
+        // SAFETY: geteuid has no preconditions.
+        assert_ne!(
+            unsafe { libc::geteuid() },
+            0,
+            "run this one without privileges"
+        );
+        let e = TapDevice::open("nstap9").unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::PermissionDenied, "{e}");
+        assert!(e.to_string().contains("root or CAP_NET_ADMIN"), "{e}");
+    }
+
+    /// By hand, as root: `ip netns add h1test; NETSTACK_LINK_NETNS_TEST=1 ip netns exec h1test
+    /// cargo test -p netstack-link -- --ignored --nocapture; ip netns del h1test`.
+    #[test]
+    #[ignore = "needs root inside a private network namespace (see the doc comment)"]
+    fn tap_and_tun_carry_kernel_traffic_in_a_namespace() {
+        assert!(
+            in_private_namespace(),
+            "run inside `ip netns exec`, with NETSTACK_LINK_NETNS_TEST=1"
+        );
+        let tap = TapDevice::open("nstap0").unwrap();
+        assert!(tap.created());
+        assert_eq!(
+            (tap.name(), tap.medium(), tap.mtu()),
+            ("nstap0", Medium::Ethernet, 1500)
+        );
+        host::set_ipv4("nstap0", Ipv4Addr::new(192, 0, 2, 1), 24).unwrap();
+        host::set_up("nstap0").unwrap();
+        let kernel_mac = host::mac("nstap0").unwrap();
+        assert!(
+            kernel_mac.is_unicast() && kernel_mac != MacAddr::ZERO,
+            "{kernel_mac}"
+        );
+
+        // A second open of an attached, single-queue TAP is refused with a message.
+        let busy = TapDevice::open("nstap0").unwrap_err();
+        eprintln!("second open: {busy}");
+
+        let us = MacAddr::local_from_seed(2);
+        let mut ping = std::process::Command::new("ping")
+            .args(["-c", "1", "-W", "3", "192.0.2.2"])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut drops = Vec::new();
+        let request = wait_for(&tap, Duration::from_secs(3), |f| match classify(us, f) {
+            Ok(Inbound::Arp(arp)) if arp.target_ip == Ipv4Addr::new(192, 0, 2, 2) => Some(arp),
+            Ok(_) => None,
+            Err(drop) => {
+                drops.push(drop);
+                None
+            }
+        })
+        .expect("the kernel's ARP request for 192.0.2.2");
+        assert_eq!(request.operation, ArpOperation::Request);
+        assert_eq!(request.sender_mac, kernel_mac);
+        eprintln!("kernel asked {request:?}; dropped meanwhile: {drops:?}");
+
+        let reply = ArpRepr {
+            operation: ArpOperation::Reply,
+            sender_mac: us,
+            sender_ip: Ipv4Addr::new(192, 0, 2, 2),
+            target_mac: request.sender_mac,
+            target_ip: request.sender_ip,
+        };
+        tap.send(&reply.to_frame()).unwrap();
+        let echo = wait_for(&tap, Duration::from_secs(3), |f| match classify(us, f) {
+            Ok(Inbound::Ipv4(ip)) => Some(ip.to_vec()),
+            _ => None,
+        })
+        .expect("the ICMP echo request sent to our MAC after our ARP reply");
+        assert_eq!(echo[0] >> 4, 4);
+        assert_eq!(echo[9], 1, "ICMP");
+        assert_eq!(&echo[16..20], &[192, 0, 2, 2]);
+        let _ = ping.wait();
+        let kernel_neigh = std::process::Command::new("ip")
+            .args(["neigh", "show", "192.0.2.2"])
+            .output()
+            .unwrap();
+        eprintln!(
+            "kernel neighbour table: {}",
+            String::from_utf8_lossy(&kernel_neigh.stdout)
+        );
+        assert!(
+            drops
+                .iter()
+                .all(|d| matches!(d, RxDrop::Multicast | RxDrop::Ipv6)),
+            "{drops:?}"
+        );
+
+        // TUN: the kernel routes straight to it, no ARP.
+        let tun = TunDevice::open("nstun0").unwrap();
+        assert_eq!(tun.medium(), Medium::Ip);
+        host::set_ipv4("nstun0", Ipv4Addr::new(192, 0, 2, 129), 25).unwrap();
+        host::set_up("nstun0").unwrap();
+        host::set_mtu("nstun0", 1400).unwrap();
+        assert_eq!(tun.refresh_mtu().unwrap(), 1400);
+        let mut ping = std::process::Command::new("ping")
+            .args(["-c", "1", "-W", "2", "192.0.2.130"])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let packet = wait_for(&tun, Duration::from_secs(3), |p| {
+            (p.first().map(|b| b >> 4) == Some(4)).then(|| p.to_vec())
+        })
+        .expect("an IPv4 packet from the kernel on the TUN");
+        assert_eq!(&packet[16..20], &[192, 0, 2, 130]);
+        let _ = ping.wait();
+
+        // A persistent device made beforehand is attached to, not created.
+        let status = std::process::Command::new("ip")
+            .args(["tuntap", "add", "dev", "nstap1", "mode", "tap"])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let attached = TapDevice::open("nstap1").unwrap();
+        assert!(!attached.created());
+        drop(attached);
+        let _ = std::process::Command::new("ip")
+            .args(["tuntap", "del", "dev", "nstap1", "mode", "tap"])
+            .status();
+    }
 
     #[test]
     fn bad_names_are_rejected_before_touching_the_kernel() {
