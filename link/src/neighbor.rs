@@ -197,6 +197,12 @@ impl<P> NeighborCache<P> {
             .map(|e| e.mac)
     }
 
+    /// The resolved entries as (address, MAC), in address order (expired ones not yet swept
+    /// included), for status displays.
+    pub fn entries(&self) -> impl Iterator<Item = (Ipv4Addr, MacAddr)> + '_ {
+        self.resolved.iter().map(|(ip, e)| (*ip, e.mac))
+    }
+
     /// Adds a permanent entry (never expires, never evicted, not changed by ARP). Completes a
     /// pending resolution; the queued packets are returned.
     pub fn insert_static(&mut self, ip: Ipv4Addr, mac: MacAddr, now: Instant) -> Vec<(MacAddr, P)> {
@@ -352,10 +358,7 @@ impl<P> NeighborCache<P> {
     /// When `on_timeout` next has work: a retry, a failure or an expiry.
     pub fn poll_deadline(&self) -> Option<Instant> {
         let retry = self.pending.values().map(|p| p.next_retry).min();
-        match (retry, self.next_sweep) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        retry.into_iter().chain(self.next_sweep).min()
     }
 
     /// A gratuitous ARP announcing our address (RFC 5227 §2.3 announcement: a broadcast request
@@ -771,6 +774,8 @@ mod tests {
         );
         let now = t0 + secs(3);
         assert_eq!(c.len(), 2);
+        let entries: Vec<_> = c.entries().collect();
+        assert_eq!(entries, vec![(host(1), mac(1)), (host(3), mac(3))]);
         assert_eq!(c.lookup(now, host(1)), Some(mac(1)));
         assert_eq!(c.lookup(now, host(2)), None);
         assert_eq!(c.lookup(now, host(3)), Some(mac(3)));

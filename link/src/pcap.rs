@@ -177,7 +177,12 @@ impl<D: Device, W: Write + Send> Device for CaptureDevice<D, W> {
     ) -> io::Result<usize> {
         let start = out.len();
         let n = self.inner.recv_batch(out, max, timeout)?;
-        self.record(out.iter().skip(start).map(Vec::as_slice));
+        if n > 0 {
+            self.record(out.iter().skip(start).map(Vec::as_slice));
+        } else if let Err(e) = self.flush() {
+            // Idle: push buffered records out so a live reader of the file sees them.
+            log::debug!("{}: flushing capture: {e}", self.name());
+        }
         Ok(n)
     }
 
@@ -304,6 +309,25 @@ mod tests {
         let mut out = Vec::new();
         assert_eq!(b.recv_batch(&mut out, 8, Duration::ZERO).unwrap(), 2);
         assert_eq!(cap.write_errors(), 2);
+    }
+
+    #[test]
+    fn idle_receive_flushes_buffered_records_to_the_file() {
+        let dir = std::env::temp_dir().join(format!("netstack-link-idle-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("idle.pcap");
+        let (a, _b) = MemoryLink::pair(MemoryLinkConfig::default());
+        let cap = CaptureDevice::new(a, PcapWriter::create(&path, LinkType::Ethernet).unwrap());
+        cap.send(&[1u8; 20]).unwrap();
+        let before = std::fs::metadata(&path).unwrap().len();
+        assert_eq!(
+            cap.recv_batch(&mut Vec::new(), 8, Duration::ZERO).unwrap(),
+            0
+        );
+        let after = std::fs::metadata(&path).unwrap().len();
+        drop(cap);
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!((before, after), (0, 24 + 16 + 20));
     }
 
     #[test]

@@ -122,6 +122,18 @@ impl LinkStats {
         *counter += 1;
     }
 
+    /// Counts one frame read from the device.
+    pub fn record_in(&mut self, len: usize) {
+        self.frames_in += 1;
+        self.bytes_in += len as u64;
+    }
+
+    /// Counts one frame written to the device.
+    pub fn record_out(&mut self, len: usize) {
+        self.frames_out += 1;
+        self.bytes_out += len as u64;
+    }
+
     /// Counts one ARP packet received.
     pub fn record_arp_in(&mut self, op: ArpOperation) {
         match op {
@@ -332,13 +344,17 @@ mod tests {
             ..Default::default()
         };
         b.record_arp_in(ArpOperation::Reply);
+        b.record_in(60);
+        b.record_out(42);
         b.record_arp_out(ArpOperation::Request);
         a.add(&b);
         assert_eq!(
             a,
             LinkStats {
-                frames_in: 11,
-                bytes_out: 5,
+                frames_in: 12,
+                bytes_in: 60,
+                frames_out: 1,
+                bytes_out: 47,
                 arp_expired: 2,
                 arp_queue_drops: 3,
                 arp_replies_in: 1,

@@ -258,10 +258,7 @@ impl State {
     fn next_event(&self) -> Option<Instant> {
         let queued = self.queue.front().map(|(due, _)| *due);
         let held = self.held.as_ref().map(|(_, until)| *until);
-        match (queued, held) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        queued.into_iter().chain(held).min()
     }
 }
 
