@@ -235,6 +235,9 @@ impl<P> NeighborCache<P> {
         if let Some(mac) = self.lookup(now, ip) {
             return Resolve::Ready(mac, packet);
         }
+        if self.resolved.remove(&ip).is_some() {
+            self.stats.arp_expired += 1;
+        }
         let capacity = self.config.queue_per_address.max(1);
         if let Some(pending) = self.pending.get_mut(&ip) {
             if pending.queue.len() >= capacity {
@@ -393,25 +396,23 @@ impl<P> NeighborCache<P> {
         mac: MacAddr,
         released: &mut Vec<(MacAddr, P)>,
     ) -> bool {
-        if let Some(entry) = self.resolved.get_mut(&ip) {
-            if entry.expires.is_some() {
-                if entry.mac != mac {
-                    log::debug!("ARP: {ip} moved from {} to {mac}", entry.mac);
-                }
-                entry.mac = mac;
-                entry.confirmed = now;
-                let expires = now + self.config.entry_lifetime;
-                entry.expires = Some(expires);
-                self.next_sweep = Some(self.next_sweep.map_or(expires, |t| t.min(expires)));
-            }
-            return true;
-        }
         if self.pending.contains_key(&ip) {
             self.insert(now, ip, mac);
             released.extend(self.release(ip, mac));
             return true;
         }
-        false
+        match self.resolved.get(&ip) {
+            None => false,
+            // Static entries are the operator's word; ARP does not change them.
+            Some(entry) if entry.expires.is_none() => true,
+            Some(entry) => {
+                if entry.mac != mac {
+                    log::debug!("ARP: {ip} moved from {} to {mac}", entry.mac);
+                }
+                self.insert(now, ip, mac);
+                true
+            }
+        }
     }
 
     /// Adds a dynamic entry, evicting the least recently confirmed one if the table is full.
@@ -800,6 +801,28 @@ mod tests {
         c.on_timeout(t0 + secs(60));
         assert_eq!(c.len(), 0);
         assert_eq!(c.stats().arp_expired, 1);
+        let reply = arp(ArpOperation::Reply, OTHER_MAC, PEER, US);
+        assert_eq!(
+            c.on_arp(t0 + secs(61), &reply).released,
+            vec![(OTHER_MAC, 1)]
+        );
+        assert_eq!(c.lookup(t0 + secs(61), PEER), Some(OTHER_MAC));
+    }
+
+    #[test]
+    fn reply_completes_resolution_even_while_an_expired_entry_lingers() {
+        let mut c = cache();
+        let t0 = Instant::now();
+        c.on_arp(t0, &arp(ArpOperation::Request, PEER_MAC, PEER, US));
+        // Expired but not yet swept: on_timeout was never called.
+        let late = t0 + secs(70);
+        assert!(matches!(
+            c.resolve(late, PEER, 7),
+            Resolve::Queued { request: Some(_) }
+        ));
+        let out = c.on_arp(late, &arp(ArpOperation::Reply, OTHER_MAC, PEER, US));
+        assert_eq!(out.released, vec![(OTHER_MAC, 7)]);
+        assert_eq!(c.pending_len(), 0);
     }
 
     #[test]
