@@ -288,9 +288,19 @@ impl Direction {
         let reorder = st.rng.chance(imp.reorder);
         let corrupt = st.rng.chance(imp.corrupt);
         let bit = st.rng.below(frame.len() as u64 * 8);
-        let jitter_nanos = st.rng.below(imp.jitter.as_nanos() as u64 + 1);
+        let jitter_nanos = st.rng.below(
+            u64::try_from(imp.jitter.as_nanos())
+                .unwrap_or(u64::MAX)
+                .saturating_add(1),
+        );
         if lose {
             st.stats.lost += 1;
+            return;
+        }
+        let limit = imp.queue_limit;
+        // A frame refused at a full queue never occupies the link (like a router's tail drop).
+        if st.waiting() >= limit {
+            st.stats.queue_drops += 1;
             return;
         }
         let mut copy = frame.to_vec();
@@ -311,14 +321,9 @@ impl Direction {
         st.link_free_at = Some(sent_at);
         let due = sent_at + imp.delay + Duration::from_nanos(jitter_nanos);
 
-        let limit = imp.queue_limit;
         if reorder && st.held.is_none() {
-            if st.waiting() >= limit {
-                st.stats.queue_drops += 1;
-            } else {
-                st.stats.reordered += 1;
-                st.held = Some((copy, due + imp.reorder_hold));
-            }
+            st.stats.reordered += 1;
+            st.held = Some((copy, due + imp.reorder_hold));
         } else {
             st.enqueue(limit, due, copy);
             // The held frame goes right after the frame that overtook it.
@@ -562,6 +567,26 @@ mod tests {
         }
         assert_eq!(drain(&b), (0..3).map(frame).collect::<Vec<_>>());
         assert_eq!(a.stats().queue_drops, 2);
+    }
+
+    #[test]
+    fn frames_dropped_at_a_full_queue_take_no_link_time() {
+        // 1250 bytes at 1 Mbit/s is 10 ms; only the two queued frames may occupy the link.
+        let imp = Impairments {
+            rate_bps: Some(1_000_000),
+            queue_limit: 2,
+            ..Default::default()
+        };
+        let (a, _b) = pair_with(0, imp);
+        let start = Instant::now();
+        for _ in 0..5 {
+            a.send(&[0u8; 1250]).unwrap();
+        }
+        let end = Instant::now();
+        assert_eq!(a.stats().queue_drops, 3);
+        let free_at = a.tx.state.lock().link_free_at.unwrap();
+        let busy = Duration::from_millis(20);
+        assert!(free_at >= start + busy && free_at <= end + busy);
     }
 
     #[test]
