@@ -54,17 +54,17 @@ pub fn set_ipv4(name: &str, addr: Ipv4Addr, prefix_len: u8) -> io::Result<()> {
     let mask = u32::MAX
         .checked_shl(32 - u32::from(prefix_len))
         .unwrap_or(0);
-    let mut req = ifreq(name)?;
+    let mut req = ifreq(name, "set IPv4 address")?;
     req.ifr_ifru.ifru_addr = sockaddr_in(addr);
     ioctl(name, "set IPv4 address", libc::SIOCSIFADDR, &mut req)?;
-    let mut req = ifreq(name)?;
+    let mut req = ifreq(name, "set IPv4 netmask")?;
     req.ifr_ifru.ifru_netmask = sockaddr_in(Ipv4Addr::from(mask));
     ioctl(name, "set IPv4 netmask", libc::SIOCSIFNETMASK, &mut req)
 }
 
 /// Brings the interface up (IFF_UP).
 pub fn set_up(name: &str) -> io::Result<()> {
-    let mut req = ifreq(name)?;
+    let mut req = ifreq(name, "read flags")?;
     ioctl(name, "read flags", libc::SIOCGIFFLAGS, &mut req)?;
     // SAFETY: SIOCGIFFLAGS filled the flags member of the union.
     let flags = unsafe { req.ifr_ifru.ifru_flags };
@@ -80,14 +80,14 @@ pub fn set_mtu(name: &str, mtu: usize) -> io::Result<()> {
             format!("set MTU on {name}: {mtu} is too big"),
         )
     })?;
-    let mut req = ifreq(name)?;
+    let mut req = ifreq(name, "set MTU")?;
     req.ifr_ifru.ifru_mtu = mtu;
     ioctl(name, "set MTU", libc::SIOCSIFMTU, &mut req)
 }
 
 /// The interface's MTU.
 pub fn mtu(name: &str) -> io::Result<usize> {
-    let mut req = ifreq(name)?;
+    let mut req = ifreq(name, "read MTU")?;
     ioctl(name, "read MTU", libc::SIOCGIFMTU, &mut req)?;
     // SAFETY: SIOCGIFMTU filled the mtu member of the union.
     let mtu = unsafe { req.ifr_ifru.ifru_mtu };
@@ -101,7 +101,7 @@ pub fn mtu(name: &str) -> io::Result<usize> {
 
 /// The interface's own hardware address (for a TAP: the kernel side's MAC, not ours).
 pub fn mac(name: &str) -> io::Result<MacAddr> {
-    let mut req = ifreq(name)?;
+    let mut req = ifreq(name, "read hardware address")?;
     ioctl(name, "read hardware address", libc::SIOCGIFHWADDR, &mut req)?;
     // SAFETY: SIOCGIFHWADDR filled the hwaddr member of the union.
     let data = unsafe { req.ifr_ifru.ifru_hwaddr.sa_data };
@@ -112,8 +112,8 @@ pub fn mac(name: &str) -> io::Result<MacAddr> {
     Ok(MacAddr(octets))
 }
 
-fn ifreq(name: &str) -> io::Result<libc::ifreq> {
-    validate_name(name)?;
+fn ifreq(name: &str, op: &str) -> io::Result<libc::ifreq> {
+    validate_name(name).map_err(|e| io::Error::new(e.kind(), format!("{op}: {e}")))?;
     // SAFETY: ifreq is plain old data; all zeroes is a valid value.
     let mut req: libc::ifreq = unsafe { mem::zeroed() };
     for (dst, src) in req.ifr_name.iter_mut().zip(name.bytes()) {
@@ -197,5 +197,12 @@ mod tests {
         assert!(!exists("nsnotthere0"));
         let e = set_ipv4("nsnotthere0", Ipv4Addr::new(192, 0, 2, 1), 33).unwrap_err();
         assert_eq!(e.kind(), io::ErrorKind::InvalidInput);
+        let e = set_mtu("", 1500).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::InvalidInput);
+        assert!(
+            e.to_string()
+                .starts_with("set MTU: interface name is empty"),
+            "{e}"
+        );
     }
 }
