@@ -352,6 +352,22 @@ mod tests {
             "{drops:?}"
         );
 
+        // With IPv6 on, the kernel's neighbour discovery and MLD go to 33:33:… multicast.
+        let ipv6_on = std::fs::read_to_string("/proc/sys/net/ipv6/conf/nstap0/disable_ipv6")
+            .is_ok_and(|v| v.trim() == "0");
+        if ipv6_on {
+            // Only frames from now on: those already read were dropped above.
+            let _ = std::process::Command::new("ip")
+                .args(["link", "set", "nstap0", "down"])
+                .status();
+            host::set_up("nstap0").unwrap();
+            let mcast = wait_for(&tap, Duration::from_secs(5), |f| {
+                (classify(us, f) == Err(RxDrop::Multicast)).then(|| f[..6].to_vec())
+            });
+            eprintln!("kernel IPv6 multicast dropped: {mcast:02x?}");
+            assert_eq!(mcast.map(|dst| dst[..2].to_vec()), Some(vec![0x33, 0x33]));
+        }
+
         // TUN: the kernel routes straight to it, no ARP.
         let tun = TunDevice::open("nstun0").unwrap();
         assert_eq!(tun.medium(), Medium::Ip);
