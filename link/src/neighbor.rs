@@ -203,7 +203,8 @@ impl<P> NeighborCache<P> {
         self.resolved.iter().map(|(ip, e)| (*ip, e.mac))
     }
 
-    /// Adds a permanent entry (never expires, never evicted, not changed by ARP). Completes a
+    /// Adds a permanent entry (never expires, never evicted, not changed by ARP, and not counted
+    /// against `max_entries`: the operator bounds those). Completes a
     /// pending resolution; the queued packets are returned.
     pub fn insert_static(&mut self, ip: Ipv4Addr, mac: MacAddr, now: Instant) -> Vec<(MacAddr, P)> {
         self.resolved.insert(

@@ -307,6 +307,27 @@ mod tests {
     }
 
     #[test]
+    fn random_frames_are_classified_without_panicking() {
+        let mut rng = crate::prng::SplitMix64::new(1);
+        let mut accepted = 0;
+        for _ in 0..100_000 {
+            let len = rng.below(64) as usize;
+            let mut f: Vec<u8> = (0..len).map(|_| rng.next_u64() as u8).collect();
+            // Steer a share of them past the address filter and into the ARP parser.
+            if len >= 14 && rng.chance(0.5) {
+                f[..6].copy_from_slice(&MacAddr::BROADCAST.0);
+                f[12..14].copy_from_slice(&[0x08, 0x06]);
+                if len >= 22 && rng.chance(0.5) {
+                    let op = 1 + rng.below(2) as u8;
+                    f[14..22].copy_from_slice(&[0, 1, 8, 0, 6, 4, 0, op]);
+                }
+            }
+            accepted += usize::from(classify(US, &f).is_ok());
+        }
+        assert!(accepted > 0, "no random frame got through");
+    }
+
+    #[test]
     fn record_drop_counts_each_cause_in_its_own_counter() {
         let mut s = LinkStats::default();
         for d in [
