@@ -112,7 +112,7 @@ fn parse_cidr(s: &str) -> Result<Ipv4Cidr, String> {
     if c.prefix_len > 30 {
         return Err("prefix longer than /30 leaves no room for a peer; use e.g. /24".into());
     }
-    if c.addr == c.network() || c.addr == c.broadcast() {
+    if c.addr == c.network() || Some(c.addr) == c.broadcast() {
         return Err(format!(
             "{} is the subnet's network or broadcast address; pick a host address inside it",
             c.addr
@@ -122,13 +122,14 @@ fn parse_cidr(s: &str) -> Result<Ipv4Cidr, String> {
 }
 
 fn parse_ip(s: &str) -> Result<Ipv4Addr, String> {
-    s.parse().map_err(|_| "not an IPv4 address; write e.g. 192.0.2.1".to_string())
+    s.parse()
+        .map_err(|_| "not an IPv4 address; write e.g. 192.0.2.1".to_string())
 }
 
 fn parse_mac(s: &str) -> Result<MacAddr, String> {
-    let mac: MacAddr = s
-        .parse()
-        .map_err(|_| "not a MAC address; write six hex bytes, e.g. 02:00:00:00:00:02".to_string())?;
+    let mac: MacAddr = s.parse().map_err(|_| {
+        "not a MAC address; write six hex bytes, e.g. 02:00:00:00:00:02".to_string()
+    })?;
     if !mac.is_unicast() {
         return Err("a multicast or broadcast MAC cannot be a host's; use a unicast one such as 02:00:00:00:00:02".into());
     }
@@ -155,7 +156,8 @@ fn parse_workers(s: &str) -> Result<usize, String> {
 }
 
 fn parse_level(s: &str) -> Result<log::LevelFilter, String> {
-    s.parse().map_err(|_| "use one of error, warn, info, debug, trace, off".to_string())
+    s.parse()
+        .map_err(|_| "use one of error, warn, info, debug, trace, off".to_string())
 }
 
 #[cfg(test)]

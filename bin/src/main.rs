@@ -57,14 +57,20 @@ fn run(args: &Args) -> std::io::Result<()> {
         host::set_mtu(name, mtu)?;
     }
     // The kernel side is ours to configure only when we made the device or were asked to.
-    let host_addr = args.host_addr.or_else(|| created.then(|| default_host_addr(args.addr)));
+    let host_addr = args
+        .host_addr
+        .or_else(|| created.then(|| default_host_addr(args.addr)));
     if let Some(h) = host_addr {
         host::set_ipv4(name, h.addr, h.prefix_len)?;
         host::set_up(name)?;
     }
     let device: Arc<dyn Device> = match &args.pcap {
         Some(path) => {
-            let link = if tun { LinkType::RawIpv4 } else { LinkType::Ethernet };
+            let link = if tun {
+                LinkType::RawIpv4
+            } else {
+                LinkType::Ethernet
+            };
             let writer = PcapWriter::create(path, link).map_err(|e| {
                 std::io::Error::new(e.kind(), format!("--pcap {}: {e}", path.display()))
             })?;
@@ -109,8 +115,15 @@ fn default_host_addr(stack: Ipv4Cidr) -> Ipv4Cidr {
     // The first host address of the stack's subnet, or the second when the stack has the first.
     let net = u32::from(stack.network());
     let first = std::net::Ipv4Addr::from(net + 1);
-    let addr = if first == stack.addr { std::net::Ipv4Addr::from(net + 2) } else { first };
-    Ipv4Cidr { addr, prefix_len: stack.prefix_len }
+    let addr = if first == stack.addr {
+        std::net::Ipv4Addr::from(net + 2)
+    } else {
+        first
+    };
+    Ipv4Cidr {
+        addr,
+        prefix_len: stack.prefix_len,
+    }
 }
 
 fn print_ready(stack: &Stack, name: &str, tun: bool, host: Option<Ipv4Cidr>) {
@@ -129,7 +142,10 @@ fn print_ready(stack: &Stack, name: &str, tun: bool, host: Option<Ipv4Cidr>) {
     if !tun {
         let _ = writeln!(out, "  arping -I {name} {}", c.addr.addr);
     }
-    let _ = writeln!(out, "stop with Ctrl-C (twice to skip the graceful shutdown)");
+    let _ = writeln!(
+        out,
+        "stop with Ctrl-C (twice to skip the graceful shutdown)"
+    );
     let _ = out.flush();
 }
 

@@ -160,8 +160,36 @@ impl LinkStats {
             + self.rx_bad_arp
     }
 
-    /// Adds every counter of `other` into `self`.
-    pub fn add(&mut self, other: &LinkStats) {
+    /// The counters' names, in declaration order (what `for_each` reports).
+    pub const NAMES: [&'static str; 23] = [
+        "frames_in",
+        "frames_out",
+        "bytes_in",
+        "bytes_out",
+        "rx_errors",
+        "tx_errors",
+        "rx_truncated",
+        "rx_not_for_us",
+        "rx_multicast",
+        "rx_ipv6",
+        "rx_unknown_ethertype",
+        "rx_bad_arp",
+        "arp_requests_in",
+        "arp_replies_in",
+        "arp_requests_out",
+        "arp_replies_out",
+        "arp_unresolved_drops",
+        "arp_queue_drops",
+        "arp_pending_limit_drops",
+        "arp_invalid_destination_drops",
+        "arp_evictions",
+        "arp_expired",
+        "arp_address_conflicts",
+    ];
+
+    /// Every counter, in the order of [`LinkStats::NAMES`]. The exhaustive destructuring
+    /// makes a new field a compile error here until it is listed.
+    fn fields_mut(&mut self) -> [&mut u64; 23] {
         let LinkStats {
             frames_in,
             frames_out,
@@ -186,31 +214,48 @@ impl LinkStats {
             arp_evictions,
             arp_expired,
             arp_address_conflicts,
-        } = other;
-        // Destructuring above makes a new field a compile error until it is summed here.
-        self.frames_in += frames_in;
-        self.frames_out += frames_out;
-        self.bytes_in += bytes_in;
-        self.bytes_out += bytes_out;
-        self.rx_errors += rx_errors;
-        self.tx_errors += tx_errors;
-        self.rx_truncated += rx_truncated;
-        self.rx_not_for_us += rx_not_for_us;
-        self.rx_multicast += rx_multicast;
-        self.rx_ipv6 += rx_ipv6;
-        self.rx_unknown_ethertype += rx_unknown_ethertype;
-        self.rx_bad_arp += rx_bad_arp;
-        self.arp_requests_in += arp_requests_in;
-        self.arp_replies_in += arp_replies_in;
-        self.arp_requests_out += arp_requests_out;
-        self.arp_replies_out += arp_replies_out;
-        self.arp_unresolved_drops += arp_unresolved_drops;
-        self.arp_queue_drops += arp_queue_drops;
-        self.arp_pending_limit_drops += arp_pending_limit_drops;
-        self.arp_invalid_destination_drops += arp_invalid_destination_drops;
-        self.arp_evictions += arp_evictions;
-        self.arp_expired += arp_expired;
-        self.arp_address_conflicts += arp_address_conflicts;
+        } = self;
+        [
+            frames_in,
+            frames_out,
+            bytes_in,
+            bytes_out,
+            rx_errors,
+            tx_errors,
+            rx_truncated,
+            rx_not_for_us,
+            rx_multicast,
+            rx_ipv6,
+            rx_unknown_ethertype,
+            rx_bad_arp,
+            arp_requests_in,
+            arp_replies_in,
+            arp_requests_out,
+            arp_replies_out,
+            arp_unresolved_drops,
+            arp_queue_drops,
+            arp_pending_limit_drops,
+            arp_invalid_destination_drops,
+            arp_evictions,
+            arp_expired,
+            arp_address_conflicts,
+        ]
+    }
+
+    /// Adds every counter of `other` into `self`.
+    pub fn add(&mut self, other: &LinkStats) {
+        let mut other = other.clone();
+        for (mine, theirs) in self.fields_mut().into_iter().zip(other.fields_mut()) {
+            *mine += *theirs;
+        }
+    }
+
+    /// Calls `f` with every counter's name and value.
+    pub fn for_each(&self, f: &mut dyn FnMut(&str, u64)) {
+        let mut copy = self.clone();
+        for (name, v) in Self::NAMES.iter().zip(copy.fields_mut()) {
+            f(name, *v);
+        }
     }
 }
 

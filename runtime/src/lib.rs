@@ -36,7 +36,7 @@ mod stats;
 use std::time::Duration;
 
 pub use ping::Pinger;
-pub use stack::{Stack, StackBuilder, StackConfig};
+pub use stack::{Stack, StackBuilder, StackConfig, MAX_WORKERS};
 pub use stats::{RuntimeStats, StackStats};
 
 /// Longest time any actor sleeps without checking for shutdown.

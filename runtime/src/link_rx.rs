@@ -10,7 +10,7 @@ use std::sync::Arc;
 use crossbeam_channel::{Sender, TrySendError};
 use netstack_link::device::{Device, Medium};
 use netstack_link::rx::{classify, Inbound};
-use netstack_link::wire::ethernet::MacAddr;
+use netstack_link::wire::ethernet::{EthernetRepr, MacAddr};
 use netstack_link::LinkStats;
 
 use crate::msg::{NetMsg, RxPacket, TxMsg, RX_BATCH};
@@ -40,6 +40,7 @@ impl LinkRx {
                 Ok(_) => {}
                 Err(e) => {
                     self.stats.runtime.rx_device_errors += 1;
+                    self.stats.layer.rx_errors += 1;
                     log::warn!("reading {}: {e}", self.device.name());
                     // A persistent error must not spin the CPU.
                     std::thread::sleep(POLL_INTERVAL);
@@ -49,12 +50,11 @@ impl LinkRx {
             }
             self.stats.runtime.rx_frames += frames.len() as u64;
             for frame in frames.drain(..) {
-                self.stats.layer.frames_in += 1;
-                self.stats.layer.bytes_in += frame.len() as u64;
+                self.stats.layer.record_in(frame.len());
                 let offset = match self.device.medium() {
                     Medium::Ip => 0,
                     Medium::Ethernet => match classify(self.mac, &frame) {
-                        Ok(Inbound::Ipv4(_)) => netstack_link::wire::ethernet::HEADER_LEN,
+                        Ok(Inbound::Ipv4(_)) => EthernetRepr::HEADER_LEN,
                         Ok(Inbound::Arp(repr)) => {
                             arp.push(repr);
                             continue;

@@ -15,7 +15,7 @@ use crossbeam_channel::{Receiver, RecvTimeoutError};
 use netstack_link::device::{Device, Medium};
 use netstack_link::neighbor::{NeighborCache, Resolve};
 use netstack_link::wire::arp::ArpRepr;
-use netstack_link::wire::ethernet::{EtherType, MacAddr};
+use netstack_link::wire::ethernet::{EtherType, EthernetFrame, EthernetRepr, MacAddr};
 use netstack_link::LinkStats;
 
 use crate::msg::{TxMsg, TxPacket};
@@ -65,6 +65,7 @@ impl LinkTx {
             // Announce ourselves so the peer's cache is fresh (RFC 5227 §3 "ARP Announcement").
             let g = self.neighbors.gratuitous();
             self.send_arp(&g);
+            self.stats.layer.record_arp_out(g.operation);
         }
         loop {
             let now = Instant::now();
@@ -75,8 +76,11 @@ impl LinkTx {
             match self.rx.recv_deadline(deadline) {
                 Ok(msg) => {
                     self.handle(msg);
-                    for msg in self.rx.try_iter().take(DRAIN_LIMIT) {
-                        self.handle(msg);
+                    for _ in 0..DRAIN_LIMIT {
+                        match self.rx.try_recv() {
+                            Ok(msg) => self.handle(msg),
+                            Err(_) => break,
+                        }
                     }
                 }
                 Err(RecvTimeoutError::Timeout) => {
@@ -87,9 +91,17 @@ impl LinkTx {
                 Err(RecvTimeoutError::Disconnected) => break,
             }
             self.on_timers();
-            self.stats.publish();
+            self.publish();
         }
+        self.publish();
+    }
+
+    /// Our own counters plus the neighbour cache's ARP counters.
+    fn publish(&mut self) {
+        let own = self.stats.layer.clone();
+        self.stats.layer.add(self.neighbors.stats());
         self.stats.publish();
+        self.stats.layer = own;
     }
 
     fn handle(&mut self, msg: TxMsg) {
@@ -143,40 +155,47 @@ impl LinkTx {
                     self.send_arp(&req);
                 }
             }
-            Resolve::Dropped(..) => self.stats.layer.arp_queue_drops += 1,
+            // Counted by the neighbour cache under its reason.
+            Resolve::Dropped(..) => {}
         }
     }
 
     fn send_arp(&mut self, repr: &ArpRepr) {
-        let dst = repr.ethernet_destination();
-        self.scratch.clear();
-        netstack_link::frame::build(&mut self.scratch, self.mac, dst, EtherType::Arp, |buf| {
-            repr.emit_into(buf)
-        });
-        let frame = std::mem::take(&mut self.scratch);
-        self.write_raw(&frame);
-        self.scratch = frame;
+        let eth = repr.ethernet_repr();
+        self.write_frame(eth, &repr.to_bytes());
     }
 
     fn write_ipv4(&mut self, dst: MacAddr, packet: &[u8]) {
-        self.scratch.clear();
-        netstack_link::frame::build(&mut self.scratch, self.mac, dst, EtherType::Ipv4, |buf| {
-            buf.extend_from_slice(packet)
-        });
-        let frame = std::mem::take(&mut self.scratch);
-        self.write_raw(&frame);
-        self.scratch = frame;
+        let eth = EthernetRepr {
+            src: self.mac,
+            dst,
+            ethertype: EtherType::Ipv4,
+        };
+        self.write_frame(eth, packet);
+    }
+
+    /// Frames `payload` in the reused scratch buffer: no allocation per packet, one copy.
+    fn write_frame(&mut self, eth: EthernetRepr, payload: &[u8]) {
+        let mut buf = std::mem::take(&mut self.scratch);
+        buf.clear();
+        buf.resize(EthernetRepr::HEADER_LEN, 0);
+        if let Ok(mut frame) = EthernetFrame::new_checked(&mut buf[..]) {
+            eth.emit(&mut frame);
+        }
+        buf.extend_from_slice(payload);
+        self.write_raw(&buf);
+        self.scratch = buf;
     }
 
     fn write_raw(&mut self, frame: &[u8]) {
         match self.device.send(frame) {
             Ok(()) => {
                 self.stats.runtime.tx_frames += 1;
-                self.stats.layer.frames_out += 1;
-                self.stats.layer.bytes_out += frame.len() as u64;
+                self.stats.layer.record_out(frame.len());
             }
             Err(e) => {
                 self.stats.runtime.tx_device_errors += 1;
+                self.stats.layer.tx_errors += 1;
                 log::debug!("writing to {}: {e}", self.device.name());
             }
         }

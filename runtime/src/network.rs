@@ -43,7 +43,15 @@ impl NetworkWorker {
         stop: Arc<AtomicBool>,
         stats: Published<Ipv4Stats>,
     ) -> Self {
-        Self { endpoint, rx, tx, echo, stop, stats, out: Vec::new() }
+        Self {
+            endpoint,
+            rx,
+            tx,
+            echo,
+            stop,
+            stats,
+            out: Vec::new(),
+        }
     }
 
     pub fn run(mut self) {
@@ -56,8 +64,11 @@ impl NetworkWorker {
             match self.rx.recv_deadline(deadline) {
                 Ok(msg) => {
                     self.handle(msg);
-                    for msg in self.rx.try_iter().take(DRAIN_LIMIT) {
-                        self.handle(msg);
+                    for _ in 0..DRAIN_LIMIT {
+                        match self.rx.try_recv() {
+                            Ok(msg) => self.handle(msg),
+                            Err(_) => break,
+                        }
                     }
                 }
                 Err(RecvTimeoutError::Timeout) => {
@@ -90,12 +101,25 @@ impl NetworkWorker {
                     self.receive(now, p);
                 }
             }
-            NetMsg::Echo { dst, ident, seq_no, data } => {
-                let icmp = Icmpv4Repr::EchoRequest { ident, seq_no, data: &data }.to_bytes();
-                match self.endpoint.send(now, dst, IpProtocol::Icmp, &icmp, SendOptions::default()) {
+            NetMsg::Echo {
+                dst,
+                ident,
+                seq_no,
+                data,
+            } => {
+                let icmp = Icmpv4Repr::EchoRequest {
+                    ident,
+                    seq_no,
+                    data: &data,
+                }
+                .to_bytes();
+                match self
+                    .endpoint
+                    .send(now, dst, IpProtocol::Icmp, &icmp, SendOptions::default())
+                {
                     Ok(o) => self.queue(o),
                     Err(e) => {
-                        log::debug!("echo to {dst}: {e}");
+                        log::debug!("echo to {dst}: {e:?}");
                         self.stats.runtime.echo_send_errors += 1;
                     }
                 }
@@ -106,7 +130,12 @@ impl NetworkWorker {
     fn receive(&mut self, now: Instant, p: RxPacket) {
         match self.endpoint.receive(now, p.bytes()) {
             Received::Respond(o) => self.queue(o),
-            Received::Icmp(IcmpEvent::EchoReply { src, ident, seq_no, data }) => {
+            Received::Icmp(IcmpEvent::EchoReply {
+                src,
+                ident,
+                seq_no,
+                data,
+            }) => {
                 if !self.echo.deliver(src, ident, seq_no, data) {
                     self.stats.runtime.echo_replies_unclaimed += 1;
                 }
@@ -119,7 +148,11 @@ impl NetworkWorker {
 
     fn queue(&mut self, o: Outgoing) {
         let next_hop = o.next_hop;
-        self.out.extend(o.packets.into_iter().map(|packet| TxPacket { next_hop, packet }));
+        self.out.extend(
+            o.packets
+                .into_iter()
+                .map(|packet| TxPacket { next_hop, packet }),
+        );
     }
 
     fn flush(&mut self) {

@@ -30,13 +30,23 @@ pub(crate) struct EchoRegistry {
 
 impl EchoRegistry {
     pub fn new() -> Self {
-        Self { waiting: DashMap::new(), next: AtomicU16::new(std::process::id() as u16) }
+        Self {
+            waiting: DashMap::new(),
+            next: AtomicU16::new(std::process::id() as u16),
+        }
     }
 
     /// Hands a reply to the pinger that owns `ident`; false when nobody does (or it is full).
     pub fn deliver(&self, src: Ipv4Addr, ident: u16, seq_no: u16, data: Vec<u8>) -> bool {
         match self.waiting.get(&ident) {
-            Some(tx) => tx.try_send(EchoReply { src, seq_no, data, at: Instant::now() }).is_ok(),
+            Some(tx) => tx
+                .try_send(EchoReply {
+                    src,
+                    seq_no,
+                    data,
+                    at: Instant::now(),
+                })
+                .is_ok(),
             None => false,
         }
     }
@@ -50,7 +60,10 @@ impl EchoRegistry {
                 return Ok((ident, rx));
             }
         }
-        Err(io::Error::new(io::ErrorKind::AddrInUse, "every ICMP echo identifier is in use"))
+        Err(io::Error::new(
+            io::ErrorKind::AddrInUse,
+            "every ICMP echo identifier is in use",
+        ))
     }
 }
 
@@ -65,7 +78,12 @@ pub struct Pinger {
 impl Pinger {
     pub(crate) fn new(registry: Arc<EchoRegistry>, net: Vec<Sender<NetMsg>>) -> io::Result<Self> {
         let (ident, replies) = registry.register()?;
-        Ok(Self { ident, replies, registry, net })
+        Ok(Self {
+            ident,
+            replies,
+            registry,
+            net,
+        })
     }
 
     /// The echo identifier this pinger uses.
@@ -75,11 +93,22 @@ impl Pinger {
 
     /// Sends one echo request carrying `data` and waits up to `timeout` for its reply.
     /// Returns the round-trip time; `TimedOut` when no matching reply came.
-    pub fn ping(&self, dst: Ipv4Addr, seq_no: u16, data: &[u8], timeout: Duration) -> io::Result<Duration> {
+    pub fn ping(
+        &self,
+        dst: Ipv4Addr,
+        seq_no: u16,
+        data: &[u8],
+        timeout: Duration,
+    ) -> io::Result<Duration> {
         let start = Instant::now();
         let deadline = start + timeout;
         let worker = usize::from(self.ident) % self.net.len();
-        let msg = NetMsg::Echo { dst, ident: self.ident, seq_no, data: data.to_vec() };
+        let msg = NetMsg::Echo {
+            dst,
+            ident: self.ident,
+            seq_no,
+            data: data.to_vec(),
+        };
         self.net[worker]
             .send_deadline(msg, deadline)
             .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "network worker queue full"))?;
@@ -96,7 +125,10 @@ impl Pinger {
                     ))
                 }
                 Err(RecvTimeoutError::Disconnected) => {
-                    return Err(io::Error::new(io::ErrorKind::NotConnected, "the stack has shut down"))
+                    return Err(io::Error::new(
+                        io::ErrorKind::NotConnected,
+                        "the stack has shut down",
+                    ))
                 }
             }
         }

@@ -62,7 +62,10 @@ pub struct StackBuilder {
 
 impl StackBuilder {
     pub fn new(device: Arc<dyn Device>, addr: Ipv4Cidr) -> Self {
-        Self { config: StackConfig::new(addr), device }
+        Self {
+            config: StackConfig::new(addr),
+            device,
+        }
     }
 
     pub fn gateway(mut self, gw: Ipv4Addr) -> Self {
@@ -141,7 +144,10 @@ impl Stack {
             }
         }
         if !config.mac.is_unicast() {
-            return Err(invalid(format!("MAC {}: not a unicast address", config.mac)));
+            return Err(invalid(format!(
+                "MAC {}: not a unicast address",
+                config.mac
+            )));
         }
         let mtu = config.mtu.unwrap_or_else(|| device.mtu());
         if !(68..=65535).contains(&mtu) {
@@ -150,7 +156,10 @@ impl Stack {
         }
         if let Some(gw) = config.gateway {
             if !config.addr.contains(gw) {
-                return Err(invalid(format!("gateway {gw} is not inside {}", config.addr)));
+                return Err(invalid(format!(
+                    "gateway {gw} is not inside {}",
+                    config.addr
+                )));
             }
         }
 
@@ -194,7 +203,10 @@ impl Stack {
         let link_tx = LinkTx::new(
             device.clone(),
             config.mac,
-            [Ipv4Addr::BROADCAST, config.addr.broadcast().unwrap_or(Ipv4Addr::BROADCAST)],
+            [
+                Ipv4Addr::BROADCAST,
+                config.addr.broadcast().unwrap_or(Ipv4Addr::BROADCAST),
+            ],
             neighbors,
             tx_recv,
             tx_stop.clone(),
@@ -304,7 +316,10 @@ impl Stack {
         } else {
             Err(io::Error::new(
                 io::ErrorKind::TimedOut,
-                format!("shutdown deadline passed; still running: {}", stuck.join(", ")),
+                format!(
+                    "shutdown deadline passed; still running: {}",
+                    stuck.join(", ")
+                ),
             ))
         }
     }
@@ -322,9 +337,11 @@ impl Drop for Stack {
 
 fn spawn(name: String, f: impl FnOnce() + Send + 'static) -> io::Result<Actor> {
     let (alive, done) = crossbeam_channel::bounded::<()>(0);
-    let handle = std::thread::Builder::new().name(name.clone()).spawn(move || {
-        let _alive = alive; // dropped when the thread ends, even by panic
-        f()
-    })?;
+    let handle = std::thread::Builder::new()
+        .name(name.clone())
+        .spawn(move || {
+            let _alive = alive; // dropped when the thread ends, even by panic
+            f()
+        })?;
     Ok(Actor { name, handle, done })
 }

@@ -35,6 +35,36 @@ pub struct RuntimeStats {
 }
 
 impl RuntimeStats {
+    /// Calls `f` with every counter's name and value.
+    pub fn for_each(&self, f: &mut dyn FnMut(&str, u64)) {
+        let RuntimeStats {
+            rx_frames,
+            rx_device_errors,
+            net_queue_full,
+            net_queue_full_packets,
+            transport_queue_full,
+            tx_frames,
+            tx_device_errors,
+            tx_host_unreachable,
+            echo_replies_unclaimed,
+            echo_send_errors,
+        } = self;
+        for (n, v) in [
+            ("rx_frames", rx_frames),
+            ("rx_device_errors", rx_device_errors),
+            ("net_queue_full", net_queue_full),
+            ("net_queue_full_packets", net_queue_full_packets),
+            ("transport_queue_full", transport_queue_full),
+            ("tx_frames", tx_frames),
+            ("tx_device_errors", tx_device_errors),
+            ("tx_host_unreachable", tx_host_unreachable),
+            ("echo_replies_unclaimed", echo_replies_unclaimed),
+            ("echo_send_errors", echo_send_errors),
+        ] {
+            f(n, *v);
+        }
+    }
+
     pub fn add(&mut self, o: &RuntimeStats) {
         let RuntimeStats {
             rx_frames,
@@ -101,30 +131,12 @@ impl StackStats {
     /// Every counter as `(layer.name, value)`, in a stable order: what `netstackd` prints.
     pub fn counters(&self) -> Vec<(String, u64)> {
         let mut out = Vec::new();
-        let mut push = |layer: &str| {
-            let layer = layer.to_string();
-            move |name: &str, v: u64| (format!("{layer}.{name}"), v)
-        };
-        let mut link = push("link");
-        self.link.for_each(&mut |n, v| out.push(link(n, v)));
-        let mut ip = push("ipv4");
-        self.ipv4.for_each(&mut |n, v| out.push(ip(n, v)));
-        let mut rt = push("runtime");
-        let r = &self.runtime;
-        for (n, v) in [
-            ("rx_frames", r.rx_frames),
-            ("rx_device_errors", r.rx_device_errors),
-            ("net_queue_full", r.net_queue_full),
-            ("net_queue_full_packets", r.net_queue_full_packets),
-            ("transport_queue_full", r.transport_queue_full),
-            ("tx_frames", r.tx_frames),
-            ("tx_device_errors", r.tx_device_errors),
-            ("tx_host_unreachable", r.tx_host_unreachable),
-            ("echo_replies_unclaimed", r.echo_replies_unclaimed),
-            ("echo_send_errors", r.echo_send_errors),
-        ] {
-            out.push(rt(n, v));
-        }
+        self.link
+            .for_each(&mut |n, v| out.push((format!("link.{n}"), v)));
+        self.ipv4
+            .for_each(&mut |n, v| out.push((format!("ipv4.{n}"), v)));
+        self.runtime
+            .for_each(&mut |n, v| out.push((format!("runtime.{n}"), v)));
         out
     }
 }

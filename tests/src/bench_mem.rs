@@ -40,7 +40,9 @@ pub fn row(name: String, mut rtts: Vec<Duration>, elapsed: Duration) -> Row {
 
 /// Prints rows as a table; `ratio_to` names the row others are compared with.
 pub fn print_table(rows: &[Row], ratio_to: Option<&str>) {
-    let base = ratio_to.and_then(|n| rows.iter().find(|r| r.name == n)).map(|r| r.per_sec);
+    let base = ratio_to
+        .and_then(|n| rows.iter().find(|r| r.name == n))
+        .map(|r| r.per_sec);
     println!(
         "{:<44} {:>10} {:>12} {:>10} {:>10} {:>10} {:>8}",
         "case", "round trips", "per second", "p50 µs", "p99 µs", "max µs", "ratio"
@@ -63,8 +65,12 @@ pub fn print_table(rows: &[Row], ratio_to: Option<&str>) {
 /// Runs `pingers` threads, each pinging B from A back to back for `duration`.
 pub fn memory_icmp(pingers: usize, payload: usize, duration: Duration) -> Row {
     let (da, db) = MemoryLink::pair(MemoryLinkConfig::default());
-    let a = Stack::builder(Arc::new(da), "192.0.2.2/24".parse().unwrap()).build().unwrap();
-    let _b = Stack::builder(Arc::new(db), "192.0.2.3/24".parse().unwrap()).build().unwrap();
+    let a = Stack::builder(Arc::new(da), "192.0.2.2/24".parse().unwrap())
+        .build()
+        .unwrap();
+    let _b = Stack::builder(Arc::new(db), "192.0.2.3/24".parse().unwrap())
+        .build()
+        .unwrap();
     let dst = Ipv4Addr::new(192, 0, 2, 3);
     // Warm up ARP.
     let warm = a.pinger().unwrap();
@@ -92,7 +98,10 @@ pub fn memory_icmp(pingers: usize, payload: usize, duration: Duration) -> Row {
                 })
             })
             .collect();
-        handles.into_iter().flat_map(|h| h.join().unwrap()).collect()
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect()
     });
     row(
         format!("memory link, {pingers} pinger(s), {payload} B"),

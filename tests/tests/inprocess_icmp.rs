@@ -19,18 +19,31 @@ fn pair(impairments: Impairments, seed: u64) -> (Stack, Stack) {
         ..MemoryLinkConfig::default()
     };
     let (da, db) = MemoryLink::pair(cfg);
-    let a = Stack::builder(Arc::new(da), "192.0.2.2/24".parse().unwrap()).build().unwrap();
-    let b = Stack::builder(Arc::new(db), "192.0.2.3/24".parse().unwrap()).build().unwrap();
+    let a = Stack::builder(Arc::new(da), "192.0.2.2/24".parse().unwrap())
+        .build()
+        .unwrap();
+    let b = Stack::builder(Arc::new(db), "192.0.2.3/24".parse().unwrap())
+        .build()
+        .unwrap();
     (a, b)
 }
 
 fn payload(len: usize, seq: u16) -> Vec<u8> {
-    (0..len).map(|i| (i as u16).wrapping_mul(31).wrapping_add(seq) as u8).collect()
+    (0..len)
+        .map(|i| (i as u16).wrapping_mul(31).wrapping_add(seq) as u8)
+        .collect()
 }
 
 /// Pings until `count` distinct sequence numbers have been answered, retrying each up to
 /// `tries` times; returns the round-trip times.
-fn ping_all(from: &Stack, to: Ipv4Addr, len: usize, count: u16, tries: usize, per_try: Duration) -> Vec<Duration> {
+fn ping_all(
+    from: &Stack,
+    to: Ipv4Addr,
+    len: usize,
+    count: u16,
+    tries: usize,
+    per_try: Duration,
+) -> Vec<Duration> {
     let p = from.pinger().unwrap();
     let mut rtts = Vec::new();
     let mut seq = 0u16;
@@ -66,8 +79,11 @@ fn two_stacks_ping_each_other_at_56_1472_and_8000_bytes() {
     }
     let (sa, sb) = (a.stats(), b.stats());
     // 8000 bytes need fragments both ways: both sides reassembled something.
-    assert!(sa.ipv4.reassembled > 0 && sb.ipv4.reassembled > 0, "{sa:?}\n{sb:?}");
-    assert!(sb.ipv4.echo_replies_sent >= 15, "{sb:?}");
+    assert!(
+        sa.ipv4.reassembly.reassembled > 0 && sb.ipv4.reassembly.reassembled > 0,
+        "{sa:?}\n{sb:?}"
+    );
+    assert!(sb.ipv4.icmp_tx_echo_replies >= 15, "{sb:?}");
     a.shutdown(Duration::from_secs(2)).unwrap();
     b.shutdown(Duration::from_secs(2)).unwrap();
 }
@@ -75,14 +91,19 @@ fn two_stacks_ping_each_other_at_56_1472_and_8000_bytes() {
 #[test]
 fn ping_survives_ten_percent_loss_by_retrying() {
     for seed in [7, 8] {
-        let loss = Impairments { loss: 0.10, ..Impairments::default() };
+        let loss = Impairments {
+            loss: 0.10,
+            ..Impairments::default()
+        };
         let (a, b) = pair(loss, seed);
         for len in [56, 1472, 8000] {
             // 8000 bytes is six fragments each way: a try succeeds ~28% of the time at 10% loss.
             let rtts = ping_all(&a, B, len, 3, 60, Duration::from_millis(150));
             assert_eq!(rtts.len(), 3, "seed {seed}");
         }
-        assert!(a.stats().ipv4.reassembly_timeouts + b.stats().ipv4.reassembly_timeouts < 1000);
+        // The loss really happened: some datagrams never completed and were reassembled again.
+        let lost = a.stats().ipv4.reassembly.fragments + b.stats().ipv4.reassembly.fragments;
+        assert!(lost > 0, "seed {seed}: no fragments seen");
         drop((a, b));
     }
 }
@@ -93,7 +114,14 @@ fn an_unanswered_ping_times_out_with_timed_out() {
     let p = a.pinger().unwrap();
     let start = Instant::now();
     // 192.0.2.9 is on-link but nobody answers ARP for it.
-    let err = p.ping(Ipv4Addr::new(192, 0, 2, 9), 1, b"x", Duration::from_millis(300)).unwrap_err();
+    let err = p
+        .ping(
+            Ipv4Addr::new(192, 0, 2, 9),
+            1,
+            b"x",
+            Duration::from_millis(300),
+        )
+        .unwrap_err();
     assert_eq!(err.kind(), std::io::ErrorKind::TimedOut);
     assert!(start.elapsed() < Duration::from_secs(2));
 }
@@ -105,5 +133,9 @@ fn shutdown_joins_every_thread_promptly() {
     let start = Instant::now();
     a.shutdown(Duration::from_secs(2)).unwrap();
     b.shutdown(Duration::from_secs(2)).unwrap();
-    assert!(start.elapsed() < Duration::from_secs(1), "took {:?}", start.elapsed());
+    assert!(
+        start.elapsed() < Duration::from_secs(1),
+        "took {:?}",
+        start.elapsed()
+    );
 }
