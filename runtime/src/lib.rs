@@ -32,12 +32,16 @@ mod ping;
 mod shard;
 mod stack;
 mod stats;
+mod transport;
+mod udp;
 
 use std::time::Duration;
 
 pub use ping::Pinger;
 pub use stack::{Stack, StackBuilder, StackConfig, MAX_WORKERS};
 pub use stats::{RuntimeStats, StackStats};
+pub use transport::TransportStats;
+pub use udp::{UdpSocket, RECV_QUEUE_BYTES, RECV_QUEUE_DATAGRAMS};
 
 /// Longest time any actor sleeps without checking for shutdown.
 pub const POLL_INTERVAL: Duration = Duration::from_millis(50);

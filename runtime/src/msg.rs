@@ -1,8 +1,11 @@
 //! Messages between actors. Every channel carries batches so one wake-up moves many packets.
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::ops::Range;
 
 use netstack_link::wire::arp::ArpRepr;
+use netstack_network::endpoint::IcmpErrorKind;
+use netstack_network::wire::ipv4::Ipv4Repr;
 
 /// How many frames link RX reads from the device per wake-up at most.
 pub(crate) const RX_BATCH: usize = 64;
@@ -42,6 +45,32 @@ pub(crate) enum NetMsg {
         seq_no: u16,
         data: Vec<u8>,
     },
+}
+
+/// A datagram IPv4 delivered (whole, reassembled if it had to be) for a transport protocol.
+pub(crate) struct Delivery {
+    pub header: Ipv4Repr,
+    /// The buffer holding it: the received frame, or the reassembled payload.
+    pub buf: Vec<u8>,
+    /// Where the IPv4 header starts in `buf`; `None` for a reassembled datagram (whose
+    /// header exists only as `header`).
+    pub ip_offset: Option<usize>,
+    /// The transport header and data within `buf`.
+    pub payload: Range<usize>,
+}
+
+pub(crate) enum TransportMsg {
+    Inbound(Vec<Delivery>),
+    /// An ICMP error quoting a datagram we sent.
+    IcmpError {
+        kind: IcmpErrorKind,
+        /// The quoted IPv4 header (its source is us).
+        header: Ipv4Repr,
+        /// The quoted transport bytes (at least the first 8).
+        data: Vec<u8>,
+    },
+    /// An application thread's datagram to send from local port `src`.
+    UdpSend { src: u16, dst: SocketAddrV4, data: Vec<u8> },
 }
 
 pub(crate) enum TxMsg {

@@ -11,12 +11,13 @@ use std::time::Instant;
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use netstack_network::endpoint::{
-    IcmpEvent, Ipv4Endpoint, Ipv4Stats, Outgoing, Received, SendOptions,
+    IcmpEvent, Ipv4Endpoint, Ipv4Stats, Outgoing, Payload, Received, SendOptions,
 };
 use netstack_network::wire::icmpv4::Icmpv4Repr;
 use netstack_network::wire::IpProtocol;
 
-use crate::msg::{NetMsg, RxPacket, TxMsg, TxPacket};
+use crate::msg::{Delivery, NetMsg, RxPacket, TransportMsg, TxMsg, TxPacket};
+use crate::shard::Sharder;
 use crate::ping::EchoRegistry;
 use crate::stats::Published;
 use crate::POLL_INTERVAL;
@@ -28,32 +29,17 @@ pub(crate) struct NetworkWorker {
     pub endpoint: Ipv4Endpoint,
     pub rx: Receiver<NetMsg>,
     pub tx: Sender<TxMsg>,
+    pub transport: Vec<Sender<TransportMsg>>,
+    pub sharder: Sharder,
     pub echo: Arc<EchoRegistry>,
     pub stop: Arc<AtomicBool>,
     pub stats: Published<Ipv4Stats>,
-    out: Vec<TxPacket>,
+    pub out: Vec<TxPacket>,
+    /// Per transport worker, the deliveries of this wake-up.
+    pub deliveries: Vec<Vec<Delivery>>,
 }
 
 impl NetworkWorker {
-    pub fn new(
-        endpoint: Ipv4Endpoint,
-        rx: Receiver<NetMsg>,
-        tx: Sender<TxMsg>,
-        echo: Arc<EchoRegistry>,
-        stop: Arc<AtomicBool>,
-        stats: Published<Ipv4Stats>,
-    ) -> Self {
-        Self {
-            endpoint,
-            rx,
-            tx,
-            echo,
-            stop,
-            stats,
-            out: Vec::new(),
-        }
-    }
-
     pub fn run(mut self) {
         loop {
             let now = Instant::now();
@@ -130,19 +116,48 @@ impl NetworkWorker {
     fn receive(&mut self, now: Instant, p: RxPacket) {
         match self.endpoint.receive(now, p.bytes()) {
             Received::Respond(o) => self.queue(o),
-            Received::Icmp(IcmpEvent::EchoReply {
-                src,
-                ident,
-                seq_no,
-                data,
-            }) => {
+            Received::Icmp(IcmpEvent::EchoReply { src, ident, seq_no, data }) => {
                 if !self.echo.deliver(src, ident, seq_no, data) {
                     self.stats.runtime.echo_replies_unclaimed += 1;
                 }
             }
-            // Transport protocols and ICMP errors for them are wired in with TCP and UDP.
-            Received::Deliver { .. } | Received::Icmp(_) => {}
+            Received::Deliver { header, payload } => {
+                let d = match payload {
+                    Payload::InPlace(r) => Delivery {
+                        header,
+                        ip_offset: Some(p.offset),
+                        payload: p.offset + r.start..p.offset + r.end,
+                        buf: p.frame,
+                    },
+                    Payload::Owned(buf) => Delivery {
+                        header,
+                        ip_offset: None,
+                        payload: 0..buf.len(),
+                        buf,
+                    },
+                };
+                let w = self.owner(header.protocol, &d.buf[d.payload.clone()], true);
+                self.deliveries[w].push(d);
+            }
+            Received::Icmp(IcmpEvent::Error { kind, header, data, .. }) => {
+                let w = self.owner(header.protocol, &data, false);
+                let msg = TransportMsg::IcmpError { kind, header, data };
+                if self.transport[w].try_send(msg).is_err() {
+                    self.stats.runtime.transport_queue_full += 1;
+                }
+            }
             Received::Held | Received::Dropped(_) => {}
+        }
+    }
+
+    /// The transport worker owning a segment or datagram. `inbound`: the bytes are a received
+    /// transport header (our port is the destination); otherwise one we sent, quoted in an ICMP
+    /// error (our port is the source). Too-short input goes to worker 0, which counts it.
+    fn owner(&self, protocol: IpProtocol, transport: &[u8], inbound: bool) -> usize {
+        let at = if inbound { 2 } else { 0 };
+        match (protocol, transport.get(at..at + 2)) {
+            (IpProtocol::Udp, Some(p)) => self.sharder.udp_worker(u16::from_be_bytes([p[0], p[1]])),
+            _ => 0,
         }
     }
 
@@ -156,6 +171,15 @@ impl NetworkWorker {
     }
 
     fn flush(&mut self) {
+        for (w, batch) in self.deliveries.iter_mut().enumerate() {
+            if batch.is_empty() {
+                continue;
+            }
+            // Ingress: a full transport queue drops the batch (counted), never blocks.
+            if self.transport[w].try_send(TransportMsg::Inbound(std::mem::take(batch))).is_err() {
+                self.stats.runtime.transport_queue_full += 1;
+            }
+        }
         if !self.out.is_empty() {
             // Blocking: egress pushes back. Disconnected only during shutdown.
             let _ = self.tx.send(TxMsg::Packets(std::mem::take(&mut self.out)));

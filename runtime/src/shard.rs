@@ -47,6 +47,12 @@ impl Sharder {
         (h % self.transport as u64) as usize
     }
 
+    /// The transport worker that owns the UDP sockets bound to local port `port` (all of
+    /// them: connected or not, any local address), so binding needs no cross-worker check.
+    pub fn udp_worker(&self, port: u16) -> usize {
+        (self.key.hash_one((17u8, port)) % self.transport as u64) as usize
+    }
+
     pub fn network_workers(&self) -> usize {
         self.network
     }

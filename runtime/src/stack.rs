@@ -16,13 +16,23 @@ use netstack_network::endpoint::{Ipv4Config, Ipv4Endpoint, Ipv4Stats};
 use netstack_network::ident::IdentGenerator;
 use netstack_network::wire::ipv4::Ipv4Cidr;
 
+use std::collections::hash_map::RandomState;
+use std::hash::BuildHasher;
+use std::sync::atomic::AtomicU64;
+
+use netstack_network::route::RoutingTable;
+use netstack_transport::udp::SocketTable;
+use parking_lot::Mutex;
+
 use crate::link_rx::LinkRx;
 use crate::link_tx::LinkTx;
-use crate::msg::{NetMsg, TxMsg, NET_QUEUE, TX_QUEUE};
+use crate::msg::{NetMsg, TransportMsg, TxMsg, NET_QUEUE, TRANSPORT_QUEUE, TX_QUEUE};
 use crate::network::NetworkWorker;
 use crate::ping::{EchoRegistry, Pinger};
 use crate::shard::Sharder;
 use crate::stats::{Published, RuntimeStats, Slot, StackStats};
+use crate::transport::{TransportStats, TransportWorker};
+use crate::udp::SocketInner;
 
 /// Most worker threads of one kind a stack may run.
 pub const MAX_WORKERS: usize = 64;
@@ -105,6 +115,70 @@ impl StackBuilder {
     }
 }
 
+/// What application threads and actors share: the named, small shared state of the design
+/// (the UDP port table) plus the queues into the actors.
+pub(crate) struct Shared {
+    pub config: StackConfig,
+    pub sharder: Sharder,
+    pub net: Vec<Sender<NetMsg>>,
+    pub transport: Vec<Sender<TransportMsg>>,
+    /// The UDP sockets by local port; also the UDP port allocator.
+    pub udp: Mutex<SocketTable<Arc<SocketInner>>>,
+    /// For synchronous "no route" errors on send.
+    pub routes: RoutingTable,
+    running: AtomicBool,
+    random: (RandomState, AtomicU64),
+}
+
+impl Shared {
+    pub fn check_running(&self) -> io::Result<()> {
+        if self.running.load(Ordering::Relaxed) {
+            Ok(())
+        } else {
+            Err(io::Error::new(io::ErrorKind::NotConnected, "the stack has shut down"))
+        }
+    }
+
+    /// An unpredictable number (keyed hash of a counter), for ephemeral port choice.
+    pub fn random_u32(&self) -> u32 {
+        let n = self.random.1.fetch_add(1, Ordering::Relaxed);
+        self.random.0.hash_one(n) as u32
+    }
+
+    pub fn udp_worker(&self, port: u16) -> usize {
+        self.sharder.udp_worker(port)
+    }
+
+    /// Queues a command for a transport worker: blocking (until `timeout`, if any), or failing
+    /// with `WouldBlock` at once when `nonblocking` and the queue is full.
+    pub fn send_transport(
+        &self,
+        worker: usize,
+        msg: TransportMsg,
+        nonblocking: bool,
+        timeout: Option<Duration>,
+    ) -> io::Result<()> {
+        use crossbeam_channel::{SendTimeoutError, TrySendError};
+        self.check_running()?;
+        let q = &self.transport[worker];
+        let full = || io::Error::new(io::ErrorKind::WouldBlock, "transport queue full");
+        let gone = || io::Error::new(io::ErrorKind::NotConnected, "the stack has shut down");
+        if nonblocking {
+            return q.try_send(msg).map_err(|e| match e {
+                TrySendError::Full(_) => full(),
+                TrySendError::Disconnected(_) => gone(),
+            });
+        }
+        match timeout {
+            Some(t) => q.send_timeout(msg, t).map_err(|e| match e {
+                SendTimeoutError::Timeout(_) => full(),
+                SendTimeoutError::Disconnected(_) => gone(),
+            }),
+            None => q.send(msg).map_err(|_| gone()),
+        }
+    }
+}
+
 struct Actor {
     name: String,
     handle: JoinHandle<()>,
@@ -115,12 +189,12 @@ struct Actor {
 
 /// A running stack. Dropping it shuts it down (with the default deadline).
 pub struct Stack {
-    config: StackConfig,
+    shared: Arc<Shared>,
     mtu: usize,
-    net: Vec<Sender<NetMsg>>,
     echo: Arc<EchoRegistry>,
     link_slots: Vec<Slot<(LinkStats, RuntimeStats)>>,
     ipv4_slots: Vec<Slot<(Ipv4Stats, RuntimeStats)>>,
+    transport_slots: Vec<Slot<(TransportStats, RuntimeStats)>>,
     /// Stop flags in shutdown order: intake first, the device writer last.
     stages: Vec<(Arc<AtomicBool>, Vec<Actor>)>,
 }
@@ -164,10 +238,20 @@ impl Stack {
         }
 
         let sharder = Sharder::new(config.network_workers, config.transport_workers);
+        // Network and transport workers each build IPv4 datagrams and ICMP errors; the
+        // documented totals (reassembly memory, ICMP error rate) are split between them all.
+        let ip_workers = sharder.network_workers() + sharder.transport_workers();
         let echo = Arc::new(EchoRegistry::new());
         let ident = IdentGenerator::new();
         let (tx_send, tx_recv) = crossbeam_channel::bounded::<TxMsg>(TX_QUEUE);
 
+        let mut transport_senders = Vec::new();
+        let mut transport_receivers = Vec::new();
+        for _ in 0..sharder.transport_workers() {
+            let (s, r) = crossbeam_channel::bounded(TRANSPORT_QUEUE);
+            transport_senders.push(s);
+            transport_receivers.push(r);
+        }
         let mut net_senders = Vec::new();
         let mut net_workers = Vec::new();
         let mut ipv4_slots = Vec::new();
@@ -175,23 +259,20 @@ impl Stack {
         for i in 0..sharder.network_workers() {
             let (s, r) = crossbeam_channel::bounded(NET_QUEUE);
             net_senders.push(s);
-            let mut ip_cfg = Ipv4Config::new(config.addr);
-            ip_cfg.mtu = mtu;
-            ip_cfg.gateway = config.gateway;
-            // The documented totals (reassembly memory, ICMP error rate) hold for the whole
-            // stack: each worker gets its share.
-            ip_cfg.reassembly = ip_cfg.reassembly.share(sharder.network_workers());
-            ip_cfg.icmp_rate = ip_cfg.icmp_rate.share(sharder.network_workers());
             let (stats, slot) = Published::new();
             ipv4_slots.push(slot);
-            let w = NetworkWorker::new(
-                Ipv4Endpoint::new(ip_cfg, ident.clone()),
-                r,
-                tx_send.clone(),
-                echo.clone(),
-                net_stop.clone(),
+            let w = NetworkWorker {
+                endpoint: Ipv4Endpoint::new(ip_config(&config, mtu, ip_workers), ident.clone()),
+                rx: r,
+                tx: tx_send.clone(),
+                transport: transport_senders.clone(),
+                sharder: sharder.clone(),
+                echo: echo.clone(),
+                stop: net_stop.clone(),
                 stats,
-            );
+                out: Vec::new(),
+                deliveries: (0..sharder.transport_workers()).map(|_| Vec::new()).collect(),
+            };
             net_workers.push(spawn(format!("net-{i}"), move || w.run())?);
         }
 
@@ -213,6 +294,34 @@ impl Stack {
             tx_stats,
         );
         let tx_actor = spawn("link-tx".into(), move || link_tx.run())?;
+
+        let shared = Arc::new(Shared {
+            config: config.clone(),
+            sharder: sharder.clone(),
+            net: net_senders.clone(),
+            transport: transport_senders.clone(),
+            udp: Mutex::new(SocketTable::new()),
+            routes: RoutingTable::for_interface(config.addr, config.gateway),
+            running: AtomicBool::new(true),
+            random: (RandomState::new(), AtomicU64::new(0)),
+        });
+        let mut transport_slots = Vec::new();
+        let mut transport_workers = Vec::new();
+        let transport_stop = Arc::new(AtomicBool::new(false));
+        for (i, r) in transport_receivers.into_iter().enumerate() {
+            let (stats, slot) = Published::new();
+            transport_slots.push(slot);
+            let w = TransportWorker {
+                ip: Ipv4Endpoint::new(ip_config(&config, mtu, ip_workers), ident.clone()),
+                rx: r,
+                tx: tx_send.clone(),
+                shared: shared.clone(),
+                stop: transport_stop.clone(),
+                stats,
+                out: Vec::new(),
+            };
+            transport_workers.push(spawn(format!("transport-{i}"), move || w.run())?);
+        }
 
         let rx_stop = Arc::new(AtomicBool::new(false));
         let (rx_stats, slot) = Published::new();
@@ -242,22 +351,27 @@ impl Stack {
             log::debug!("{} carries bare IP: no Ethernet, no ARP", device.name());
         }
         Ok(Stack {
-            config,
+            shared,
             mtu,
-            net: net_senders,
             echo,
             link_slots,
             ipv4_slots,
+            transport_slots,
             stages: vec![
                 (rx_stop, vec![rx_actor]),
                 (net_stop, net_workers),
+                (transport_stop, transport_workers),
                 (tx_stop, vec![tx_actor]),
             ],
         })
     }
 
     pub fn config(&self) -> &StackConfig {
-        &self.config
+        &self.shared.config
+    }
+
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        &self.shared
     }
 
     /// The IP MTU in use.
@@ -267,7 +381,8 @@ impl Stack {
 
     /// A pinger with its own ICMP echo identifier.
     pub fn pinger(&self) -> io::Result<Pinger> {
-        Pinger::new(self.echo.clone(), self.net.clone())
+        self.shared.check_running()?;
+        Pinger::new(self.echo.clone(), self.shared.net.clone())
     }
 
     /// Every layer's counters, summed across actors.
@@ -283,6 +398,12 @@ impl Stack {
             s.ipv4.add(&g.0);
             s.runtime.add(&g.1);
         }
+        for slot in &self.transport_slots {
+            let g = slot.lock();
+            s.udp.add(&g.0.udp);
+            s.ipv4.add(&g.0.ipv4);
+            s.runtime.add(&g.1);
+        }
         s
     }
 
@@ -296,6 +417,7 @@ impl Stack {
     fn stop(&mut self, deadline: Duration) -> io::Result<()> {
         let end = Instant::now() + deadline;
         let mut stuck = Vec::new();
+        self.shared.running.store(false, Ordering::Relaxed);
         for (flag, actors) in self.stages.drain(..) {
             flag.store(true, Ordering::Relaxed);
             for a in actors {
@@ -310,6 +432,9 @@ impl Stack {
                 }
             }
         }
+        // Wake every socket's readers: nothing will arrive any more.
+        let udp = std::mem::take(&mut *self.shared.udp.lock());
+        udp.for_each_socket(|s| s.close());
         if stuck.is_empty() {
             log::info!("stack stopped");
             Ok(())
@@ -333,6 +458,16 @@ impl Drop for Stack {
             }
         }
     }
+}
+
+/// One worker's share of the IPv4 configuration.
+fn ip_config(config: &StackConfig, mtu: usize, workers: usize) -> Ipv4Config {
+    let mut c = Ipv4Config::new(config.addr);
+    c.mtu = mtu;
+    c.gateway = config.gateway;
+    c.reassembly = c.reassembly.share(workers);
+    c.icmp_rate = c.icmp_rate.share(workers);
+    c
 }
 
 fn spawn(name: String, f: impl FnOnce() + Send + 'static) -> io::Result<Actor> {

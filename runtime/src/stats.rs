@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use netstack_link::LinkStats;
 use netstack_network::endpoint::Ipv4Stats;
+use netstack_transport::udp::UdpStats;
 use parking_lot::Mutex;
 
 /// The runtime's own counters: queues, devices, the ping API.
@@ -96,6 +97,7 @@ impl RuntimeStats {
 pub struct StackStats {
     pub link: LinkStats,
     pub ipv4: Ipv4Stats,
+    pub udp: UdpStats,
     pub runtime: RuntimeStats,
 }
 

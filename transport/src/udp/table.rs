@@ -77,11 +77,12 @@ impl<S> SocketTable<S> {
     }
 
     /// Binds `local`; port 0 picks a free ephemeral port, starting the search at `random`.
+    /// `make` builds the socket's entry once its id and final address are known.
     pub fn bind(
         &mut self,
         local: SocketAddrV4,
         random: u32,
-        socket: S,
+        make: impl FnOnce(SocketId, SocketAddrV4) -> S,
     ) -> Result<(SocketId, SocketAddrV4), BindError> {
         let port = if local.port() == 0 {
             self.free_ephemeral(*local.ip(), random)?
@@ -93,13 +94,14 @@ impl<S> SocketTable<S> {
         };
         let id = SocketId(self.next_id);
         self.next_id += 1;
+        let bound = SocketAddrV4::new(*local.ip(), port);
         self.ports.entry(port).or_default().push(Entry {
             id,
             local: *local.ip(),
             remote: None,
-            socket,
+            socket: make(id, bound),
         });
-        Ok((id, SocketAddrV4::new(*local.ip(), port)))
+        Ok((id, bound))
     }
 
     fn port_free(&self, addr: Ipv4Addr, port: u16) -> bool {
@@ -149,6 +151,11 @@ impl<S> SocketTable<S> {
         Some(e.socket)
     }
 
+    /// Calls `f` on every socket (for example to close them all at shutdown).
+    pub fn for_each_socket(&self, mut f: impl FnMut(&S)) {
+        self.ports.values().flatten().for_each(|e| f(&e.socket));
+    }
+
     /// The socket a datagram from `remote` to `local` belongs to.
     pub fn lookup(&self, local: SocketAddrV4, remote: SocketAddrV4) -> Option<(SocketId, &S)> {
         let entries = self.ports.get(&local.port())?;
@@ -176,21 +183,21 @@ mod tests {
     #[test]
     fn binding_a_taken_port_is_addr_in_use() {
         let mut t = SocketTable::new();
-        t.bind(any(53), 0, "a").unwrap();
-        assert_eq!(t.bind(any(53), 0, "b").unwrap_err(), BindError::AddrInUse);
-        assert_eq!(t.bind(sa(2, 53), 0, "c").unwrap_err(), BindError::AddrInUse);
+        t.bind(any(53), 0, |_, _| "a").unwrap();
+        assert_eq!(t.bind(any(53), 0, |_, _| "b").unwrap_err(), BindError::AddrInUse);
+        assert_eq!(t.bind(sa(2, 53), 0, |_, _| "c").unwrap_err(), BindError::AddrInUse);
         let mut t = SocketTable::new();
-        t.bind(sa(2, 53), 0, "a").unwrap();
-        assert_eq!(t.bind(any(53), 0, "b").unwrap_err(), BindError::AddrInUse);
+        t.bind(sa(2, 53), 0, |_, _| "a").unwrap();
+        assert_eq!(t.bind(any(53), 0, |_, _| "b").unwrap_err(), BindError::AddrInUse);
         // A different specific address on the same port is fine.
-        t.bind(sa(3, 53), 0, "c").unwrap();
+        t.bind(sa(3, 53), 0, |_, _| "c").unwrap();
     }
 
     #[test]
     fn port_zero_picks_a_free_ephemeral_port() {
         let mut t = SocketTable::new();
-        let (_, a) = t.bind(any(0), 12345, ()).unwrap();
-        let (_, b) = t.bind(any(0), 12345, ()).unwrap();
+        let (_, a) = t.bind(any(0), 12345, |_, _| ()).unwrap();
+        let (_, b) = t.bind(any(0), 12345, |_, _| ()).unwrap();
         assert!(EPHEMERAL_PORTS.contains(&a.port()) && EPHEMERAL_PORTS.contains(&b.port()));
         assert_ne!(a.port(), b.port());
     }
@@ -199,10 +206,10 @@ mod tests {
     fn ephemeral_ports_run_out_with_an_error() {
         let mut t = SocketTable::new();
         for _ in EPHEMERAL_PORTS {
-            t.bind(any(0), 7, ()).unwrap();
+            t.bind(any(0), 7, |_, _| ()).unwrap();
         }
         assert_eq!(
-            t.bind(any(0), 7, ()).unwrap_err(),
+            t.bind(any(0), 7, |_, _| ()).unwrap_err(),
             BindError::NoEphemeralPort
         );
     }
@@ -210,14 +217,14 @@ mod tests {
     #[test]
     fn connected_beats_specific_beats_wildcard() {
         let mut t = SocketTable::new();
-        let (wild, _) = t.bind(any(7), 0, "wild").unwrap();
+        let (wild, _) = t.bind(any(7), 0, |_, _| "wild").unwrap();
         let mut t2 = SocketTable::new();
-        let (spec, _) = t2.bind(sa(2, 7), 0, "spec").unwrap();
+        let (spec, _) = t2.bind(sa(2, 7), 0, |_, _| "spec").unwrap();
         assert_eq!(t.lookup(sa(2, 7), sa(1, 999)).unwrap().0, wild);
         assert_eq!(t2.lookup(sa(2, 7), sa(1, 999)).unwrap().0, spec);
         // A connected socket only takes datagrams from its remote.
         let mut t = SocketTable::new();
-        let (c, _) = t.bind(sa(2, 9), 0, "conn").unwrap();
+        let (c, _) = t.bind(sa(2, 9), 0, |_, _| "conn").unwrap();
         t.connect(9, c, Some(sa(1, 1000)));
         assert_eq!(t.lookup(sa(2, 9), sa(1, 1000)).unwrap().0, c);
         assert!(t.lookup(sa(2, 9), sa(1, 1001)).is_none());
@@ -226,7 +233,7 @@ mod tests {
     #[test]
     fn wrong_address_or_port_finds_nothing() {
         let mut t = SocketTable::new();
-        t.bind(sa(2, 7), 0, ()).unwrap();
+        t.bind(sa(2, 7), 0, |_, _| ()).unwrap();
         assert!(t.lookup(sa(3, 7), sa(1, 1)).is_none());
         assert!(t.lookup(sa(2, 8), sa(1, 1)).is_none());
     }
@@ -234,9 +241,9 @@ mod tests {
     #[test]
     fn unbind_frees_the_port() {
         let mut t = SocketTable::new();
-        let (id, _) = t.bind(any(7), 0, "a").unwrap();
+        let (id, _) = t.bind(any(7), 0, |_, _| "a").unwrap();
         assert_eq!(t.unbind(7, id), Some("a"));
         assert!(t.is_empty());
-        t.bind(any(7), 0, "b").unwrap();
+        t.bind(any(7), 0, |_, _| "b").unwrap();
     }
 }
