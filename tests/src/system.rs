@@ -4,6 +4,7 @@
 //! `NETSTACK_REQUIRE_SYSTEM_TESTS=1` (set by `.ci/run`) a missing piece is a failure instead, so
 //! CI can never pass these tests quietly.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// The variable under which a missing privilege or tool fails a system test.
@@ -42,7 +43,11 @@ pub fn require_system(tools: &[&str]) -> bool {
     if std::env::var(REQUIRE_VAR).as_deref() == Ok("1") {
         panic!("{test}: {REQUIRE_VAR}=1 but this machine lacks: {needs}");
     }
-    eprintln!("\n!!!!!!!! SKIPPED: {test}: needs {needs} (set {REQUIRE_VAR}=1 to fail instead)\n");
+    // Straight to the process's stderr: libtest captures `eprintln!` of passing tests, and a
+    // skip must never be quiet.
+    let line = format!("SKIPPED: {test}: needs {needs} (set {REQUIRE_VAR}=1 to fail instead)\n");
+    // One write, so parallel tests' output cannot split the line.
+    let _ = std::io::stderr().write_all(line.as_bytes());
     false
 }
 

@@ -30,6 +30,10 @@ struct Args {
     /// Address set on the kernel side of the TAP, which is then brought up.
     #[arg(long, default_value = "192.0.2.1/24")]
     host_addr: String,
+    /// What to announce when serving; another text lets the floor stand in for netstackd
+    /// (`netstackd ready`) when checking the harness itself.
+    #[arg(long, default_value = "floor ready")]
+    ready_text: String,
 }
 
 static ECHO_REPLIES: AtomicU64 = AtomicU64::new(0);
@@ -71,7 +75,8 @@ fn main() -> ExitCode {
         }
     }
     println!(
-        "floor ready on {} as {} ({})",
+        "{} on {} as {} ({})",
+        args.ready_text,
         tap.name(),
         args.addr,
         args.mac
