@@ -7,7 +7,7 @@
 //! [--size 56]` (as root). netstackd is found as the tests find it (`$NETSTACKD`, else beside
 //! this binary); if it is missing the floor is measured alone and the table says so.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -36,7 +36,7 @@ struct Target {
 
 /// One target's flood: the daemon is started in its own namespace, warmed up with one ping
 /// (so ARP is resolved before timing starts), flooded, and stopped.
-fn flood(target: &Target, path: &PathBuf, args: &Args) -> Result<PingSummary, String> {
+fn flood(target: &Target, path: &Path, args: &Args) -> Result<PingSummary, String> {
     let ns = NetNs::new();
     let daemon = Daemon::start(&ns, path, &[], target.ready);
     let warm = ns.run(
