@@ -509,17 +509,38 @@ impl Daemon {
         Daemon { child, ready_line }
     }
 
-    /// netstackd (found by [`netstackd_path`]) with `args`.
-    pub fn netstackd(ns: &NetNs, args: &[&str]) -> Daemon {
-        let path = netstackd_path();
-        Daemon::start(ns, &path, args, NETSTACKD_READY)
-    }
-
     /// SIGINT, then the exit within [`SHUTDOWN_DEADLINE`] (else SIGKILL) and the counters.
     pub fn interrupt(mut self) -> Shutdown {
         let exit = self.child.interrupt(SHUTDOWN_DEADLINE);
         let stats = parse_stats(&exit.stdout);
         Shutdown { exit, stats }
+    }
+}
+
+/// netstackd serving in a namespace; dropped, it is killed (SIGKILL).
+pub struct Netstackd {
+    daemon: Daemon,
+}
+
+impl Netstackd {
+    /// Starts netstackd (found by [`netstackd_path`]) with `args` in `ns` and waits up to
+    /// [`READY_DEADLINE`] for `netstackd ready`.
+    pub fn start(ns: &NetNs, args: &[&str]) -> Netstackd {
+        let path = netstackd_path();
+        Netstackd {
+            daemon: Daemon::start(ns, &path, args, NETSTACKD_READY),
+        }
+    }
+
+    /// The process, to wait for more of its output or signal it.
+    pub fn child(&mut self) -> &mut NsChild {
+        &mut self.daemon.child
+    }
+
+    /// SIGINT; the exit status (`None`: still running after [`SHUTDOWN_DEADLINE`], so
+    /// killed), how long the exit took, and the `stat` counters it printed.
+    pub fn interrupt(self) -> Shutdown {
+        self.daemon.interrupt()
     }
 }
 

@@ -9,7 +9,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use netstack_tests::netns::{list_namespaces, Daemon, NetNs, Shutdown, FLOOR_READY};
+use netstack_tests::netns::{list_namespaces, Daemon, NetNs, Netstackd, Shutdown, FLOOR_READY};
 use netstack_tests::peers::{
     nonzero_drops, ping, tshark_read, write_pcap, ArpingSummary, PingSummary,
 };
@@ -241,12 +241,12 @@ fn harness_tshark_check_flags_a_truncated_ipv4_frame_as_malformed() {
 
 /// Passes the system gate for `tools`, then starts netstackd with `args` in a new namespace;
 /// `None` when the gate skipped the test.
-fn netstackd_serving(tools: &[&str], args: &[&str]) -> Option<(NetNs, Daemon)> {
+fn netstackd_serving(tools: &[&str], args: &[&str]) -> Option<(NetNs, Netstackd)> {
     if !require_system(tools) {
         return None;
     }
     let ns = NetNs::new();
-    let stack = Daemon::netstackd(&ns, args);
+    let stack = Netstackd::start(&ns, args);
     Some((ns, stack))
 }
 
