@@ -24,6 +24,10 @@ struct Args {
     /// ICMP payload bytes.
     #[arg(long, default_value_t = 56)]
     size: usize,
+    /// Runs per target, alternating targets, so the noise of a shared machine shows; the ratio
+    /// uses each target's median run.
+    #[arg(long, default_value_t = 3)]
+    rounds: u32,
 }
 
 const STACK_IP: &str = "192.0.2.2";
@@ -102,22 +106,25 @@ fn main() -> ExitCode {
         "ping -f -c {} -s {} {STACK_IP}, each target in its own namespace over a TAP",
         args.count, args.size
     );
-    let mut results = Vec::new();
-    for t in &targets {
-        let result = match &t.path {
-            // The harness panics with what went wrong; one target failing still reports the other.
-            Ok(path) => std::panic::catch_unwind(|| flood(t, path, &args))
-                .unwrap_or_else(|_| Err("the harness panicked (message above)".to_string())),
-            Err(e) => Err(e.clone()),
-        };
-        results.push((t.name, result));
+    let mut runs: Vec<(&str, Result<PingSummary, String>)> = Vec::new();
+    for _ in 0..args.rounds {
+        for t in &targets {
+            let result = match &t.path {
+                // The harness panics saying what went wrong; one failed run still lets the
+                // others report.
+                Ok(path) => std::panic::catch_unwind(|| flood(t, path, &args))
+                    .unwrap_or_else(|_| Err("the harness panicked (message above)".to_string())),
+                Err(e) => Err(e.clone()),
+            };
+            runs.push((t.name, result));
+        }
     }
     println!();
     println!(
         "{:<16} {:>9} {:>9} {:>7} {:>9} {:>11}  {:>26}",
         "target", "sent", "received", "lost", "time ms", "replies/s", "rtt min/avg/max ms"
     );
-    for (name, r) in &results {
+    for (name, r) in &runs {
         match r {
             Ok(s) => {
                 let rtt = s
@@ -138,12 +145,39 @@ fn main() -> ExitCode {
             Err(e) => println!("{name:<16} not measured: {e}"),
         }
     }
-    if let [(_, Ok(floor)), (_, Ok(stack))] = &results[..] {
-        let avg = |s: &PingSummary| s.rtt.map(|r| r.avg_ms).unwrap_or(f64::NAN);
+    let median = |name: &str| -> Option<(f64, f64)> {
+        let ok: Vec<&PingSummary> = runs
+            .iter()
+            .filter(|(n, _)| *n == name)
+            .filter_map(|(_, r)| r.as_ref().ok())
+            .collect();
+        let mid = |mut v: Vec<f64>| {
+            v.sort_by(f64::total_cmp);
+            v.get(v.len() / 2).copied()
+        };
+        let rate = mid(ok.iter().map(|s| s.rate()).collect())?;
+        let avg_rtt = mid(ok.iter().filter_map(|s| s.rtt).map(|r| r.avg_ms).collect())?;
+        Some((rate, avg_rtt))
+    };
+    println!();
+    for t in &targets {
+        match median(t.name) {
+            Some((rate, rtt)) => {
+                println!(
+                    "{:<16} median {rate:>9.0} replies/s, avg rtt {rtt:.3} ms",
+                    t.name
+                )
+            }
+            None => println!("{:<16} no successful run", t.name),
+        }
+    }
+    if let (Some((floor_rate, floor_rtt)), Some((stack_rate, stack_rtt))) =
+        (median(targets[0].name), median(targets[1].name))
+    {
         println!(
-            "\nnetstackd / floor: {:.2}x the rate, {:.2}x the average rtt",
-            stack.rate() / floor.rate(),
-            avg(stack) / avg(floor)
+            "netstackd / floor: {:.2}x the rate, {:.2}x the average rtt",
+            stack_rate / floor_rate,
+            stack_rtt / floor_rtt
         );
     }
     ExitCode::SUCCESS
