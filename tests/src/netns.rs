@@ -81,9 +81,24 @@ impl NetNs {
 
     /// `program` to be run inside the namespace (`ip netns exec NAME program`). `ip` execs the
     /// program itself, so the child's pid is the program's.
+    ///
+    /// The program gets SIGKILL if the thread that started it dies first (PR_SET_PDEATHSIG), so
+    /// a test process killed from outside (a runner's timeout) leaves no daemon serving; the
+    /// empty namespace it leaves is removed by the next run.
     pub fn cmd(&self, program: impl AsRef<OsStr>) -> Command {
+        use std::os::unix::process::CommandExt;
         let mut c = Command::new("ip");
         c.args(["netns", "exec", &self.name]).arg(program);
+        // SAFETY: prctl is async-signal-safe and touches no memory of the parent.
+        unsafe {
+            c.pre_exec(|| {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) == 0 {
+                    Ok(())
+                } else {
+                    Err(std::io::Error::last_os_error())
+                }
+            });
+        }
         c
     }
 

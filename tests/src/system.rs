@@ -33,22 +33,47 @@ pub fn missing_requirements(tools: &[&str]) -> Vec<String> {
 ///
 /// The test's name is the current thread's: libtest names each test's thread after the test.
 pub fn require_system(tools: &[&str]) -> bool {
-    let missing = missing_requirements(tools);
-    if missing.is_empty() {
-        return true;
-    }
     let thread = std::thread::current();
     let test = thread.name().unwrap_or("system test");
-    let needs = missing.join(", ");
-    if std::env::var(REQUIRE_VAR).as_deref() == Ok("1") {
-        panic!("{test}: {REQUIRE_VAR}=1 but this machine lacks: {needs}");
+    let required = std::env::var(REQUIRE_VAR).as_deref() == Ok("1");
+    match gate(test, &missing_requirements(tools), required) {
+        Gate::Run => true,
+        Gate::Skip(line) => {
+            // Straight to the process's stderr in one write: libtest captures `eprintln!` of
+            // passing tests, and a skip must never be quiet nor split by parallel output.
+            let _ = std::io::stderr().write_all(line.as_bytes());
+            false
+        }
+        Gate::Fail(message) => panic!("{message}"),
     }
-    // Straight to the process's stderr: libtest captures `eprintln!` of passing tests, and a
-    // skip must never be quiet.
-    let line = format!("SKIPPED: {test}: needs {needs} (set {REQUIRE_VAR}=1 to fail instead)\n");
-    // One write, so parallel tests' output cannot split the line.
-    let _ = std::io::stderr().write_all(line.as_bytes());
-    false
+}
+
+/// What the gate decided.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Gate {
+    Run,
+    /// The line to print.
+    Skip(String),
+    /// The panic message.
+    Fail(String),
+}
+
+/// The decision, apart from the machine: run when nothing is missing, else fail if the
+/// variable requires the system tests, else skip.
+pub fn gate(test: &str, missing: &[String], required: bool) -> Gate {
+    if missing.is_empty() {
+        return Gate::Run;
+    }
+    let needs = missing.join(", ");
+    if required {
+        Gate::Fail(format!(
+            "{test}: {REQUIRE_VAR}=1 but this machine lacks: {needs}"
+        ))
+    } else {
+        Gate::Skip(format!(
+            "SKIPPED: {test}: needs {needs} (set {REQUIRE_VAR}=1 to fail instead)\n"
+        ))
+    }
 }
 
 /// The first executable file called `name` in the directories of `PATH`.
@@ -103,6 +128,35 @@ mod tests {
         assert!(
             missing.iter().any(|m| m == "`no-such-tool-nst` on PATH"),
             "{missing:?}"
+        );
+    }
+
+    #[test]
+    fn nothing_missing_runs_whatever_the_variable() {
+        assert_eq!(gate("t", &[], false), Gate::Run);
+        assert_eq!(gate("t", &[], true), Gate::Run);
+    }
+
+    #[test]
+    fn something_missing_skips_loudly_naming_the_test_and_what_is_missing() {
+        let missing = ["root".to_string(), "`tshark` on PATH".to_string()];
+        assert_eq!(
+            gate("ping_56", &missing, false),
+            Gate::Skip(format!(
+                "SKIPPED: ping_56: needs root, `tshark` on PATH (set {REQUIRE_VAR}=1 to fail \
+                 instead)\n"
+            ))
+        );
+    }
+
+    #[test]
+    fn something_missing_fails_when_the_variable_requires_system_tests() {
+        let missing = ["`arping` on PATH".to_string()];
+        assert_eq!(
+            gate("arping_gets_replies", &missing, true),
+            Gate::Fail(format!(
+                "arping_gets_replies: {REQUIRE_VAR}=1 but this machine lacks: `arping` on PATH"
+            ))
         );
     }
 
