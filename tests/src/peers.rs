@@ -130,13 +130,125 @@ pub fn parse_stats<S: AsRef<str>>(lines: &[S]) -> BTreeMap<String, u64> {
         .collect()
 }
 
-/// The counters whose name says they count drops (`…drop…`) and that are not zero.
-pub fn nonzero_drops(stats: &BTreeMap<String, u64>) -> BTreeMap<String, u64> {
-    stats
+/// Words that mark a counter as counting discarded input, by reason (`link.rx_bad_arp`,
+/// `ipv4.rx_bad_checksum`, `ipv4.reassembly.overlaps`, `link.arp_queue_drops` …).
+const DROP_WORDS: [&str; 14] = [
+    "drop",
+    "bad",
+    "truncated",
+    "not_for_us",
+    "not_ours",
+    "unknown",
+    "unsupported",
+    "overlap",
+    "too_long",
+    "inconsistent",
+    "poison",
+    "evict",
+    "invalid",
+    "malformed",
+];
+
+/// Whether a counter's name says it counts input dropped for a reason.
+pub fn is_drop_reason(name: &str) -> bool {
+    DROP_WORDS.iter().any(|w| name.contains(w))
+}
+
+/// The drop-reason counters that are nonzero in `after` but zero in `baseline` (a run without
+/// the traffic under test), so the kernel's own chatter (IPv6 to multicast, …) is not taken
+/// for the effect of what the test sent.
+pub fn drops_caused(
+    baseline: &BTreeMap<String, u64>,
+    after: &BTreeMap<String, u64>,
+) -> BTreeMap<String, u64> {
+    after
         .iter()
-        .filter(|(name, value)| name.contains("drop") && **value > 0)
+        .filter(|(name, value)| {
+            **value > 0 && is_drop_reason(name) && baseline.get(*name).copied().unwrap_or(0) == 0
+        })
         .map(|(n, v)| (n.clone(), *v))
         .collect()
+}
+
+/// What `tshark -r FILE` made of a capture.
+#[derive(Debug)]
+pub struct TsharkReport {
+    /// One summary line per frame.
+    pub lines: Vec<String>,
+    /// The lines tshark marked `[Malformed Packet]`.
+    pub malformed: Vec<String>,
+}
+
+/// Reads `pcap` with tshark (which must exit 0, so a cut-short or unreadable file fails).
+pub fn tshark_read(pcap: &std::path::Path) -> TsharkReport {
+    let mut c = std::process::Command::new("tshark");
+    c.arg("-n").arg("-r").arg(pcap);
+    let done = crate::netns::run_with_deadline(c, std::time::Duration::from_secs(60))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        done.status.success(),
+        "tshark could not read {}: {}",
+        pcap.display(),
+        done.describe()
+    );
+    let lines: Vec<String> = done.stdout.lines().map(str::to_string).collect();
+    let malformed = lines
+        .iter()
+        .filter(|l| l.contains("Malformed"))
+        .cloned()
+        .collect();
+    TsharkReport { lines, malformed }
+}
+
+/// Writes `frames` as a classic pcap file with the Ethernet link type, each frame captured
+/// whole. Used to check that the tshark check itself can fail.
+pub fn write_pcap(path: &std::path::Path, frames: &[Vec<u8>]) -> std::io::Result<()> {
+    const MAGIC: u32 = 0xa1b2_c3d4;
+    const LINKTYPE_ETHERNET: u32 = 1;
+    let mut out = Vec::new();
+    for word in [MAGIC.to_le_bytes(), [2, 0, 4, 0]] {
+        out.extend_from_slice(&word); // magic; version 2.4
+    }
+    for word in [0u32, 0, 65535, LINKTYPE_ETHERNET] {
+        out.extend_from_slice(&word.to_le_bytes()); // thiszone, sigfigs, snaplen, network
+    }
+    for (i, f) in frames.iter().enumerate() {
+        for word in [i as u32, 0, f.len() as u32, f.len() as u32] {
+            out.extend_from_slice(&word.to_le_bytes()); // ts_sec, ts_usec, incl_len, orig_len
+        }
+        out.extend_from_slice(f);
+    }
+    std::fs::write(path, out)
+}
+
+/// `ping -c count -s size` from inside `ns` to `dst`, 50 ms apart, each reply awaited up to
+/// 2 s; returns the summary, panicking with ping's output when it printed none.
+pub fn ping(ns: &crate::netns::NetNs, dst: &str, count: u32, size: usize) -> PingSummary {
+    use std::time::Duration;
+    // ping's own deadline (-w) ends the run; ours is a backstop beyond it.
+    let own_deadline = 5 + count / 10;
+    let args = [
+        "-n".to_string(),
+        format!("-c{count}"),
+        format!("-s{size}"),
+        "-i0.05".to_string(),
+        "-W2".to_string(),
+        format!("-w{own_deadline}"),
+        dst.to_string(),
+    ];
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let done = ns.run(
+        "ping",
+        &args,
+        Duration::from_secs(u64::from(own_deadline) + 10),
+    );
+    PingSummary::parse(&done.stdout).unwrap_or_else(|| {
+        panic!(
+            "ping {} printed no summary: {}",
+            args.join(" "),
+            done.describe()
+        )
+    })
 }
 
 #[cfg(test)]
@@ -228,91 +340,36 @@ rtt min/avg/max/mdev = 0.036/0.052/0.090/0.012 ms
         let stats = parse_stats(&lines);
         assert_eq!(stats.len(), 3);
         assert_eq!(stats["link.drop_not_for_us"], 12);
-        let drops = nonzero_drops(&stats);
+        assert_eq!(stats["ipv4.packets_in"], 0);
+    }
+
+    #[test]
+    fn drops_caused_are_nonzero_drop_reasons_absent_from_the_baseline() {
+        let stats = |pairs: &[(&str, u64)]| -> BTreeMap<String, u64> {
+            pairs.iter().map(|(n, v)| (n.to_string(), *v)).collect()
+        };
+        let baseline = stats(&[
+            ("link.frames_in", 9),
+            ("link.rx_ipv6", 2),
+            ("ipv4.rx_bad_checksum", 0),
+        ]);
+        let after = stats(&[
+            ("link.frames_in", 100_009),
+            ("link.rx_ipv6", 40),
+            ("ipv4.rx_bad_checksum", 6000),
+            ("ipv4.reassembly.overlaps", 5000),
+            ("link.arp_queue_drops", 3),
+            ("ipv4.icmp_tx_echo_replies", 8),
+            ("ipv4.rx_truncated", 0),
+        ]);
+        let caused = drops_caused(&baseline, &after);
         assert_eq!(
-            drops.keys().collect::<Vec<_>>(),
-            ["ipv4.drop_bad_checksum", "link.drop_not_for_us"]
+            caused.keys().collect::<Vec<_>>(),
+            [
+                "ipv4.reassembly.overlaps",
+                "ipv4.rx_bad_checksum",
+                "link.arp_queue_drops"
+            ]
         );
     }
-}
-
-/// What `tshark -r FILE` made of a capture.
-#[derive(Debug)]
-pub struct TsharkReport {
-    /// One summary line per frame.
-    pub lines: Vec<String>,
-    /// The lines tshark marked `[Malformed Packet]`.
-    pub malformed: Vec<String>,
-}
-
-/// Reads `pcap` with tshark (which must exit 0, so a cut-short or unreadable file fails).
-pub fn tshark_read(pcap: &std::path::Path) -> TsharkReport {
-    let mut c = std::process::Command::new("tshark");
-    c.arg("-n").arg("-r").arg(pcap);
-    let done = crate::netns::run_with_deadline(c, std::time::Duration::from_secs(60))
-        .unwrap_or_else(|e| panic!("{e}"));
-    assert!(
-        done.status.success(),
-        "tshark could not read {}: {}",
-        pcap.display(),
-        done.describe()
-    );
-    let lines: Vec<String> = done.stdout.lines().map(str::to_string).collect();
-    let malformed = lines
-        .iter()
-        .filter(|l| l.contains("Malformed"))
-        .cloned()
-        .collect();
-    TsharkReport { lines, malformed }
-}
-
-/// Writes `frames` as a classic pcap file with the Ethernet link type, each frame captured
-/// whole. Used to check that the tshark check itself can fail.
-pub fn write_pcap(path: &std::path::Path, frames: &[Vec<u8>]) -> std::io::Result<()> {
-    const MAGIC: u32 = 0xa1b2_c3d4;
-    const LINKTYPE_ETHERNET: u32 = 1;
-    let mut out = Vec::new();
-    for word in [MAGIC.to_le_bytes(), [2, 0, 4, 0]] {
-        out.extend_from_slice(&word); // magic; version 2.4
-    }
-    for word in [0u32, 0, 65535, LINKTYPE_ETHERNET] {
-        out.extend_from_slice(&word.to_le_bytes()); // thiszone, sigfigs, snaplen, network
-    }
-    for (i, f) in frames.iter().enumerate() {
-        for word in [i as u32, 0, f.len() as u32, f.len() as u32] {
-            out.extend_from_slice(&word.to_le_bytes()); // ts_sec, ts_usec, incl_len, orig_len
-        }
-        out.extend_from_slice(f);
-    }
-    std::fs::write(path, out)
-}
-
-/// `ping -c count -s size` from inside `ns` to `dst`, 50 ms apart, each reply awaited up to
-/// 2 s; returns the summary, panicking with ping's output when it printed none.
-pub fn ping(ns: &crate::netns::NetNs, dst: &str, count: u32, size: usize) -> PingSummary {
-    use std::time::Duration;
-    // ping's own deadline (-w) ends the run; ours is a backstop beyond it.
-    let own_deadline = 5 + count / 10;
-    let args = [
-        "-n".to_string(),
-        format!("-c{count}"),
-        format!("-s{size}"),
-        "-i0.05".to_string(),
-        "-W2".to_string(),
-        format!("-w{own_deadline}"),
-        dst.to_string(),
-    ];
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let done = ns.run(
-        "ping",
-        &args,
-        Duration::from_secs(u64::from(own_deadline) + 10),
-    );
-    PingSummary::parse(&done.stdout).unwrap_or_else(|| {
-        panic!(
-            "ping {} printed no summary: {}",
-            args.join(" "),
-            done.describe()
-        )
-    })
 }
