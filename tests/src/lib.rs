@@ -1,3 +1,20 @@
 //! Shared helpers for the integration, system and stress tests.
+//!
+//! The system tier (real Linux peers, root): [`system`] gates a test on root and the tools it
+//! needs, [`netns`] runs things in throwaway network namespaces, [`peers`] reads what ping,
+//! arping, tshark and netstackd print, and [`rawframe`] builds the frames the tools in
+//! `src/bin` send.
+//!
+//! Running them (as root; `netstackd` must be built first, in the same target dir and profile):
+//! ```text
+//! cargo build --workspace --bins && cargo test -p netstack-tests --test system_icmp
+//! NETSTACK_REQUIRE_SYSTEM_TESTS=1 cargo test ...   # a missing privilege or tool fails
+//! cargo build --release --workspace --bins && target/release/bench-icmp
+//! ```
+//! `NETSTACKD=/path/to/netstackd` overrides where the tests look for it.
 
 pub mod bench_mem;
+pub mod netns;
+pub mod peers;
+pub mod rawframe;
+pub mod system;
