@@ -70,7 +70,11 @@ pub(crate) enum TransportMsg {
         data: Vec<u8>,
     },
     /// An application thread's datagram to send from local port `src`.
-    UdpSend { src: u16, dst: SocketAddrV4, data: Vec<u8> },
+    UdpSend {
+        src: u16,
+        dst: SocketAddrV4,
+        data: Vec<u8>,
+    },
 }
 
 pub(crate) enum TxMsg {

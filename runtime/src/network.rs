@@ -17,8 +17,8 @@ use netstack_network::wire::icmpv4::Icmpv4Repr;
 use netstack_network::wire::IpProtocol;
 
 use crate::msg::{Delivery, NetMsg, RxPacket, TransportMsg, TxMsg, TxPacket};
-use crate::shard::Sharder;
 use crate::ping::EchoRegistry;
+use crate::shard::Sharder;
 use crate::stats::Published;
 use crate::POLL_INTERVAL;
 
@@ -116,7 +116,12 @@ impl NetworkWorker {
     fn receive(&mut self, now: Instant, p: RxPacket) {
         match self.endpoint.receive(now, p.bytes()) {
             Received::Respond(o) => self.queue(o),
-            Received::Icmp(IcmpEvent::EchoReply { src, ident, seq_no, data }) => {
+            Received::Icmp(IcmpEvent::EchoReply {
+                src,
+                ident,
+                seq_no,
+                data,
+            }) => {
                 if !self.echo.deliver(src, ident, seq_no, data) {
                     self.stats.runtime.echo_replies_unclaimed += 1;
                 }
@@ -139,7 +144,9 @@ impl NetworkWorker {
                 let w = self.owner(header.protocol, &d.buf[d.payload.clone()], true);
                 self.deliveries[w].push(d);
             }
-            Received::Icmp(IcmpEvent::Error { kind, header, data, .. }) => {
+            Received::Icmp(IcmpEvent::Error {
+                kind, header, data, ..
+            }) => {
                 let w = self.owner(header.protocol, &data, false);
                 let msg = TransportMsg::IcmpError { kind, header, data };
                 if self.transport[w].try_send(msg).is_err() {
@@ -176,7 +183,10 @@ impl NetworkWorker {
                 continue;
             }
             // Ingress: a full transport queue drops the batch (counted), never blocks.
-            if self.transport[w].try_send(TransportMsg::Inbound(std::mem::take(batch))).is_err() {
+            if self.transport[w]
+                .try_send(TransportMsg::Inbound(std::mem::take(batch)))
+                .is_err()
+            {
                 self.stats.runtime.transport_queue_full += 1;
             }
         }

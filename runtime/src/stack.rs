@@ -135,7 +135,10 @@ impl Shared {
         if self.running.load(Ordering::Relaxed) {
             Ok(())
         } else {
-            Err(io::Error::new(io::ErrorKind::NotConnected, "the stack has shut down"))
+            Err(io::Error::new(
+                io::ErrorKind::NotConnected,
+                "the stack has shut down",
+            ))
         }
     }
 
@@ -271,7 +274,9 @@ impl Stack {
                 stop: net_stop.clone(),
                 stats,
                 out: Vec::new(),
-                deliveries: (0..sharder.transport_workers()).map(|_| Vec::new()).collect(),
+                deliveries: (0..sharder.transport_workers())
+                    .map(|_| Vec::new())
+                    .collect(),
             };
             net_workers.push(spawn(format!("net-{i}"), move || w.run())?);
         }

@@ -106,11 +106,20 @@ impl TransportWorker {
         };
         let local = SocketAddrV4::new(dst, repr.dst_port);
         let remote = SocketAddrV4::new(src, repr.src_port);
-        let socket = self.shared.udp.lock().lookup(local, remote).map(|(_, s)| s.clone());
+        let socket = self
+            .shared
+            .udp
+            .lock()
+            .lookup(local, remote)
+            .map(|(_, s)| s.clone());
         match socket {
             Some(sock) => {
                 let start = d.payload.start + netstack_transport::udp::HEADER_LEN;
-                let datagram = Datagram { from: remote, payload: start..d.payload.start + len, buf: d.buf };
+                let datagram = Datagram {
+                    from: remote,
+                    payload: start..d.payload.start + len,
+                    buf: d.buf,
+                };
                 if sock.push(datagram) {
                     self.stats.layer.udp.rx_delivered += 1;
                 } else {
@@ -152,12 +161,18 @@ impl TransportWorker {
             }
             // Path MTU: nothing for the socket to report (the next send is fragmented anyway).
             IcmpErrorKind::DstUnreachable(DstUnreachable::FragRequired { .. }) => return,
-            IcmpErrorKind::DstUnreachable(_) | IcmpErrorKind::TimeExceeded(TimeExceeded::TtlExceeded) => {
+            IcmpErrorKind::DstUnreachable(_)
+            | IcmpErrorKind::TimeExceeded(TimeExceeded::TtlExceeded) => {
                 io::ErrorKind::HostUnreachable
             }
             IcmpErrorKind::TimeExceeded(_) => return,
         };
-        let socket = self.shared.udp.lock().lookup(local, remote).map(|(_, s)| s.clone());
+        let socket = self
+            .shared
+            .udp
+            .lock()
+            .lookup(local, remote)
+            .map(|(_, s)| s.clone());
         match socket {
             Some(sock) if *sock.remote.lock() == Some(remote) => {
                 sock.set_error(errno);
@@ -170,8 +185,18 @@ impl TransportWorker {
     fn udp_send(&mut self, now: Instant, src_port: u16, dst: SocketAddrV4, data: &[u8]) {
         let src = self.shared.config.addr.addr;
         let mut udp = Vec::with_capacity(netstack_transport::udp::HEADER_LEN + data.len());
-        UdpRepr { src_port, dst_port: dst.port() }.emit(src, *dst.ip(), data, &mut udp);
-        match self.ip.send(now, *dst.ip(), IpProtocol::Udp, &udp, SendOptions::default()) {
+        UdpRepr {
+            src_port,
+            dst_port: dst.port(),
+        }
+        .emit(src, *dst.ip(), data, &mut udp);
+        match self.ip.send(
+            now,
+            *dst.ip(),
+            IpProtocol::Udp,
+            &udp,
+            SendOptions::default(),
+        ) {
             Ok(o) => {
                 self.stats.layer.udp.tx_datagrams += 1;
                 self.queue(o);
@@ -185,7 +210,11 @@ impl TransportWorker {
 
     fn queue(&mut self, o: Outgoing) {
         let next_hop = o.next_hop;
-        self.out.extend(o.packets.into_iter().map(|packet| TxPacket { next_hop, packet }));
+        self.out.extend(
+            o.packets
+                .into_iter()
+                .map(|packet| TxPacket { next_hop, packet }),
+        );
     }
 
     fn flush(&mut self) {

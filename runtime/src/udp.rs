@@ -108,7 +108,10 @@ struct Handle {
 
 impl Drop for Handle {
     fn drop(&mut self) {
-        self.shared.udp.lock().unbind(self.inner.local.port(), self.inner.id);
+        self.shared
+            .udp
+            .lock()
+            .unbind(self.inner.local.port(), self.inner.id);
     }
 }
 
@@ -137,7 +140,11 @@ impl UdpSocket {
         if !local.ip().is_unspecified() && *local.ip() != shared.config.addr.addr {
             return Err(io::Error::new(
                 io::ErrorKind::AddrNotAvailable,
-                format!("{}: not an address of this stack ({})", local.ip(), shared.config.addr),
+                format!(
+                    "{}: not an address of this stack ({})",
+                    local.ip(),
+                    shared.config.addr
+                ),
             ));
         }
         shared.check_running()?;
@@ -152,17 +159,18 @@ impl UdpSocket {
                 inner
             })
             .map_err(|e| match e {
-            BindError::AddrInUse => io::Error::new(
-                io::ErrorKind::AddrInUse,
-                format!("UDP {local}: address already in use"),
-            ),
-            BindError::NoEphemeralPort => io::Error::new(
-                io::ErrorKind::AddrInUse,
-                "no free ephemeral UDP port",
-            ),
+                BindError::AddrInUse => io::Error::new(
+                    io::ErrorKind::AddrInUse,
+                    format!("UDP {local}: address already in use"),
+                ),
+                BindError::NoEphemeralPort => {
+                    io::Error::new(io::ErrorKind::AddrInUse, "no free ephemeral UDP port")
+                }
             })?;
         let inner = made.expect("bind succeeded, so the socket was made");
-        Ok(UdpSocket { handle: Arc::new(Handle { inner, shared }) })
+        Ok(UdpSocket {
+            handle: Arc::new(Handle { inner, shared }),
+        })
     }
 
     fn inner(&self) -> &SocketInner {
@@ -187,7 +195,9 @@ impl UdpSocket {
 
     /// Another handle to the same socket; the port stays bound until every handle is dropped.
     pub fn try_clone(&self) -> io::Result<UdpSocket> {
-        Ok(UdpSocket { handle: self.handle.clone() })
+        Ok(UdpSocket {
+            handle: self.handle.clone(),
+        })
     }
 
     /// Sends `buf` as one datagram to `addr`.
@@ -199,7 +209,10 @@ impl UdpSocket {
     /// Sends to the connected peer.
     pub fn send(&self, buf: &[u8]) -> io::Result<usize> {
         let dst = (*self.inner().remote.lock()).ok_or_else(|| {
-            io::Error::new(io::ErrorKind::NotConnected, "send on an unconnected socket: use send_to or connect first")
+            io::Error::new(
+                io::ErrorKind::NotConnected,
+                "send on an unconnected socket: use send_to or connect first",
+            )
         })?;
         self.send_datagram(buf, dst)
     }
@@ -210,11 +223,17 @@ impl UdpSocket {
         if buf.len() > MAX_PAYLOAD {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
-                format!("message too long: {} bytes, UDP over IPv4 carries at most {MAX_PAYLOAD}", buf.len()),
+                format!(
+                    "message too long: {} bytes, UDP over IPv4 carries at most {MAX_PAYLOAD}",
+                    buf.len()
+                ),
             ));
         }
         if dst.port() == 0 {
-            return Err(io::Error::new(io::ErrorKind::InvalidInput, "cannot send to port 0"));
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "cannot send to port 0",
+            ));
         }
         let ip = *dst.ip();
         if (ip.is_broadcast() || shared.config.addr.broadcast() == Some(ip))
@@ -227,7 +246,10 @@ impl UdpSocket {
             ));
         }
         if !ip.is_broadcast() && shared.routes.lookup(ip).is_none() {
-            return Err(io::Error::new(io::ErrorKind::NetworkUnreachable, format!("no route to {ip}")));
+            return Err(io::Error::new(
+                io::ErrorKind::NetworkUnreachable,
+                format!("no route to {ip}"),
+            ));
         }
         let msg = TransportMsg::UdpSend {
             src: self.inner().local.port(),
@@ -235,8 +257,10 @@ impl UdpSocket {
             data: buf.to_vec(),
         };
         let worker = shared.udp_worker(self.inner().local.port());
-        let (nonblocking, timeout) =
-            (self.inner().nonblocking.load(Ordering::Relaxed), self.inner().timeouts.lock().1);
+        let (nonblocking, timeout) = (
+            self.inner().nonblocking.load(Ordering::Relaxed),
+            self.inner().timeouts.lock().1,
+        );
         shared.send_transport(worker, msg, nonblocking, timeout)?;
         Ok(buf.len())
     }
@@ -290,14 +314,24 @@ impl UdpSocket {
                 return Ok((n, SocketAddr::V4(from)));
             }
             if s.closed {
-                return Err(io::Error::new(io::ErrorKind::NotConnected, "the stack has shut down"));
+                return Err(io::Error::new(
+                    io::ErrorKind::NotConnected,
+                    "the stack has shut down",
+                ));
             }
             if nonblocking {
-                return Err(io::Error::new(io::ErrorKind::WouldBlock, "no datagram waiting"));
+                return Err(io::Error::new(
+                    io::ErrorKind::WouldBlock,
+                    "no datagram waiting",
+                ));
             }
             match deadline {
                 Some(d) => {
-                    if inner.readable.wait_until(&mut s, d).timed_out() && s.queue.is_empty() && s.error.is_none() && !s.closed {
+                    if inner.readable.wait_until(&mut s, d).timed_out()
+                        && s.queue.is_empty()
+                        && s.error.is_none()
+                        && !s.closed
+                    {
                         // Linux reports SO_RCVTIMEO expiry as EAGAIN, which std maps to WouldBlock.
                         return Err(io::Error::new(io::ErrorKind::WouldBlock, "read timed out"));
                     }
@@ -312,7 +346,10 @@ impl UdpSocket {
         let remote = v4(addr)?;
         let inner = self.inner();
         *inner.remote.lock() = Some(remote);
-        self.shared().udp.lock().connect(inner.local.port(), inner.id, Some(remote));
+        self.shared()
+            .udp
+            .lock()
+            .connect(inner.local.port(), inner.id, Some(remote));
         Ok(())
     }
 
@@ -374,7 +411,10 @@ impl SocketInner {
 fn check_timeout(t: Option<Duration>) -> io::Result<()> {
     if t == Some(Duration::ZERO) {
         // std refuses a zero timeout the same way.
-        return Err(io::Error::new(io::ErrorKind::InvalidInput, "cannot set a 0 duration timeout"));
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "cannot set a 0 duration timeout",
+        ));
     }
     Ok(())
 }

@@ -110,8 +110,16 @@ mod tests {
 
     #[test]
     fn add_sums_every_counter_and_for_each_names_them() {
-        let mut a = UdpStats { rx_no_socket: 2, tx_errors: 1, ..UdpStats::default() };
-        a.add(&UdpStats { rx_no_socket: 3, rx_bad_checksum: 4, ..UdpStats::default() });
+        let mut a = UdpStats {
+            rx_no_socket: 2,
+            tx_errors: 1,
+            ..UdpStats::default()
+        };
+        a.add(&UdpStats {
+            rx_no_socket: 3,
+            rx_bad_checksum: 4,
+            ..UdpStats::default()
+        });
         let mut seen = Vec::new();
         a.for_each(&mut |n, v| seen.push((n.to_string(), v)));
         assert_eq!(seen.len(), 12);

@@ -184,11 +184,20 @@ mod tests {
     fn binding_a_taken_port_is_addr_in_use() {
         let mut t = SocketTable::new();
         t.bind(any(53), 0, |_, _| "a").unwrap();
-        assert_eq!(t.bind(any(53), 0, |_, _| "b").unwrap_err(), BindError::AddrInUse);
-        assert_eq!(t.bind(sa(2, 53), 0, |_, _| "c").unwrap_err(), BindError::AddrInUse);
+        assert_eq!(
+            t.bind(any(53), 0, |_, _| "b").unwrap_err(),
+            BindError::AddrInUse
+        );
+        assert_eq!(
+            t.bind(sa(2, 53), 0, |_, _| "c").unwrap_err(),
+            BindError::AddrInUse
+        );
         let mut t = SocketTable::new();
         t.bind(sa(2, 53), 0, |_, _| "a").unwrap();
-        assert_eq!(t.bind(any(53), 0, |_, _| "b").unwrap_err(), BindError::AddrInUse);
+        assert_eq!(
+            t.bind(any(53), 0, |_, _| "b").unwrap_err(),
+            BindError::AddrInUse
+        );
         // A different specific address on the same port is fine.
         t.bind(sa(3, 53), 0, |_, _| "c").unwrap();
     }
