@@ -109,7 +109,7 @@ struct Resolved {
 
 impl Resolved {
     fn live_at(&self, now: Instant) -> bool {
-        self.expires.map_or(true, |t| now < t)
+        self.expires.is_none_or(|t| now < t)
     }
 }
 

@@ -67,7 +67,7 @@ impl RateLimiter {
             let add = u64::try_from(add).unwrap_or(u64::MAX);
             self.micro_tokens = self.micro_tokens.saturating_add(add).min(cap);
         }
-        if self.last.map_or(true, |l| now > l) {
+        if self.last.is_none_or(|l| now > l) {
             self.last = Some(now);
         }
         if self.micro_tokens >= SCALE {

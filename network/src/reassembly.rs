@@ -227,7 +227,7 @@ impl Reassembler {
         let key = FragmentKey::of(header);
         let offset = usize::from(header.frag_offset);
         let end = offset + payload.len();
-        if header.more_frags && (payload.is_empty() || payload.len() % 8 != 0) {
+        if header.more_frags && (payload.is_empty() || !payload.len().is_multiple_of(8)) {
             self.stats.bad_fragments += 1;
             return Reassembly::Dropped(ReassemblyDrop::BadFragment);
         }
@@ -417,7 +417,7 @@ enum Check {
 /// Classifies a new fragment [offset, end) against what `p` holds.
 fn check(p: &Partial, offset: usize, end: usize, more_frags: bool, payload: &[u8]) -> Check {
     let same_end = if more_frags {
-        p.total.map_or(true, |t| t > end)
+        p.total.is_none_or(|t| t > end)
     } else {
         p.total == Some(end)
     };

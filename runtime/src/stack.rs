@@ -15,6 +15,7 @@ use netstack_link::LinkStats;
 use netstack_network::endpoint::{Ipv4Config, Ipv4Endpoint, Ipv4Stats};
 use netstack_network::ident::IdentGenerator;
 use netstack_network::wire::ipv4::Ipv4Cidr;
+use netstack_network::wire::IpProtocol;
 
 use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
@@ -265,7 +266,14 @@ impl Stack {
             let (stats, slot) = Published::new();
             ipv4_slots.push(slot);
             let w = NetworkWorker {
-                endpoint: Ipv4Endpoint::new(ip_config(&config, mtu, ip_workers), ident.clone()),
+                endpoint: {
+                    let mut e =
+                        Ipv4Endpoint::new(ip_config(&config, mtu, ip_workers), ident.clone());
+                    // Until TCP is wired in, a peer is told at once (protocol unreachable)
+                    // rather than left to time out.
+                    e.set_supported(IpProtocol::Tcp, false);
+                    e
+                },
                 rx: r,
                 tx: tx_send.clone(),
                 transport: transport_senders.clone(),

@@ -76,12 +76,11 @@ impl TransportWorker {
         let now = Instant::now();
         match msg {
             TransportMsg::Inbound(batch) => {
+                // Only UDP arrives here until TCP is wired in: IPv4 answers TCP with protocol
+                // unreachable meanwhile (see `stack::ip_config`).
                 for d in batch {
-                    match d.header.protocol {
-                        IpProtocol::Udp => self.udp_input(now, d),
-                        // TCP is wired in with the TCP issue; until then IPv4 answers it with
-                        // protocol unreachable and nothing reaches here.
-                        _ => {}
+                    if d.header.protocol == IpProtocol::Udp {
+                        self.udp_input(now, d);
                     }
                 }
             }
