@@ -1,4 +1,5 @@
-//! ICMP echo through the whole pipeline over a TAP, against the floor: `ping -f` (flood, root)
+//! ICMP echo through the whole pipeline. First between two stacks over the in-memory link (one
+//! pinger, then several in parallel; no root needed). Then over a TAP, against the floor: `ping -f` (flood, root)
 //! from a network namespace to netstackd and to tap-echo-floor, one after the other in the same
 //! run, then a table of replies per second and round-trip times for each, and their ratio.
 //! Reported, never asserted.
@@ -12,6 +13,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
+use netstack_tests::bench_mem;
 use netstack_tests::netns::{Daemon, NetNs, FLOOR_READY, NETSTACKD_READY};
 use netstack_tests::peers::PingSummary;
 use netstack_tests::system::{find_workspace_binary, missing_requirements};
@@ -28,6 +30,12 @@ struct Args {
     /// uses each target's median run.
     #[arg(long, default_value_t = 3)]
     rounds: u32,
+    /// Seconds per in-memory case.
+    #[arg(long, default_value_t = 2.0)]
+    memory_seconds: f64,
+    /// Only the in-memory part (no root needed).
+    #[arg(long)]
+    memory_only: bool,
 }
 
 const STACK_IP: &str = "192.0.2.2";
@@ -85,6 +93,17 @@ fn flood(target: &Target, path: &Path, args: &Args) -> Result<PingSummary, Strin
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    let secs = Duration::from_secs_f64(args.memory_seconds);
+    println!("ICMP echo between two stacks over the in-memory link, {secs:?} per case");
+    let rows: Vec<_> = [(1, 56), (4, 56), (16, 56), (1, 1472), (4, 1472)]
+        .into_iter()
+        .map(|(pingers, size)| bench_mem::memory_icmp(pingers, size, secs))
+        .collect();
+    bench_mem::print_table(&rows, Some(rows[0].name.as_str()));
+    println!();
+    if args.memory_only {
+        return ExitCode::SUCCESS;
+    }
     let missing = missing_requirements(&["ping"]);
     if !missing.is_empty() {
         eprintln!("bench-icmp: needs {}", missing.join(", "));
