@@ -13,15 +13,19 @@
 //! - [`socket`]: the small blocking datagram trait and the blocking loops (resolver driver,
 //!   authoritative server, forwarder) that run over it, `std::net::UdpSocket` or ours.
 
+pub mod authority;
 pub mod header;
 pub mod message;
 pub mod name;
 pub mod rdata;
+pub mod zone;
 
+pub use authority::{answer, Catalog, ServerStats};
 pub use header::{Header, HeaderRepr, HEADER_LEN};
 pub use message::{Edns, EdnsOption, EmitError, Message, Question, Record};
 pub use name::{Name, NameError};
 pub use rdata::{RData, Soa};
+pub use zone::{demo_zone, Zone, ZoneError, ZoneErrorKind};
 
 use core::fmt;
 
@@ -174,6 +178,26 @@ code_type! {
         BADVERS = 16, "BADVERS";
     } prefix "RCODE"
 }
+
+/// Defines a `…Stats` struct of `u64` counters and its `add`, which the runtime uses to sum
+/// the stats of its workers.
+macro_rules! counters {
+    ($(#[$doc:meta])* pub struct $name:ident { $($(#[$fdoc:meta])* pub $field:ident,)* }) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+        pub struct $name {
+            $($(#[$fdoc])* pub $field: u64,)*
+        }
+
+        impl $name {
+            /// Adds every counter of `other` into `self`.
+            pub fn add(&mut self, other: &$name) {
+                $(self.$field += other.$field;)*
+            }
+        }
+    };
+}
+pub(crate) use counters;
 
 /// The largest message a plain UDP query may receive (RFC 1035 §4.2.1).
 pub const MAX_UDP_PAYLOAD: usize = 512;
