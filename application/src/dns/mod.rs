@@ -14,17 +14,24 @@
 //!   authoritative server, forwarder) that run over it, `std::net::UdpSocket` or ours.
 
 pub mod authority;
+pub mod cache;
 pub mod header;
 pub mod message;
 pub mod name;
 pub mod rdata;
+pub mod resolver;
 pub mod zone;
 
 pub use authority::{answer, Catalog, ServerStats};
+pub use cache::{Cache, CacheStats};
 pub use header::{Header, HeaderRepr, HEADER_LEN};
 pub use message::{Edns, EdnsOption, EmitError, Message, Question, Record};
 pub use name::{Name, NameError};
 pub use rdata::{RData, Soa};
+pub use resolver::{
+    IdRng, Lookup, LookupAnswer, ResolveError, Resolver, ResolverConfig, ResolverStats, Step,
+    Transmit,
+};
 pub use zone::{demo_zone, Zone, ZoneError, ZoneErrorKind};
 
 use core::fmt;
@@ -229,5 +236,29 @@ mod tests {
         assert_eq!(RecordType(99).to_string(), "TYPE99");
         assert_eq!(Class::IN.to_string(), "IN");
         assert_eq!(Rcode::NXDOMAIN.to_string(), "NXDOMAIN");
+    }
+}
+
+/// Helpers shared by the tests of several modules.
+#[cfg(test)]
+pub(crate) mod testutil {
+    use super::{Name, RData, Record, Soa};
+
+    pub fn name(s: &str) -> Name {
+        Name::from_ascii(s).unwrap()
+    }
+
+    /// An SOA record for `zone` with the given TTL and MINIMUM.
+    pub fn soa(zone: &str, ttl: u32, minimum: u32) -> Record {
+        let data = Soa {
+            mname: name("ns.test"),
+            rname: name("h.test"),
+            serial: 1,
+            refresh: 2,
+            retry: 3,
+            expire: 4,
+            minimum,
+        };
+        Record::new(name(zone), ttl, RData::Soa(data))
     }
 }
