@@ -15,15 +15,18 @@
 
 pub mod authority;
 pub mod cache;
+pub mod forwarder;
 pub mod header;
 pub mod message;
 pub mod name;
 pub mod rdata;
 pub mod resolver;
+pub mod socket;
 pub mod zone;
 
 pub use authority::{answer, Catalog, ServerStats};
 pub use cache::{Cache, CacheStats};
+pub use forwarder::{answer_or_forward, forward_reply, Outcome};
 pub use header::{Header, HeaderRepr, HEADER_LEN};
 pub use message::{Edns, EdnsOption, EmitError, Message, Question, Record};
 pub use name::{Name, NameError};
@@ -32,6 +35,7 @@ pub use resolver::{
     IdRng, Lookup, LookupAnswer, ResolveError, Resolver, ResolverConfig, ResolverStats, Step,
     Transmit,
 };
+pub use socket::{random_seed, resolve, serve, serve_forwarding, std_socket_for, DatagramSocket};
 pub use zone::{demo_zone, Zone, ZoneError, ZoneErrorKind};
 
 use core::fmt;

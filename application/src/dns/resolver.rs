@@ -214,6 +214,8 @@ pub enum ResolveError {
     /// A CNAME chain that comes back to a name it passed.
     CnameLoop(Name),
     CnameChainTooLong,
+    /// The blocking driver's socket failed (not a timeout).
+    Io(std::io::ErrorKind),
 }
 
 impl core::fmt::Display for ResolveError {
@@ -227,6 +229,7 @@ impl core::fmt::Display for ResolveError {
             }
             ResolveError::CnameLoop(n) => write!(f, "CNAME loop at {n}"),
             ResolveError::CnameChainTooLong => f.write_str("CNAME chain too long"),
+            ResolveError::Io(kind) => write!(f, "socket error: {kind}"),
         }
     }
 }
