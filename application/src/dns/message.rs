@@ -280,6 +280,67 @@ impl Message {
     }
 }
 
+/// dig's layout: a header line, the flags and counts, then each section, records in
+/// master-file form (what `nsdig` prints).
+impl fmt::Display for Message {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let h = &self.header;
+        writeln!(
+            f,
+            ";; ->>HEADER<<- opcode: {}, status: {}, id: {}",
+            h.opcode,
+            self.rcode(),
+            h.id
+        )?;
+        let flags: Vec<&str> = [
+            (h.qr, "qr"),
+            (h.aa, "aa"),
+            (h.tc, "tc"),
+            (h.rd, "rd"),
+            (h.ra, "ra"),
+            (h.ad, "ad"),
+            (h.cd, "cd"),
+        ]
+        .iter()
+        .filter(|(on, _)| *on)
+        .map(|(_, name)| *name)
+        .collect();
+        writeln!(
+            f,
+            ";; flags: {}; QUERY: {}, ANSWER: {}, AUTHORITY: {}, ADDITIONAL: {}",
+            flags.join(" "),
+            self.questions.len(),
+            self.answers.len(),
+            self.authorities.len(),
+            self.additionals.len() + usize::from(self.edns.is_some())
+        )?;
+        if let Some(e) = &self.edns {
+            writeln!(
+                f,
+                "\n;; OPT PSEUDOSECTION:\n; EDNS: version: {}, udp: {}",
+                e.version, e.udp_payload_size
+            )?;
+        }
+        writeln!(f, "\n;; QUESTION SECTION:")?;
+        for q in &self.questions {
+            writeln!(f, ";{}\t\t{}\t{}", q.name, q.qclass, q.qtype)?;
+        }
+        for (title, records) in [
+            ("ANSWER", &self.answers),
+            ("AUTHORITY", &self.authorities),
+            ("ADDITIONAL", &self.additionals),
+        ] {
+            if !records.is_empty() {
+                writeln!(f, "\n;; {title} SECTION:")?;
+                for r in records {
+                    writeln!(f, "{r}")?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Writes a 2-byte length, runs `body`, then patches the length in.
 fn with_rdlength(
     buf: &mut Vec<u8>,

@@ -24,7 +24,7 @@ pub mod resolver;
 pub mod socket;
 pub mod zone;
 
-pub use authority::{answer, Catalog, ServerStats};
+pub use authority::{answer, Catalog, IncomingQuery, ServerStats};
 pub use cache::{Cache, CacheStats};
 pub use forwarder::{answer_or_forward, forward_reply, Outcome};
 pub use header::{Header, HeaderRepr, HEADER_LEN};

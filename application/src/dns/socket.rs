@@ -42,6 +42,25 @@ impl DatagramSocket for UdpSocket {
     }
 }
 
+/// References and shared pointers to a socket are sockets (the server loops borrow theirs).
+macro_rules! forward_datagram_socket {
+    ($($ptr:ty),*) => {$(
+        impl<T: DatagramSocket + ?Sized> DatagramSocket for $ptr {
+            fn send_to(&self, buf: &[u8], addr: SocketAddr) -> io::Result<usize> {
+                (**self).send_to(buf, addr)
+            }
+            fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
+                (**self).recv_from(buf)
+            }
+            fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+                (**self).set_read_timeout(timeout)
+            }
+        }
+    )*};
+}
+
+forward_datagram_socket!(&T, std::sync::Arc<T>, Box<T>);
+
 /// A std socket for talking to `server`, bound to an ephemeral port of the matching family.
 /// Linux picks ephemeral ports at random, which is what RFC 5452 asks for.
 pub fn std_socket_for(server: SocketAddr) -> io::Result<UdpSocket> {

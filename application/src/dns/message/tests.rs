@@ -769,3 +769,18 @@ fn hickory_text(data: &RData) -> Option<String> {
         _ => data.to_string(),
     })
 }
+
+#[test]
+fn display_looks_like_dig() {
+    let m = Message::parse(fixture!("dig_cname.response")).unwrap();
+    assert_eq!(
+        m.to_string(),
+        ";; ->>HEADER<<- opcode: QUERY, status: NOERROR, id: 24092\n\
+         ;; flags: qr aa rd ra; QUERY: 1, ANSWER: 2, AUTHORITY: 0, ADDITIONAL: 1\n\
+         \n;; OPT PSEUDOSECTION:\n; EDNS: version: 0, udp: 1232\n\
+         \n;; QUESTION SECTION:\n;alias.y.test.\t\tIN\tA\n\
+         \n;; ANSWER SECTION:\n\
+         alias.y.test.\t0\tIN\tCNAME\thost.y.test.\n\
+         host.y.test.\t0\tIN\tA\t192.0.2.8\n"
+    );
+}

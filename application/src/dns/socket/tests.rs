@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::dns::testutil::name;
-use crate::dns::{demo_zone, Message, Question, RData, Rcode, ResolverConfig, Zone};
+use crate::dns::{demo_zone, Message, Question, RData, Rcode, Record, ResolverConfig, Zone};
 use std::net::Ipv4Addr;
 use std::sync::mpsc;
 use std::sync::Arc;
@@ -292,23 +292,46 @@ fn server_survives_garbage_and_keeps_answering() {
     );
 }
 
+/// Whether `tool` runs. When it does not, the test is skipped loudly, or fails when
+/// NETSTACK_REQUIRE_SYSTEM_TESTS is set (CI must not pass these quietly).
+fn tool_present(tool: &str, version_flag: &str, package: &str) -> bool {
+    if std::process::Command::new(tool)
+        .arg(version_flag)
+        .output()
+        .is_ok()
+    {
+        return true;
+    }
+    let required = std::env::var_os("NETSTACK_REQUIRE_SYSTEM_TESTS").is_some();
+    assert!(
+        !required,
+        "{tool} is required but not installed (apt: {package})"
+    );
+    eprintln!("SKIPPED: {tool} not installed (apt: {package})");
+    false
+}
+
 /// dig, the reference client, reads our answers (skipped, loudly, when dig is not installed,
 /// unless NETSTACK_REQUIRE_SYSTEM_TESTS is set).
 #[test]
 fn dig_reads_our_answers() {
-    if std::process::Command::new("dig")
-        .arg("-v")
-        .output()
-        .is_err()
-    {
-        assert!(
-            std::env::var_os("NETSTACK_REQUIRE_SYSTEM_TESTS").is_none(),
-            "dig is required but not installed"
-        );
-        eprintln!("SKIPPED dig_reads_our_answers: dig not installed (apt: bind9-dnsutils)");
+    if !tool_present("dig", "-v", "bind9-dnsutils") {
         return;
     }
-    let server = Server::authoritative(demo_catalog());
+    let mut catalog = demo_catalog();
+    let mut zone = "$ORIGIN demo.test.\n$TTL 300\n@ SOA ns hostmaster 1 2 3 4 60\n".to_string();
+    for i in 0..8 {
+        zone.push_str(&format!("big TXT \"{i} {}\"\n", "z".repeat(80)));
+    }
+    let mut records: Vec<Record> = demo_zone(STACK).records().cloned().collect();
+    let big = Zone::parse_master(&zone, "big", None).unwrap();
+    records.extend(
+        big.records()
+            .filter(|r| r.rtype() == RecordType::TXT)
+            .cloned(),
+    );
+    catalog.insert(Zone::from_records(records).unwrap());
+    let server = Server::authoritative(catalog);
     let port = server.addr.port().to_string();
     let dig = |args: &[&str]| {
         let mut all = vec!["@127.0.0.1", "-p", &port, "+tries=1", "+time=2"];
@@ -339,4 +362,39 @@ fn dig_reads_our_answers() {
     assert_eq!(txt.trim(), "\"netstack demo zone\"");
     let aaaa = dig(&["+short", "demo.test", "AAAA"]);
     assert_eq!(aaaa.trim(), "2001:db8::2");
+    // Without EDNS an answer over 512 octets comes back truncated; with dig's EDNS it fits.
+    let tc = dig(&["+noedns", "+ignore", "big.demo.test", "TXT"]);
+    assert!(tc.contains("flags: qr aa tc rd;"), "{tc}");
+    let big = dig(&["big.demo.test", "TXT"]);
+    assert!(big.contains("ANSWER: 8,"), "{big}");
+}
+
+/// kdig (Knot's client) reads our answers too.
+#[test]
+fn kdig_reads_our_answers() {
+    if !tool_present("kdig", "-V", "knot-dnsutils") {
+        return;
+    }
+    let server = Server::authoritative(demo_catalog());
+    let port = server.addr.port().to_string();
+    let out = within(10, "kdig", move || {
+        let args = [
+            "@127.0.0.1",
+            "-p",
+            &port,
+            "+retry=0",
+            "+timeout=2",
+            "www.demo.test",
+            "A",
+        ];
+        let out = std::process::Command::new("kdig")
+            .args(args)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    });
+    assert!(out.contains("status: NOERROR"), "{out}");
+    assert!(out.contains("Flags: qr aa rd;"), "{out}");
+    assert!(out.contains("CNAME\tdemo.test."), "{out}");
+    assert!(out.contains("A\t192.0.2.2"), "{out}");
 }
