@@ -378,3 +378,32 @@ fn stats_add_sums_every_counter() {
         }
     );
 }
+
+proptest::proptest! {
+    /// Whatever arrives, the server never panics, and what it sends back parses.
+    #[test]
+    fn random_datagrams_never_panic_the_server(bytes in proptest::collection::vec(proptest::arbitrary::any::<u8>(), 0..300)) {
+        let mut stats = ServerStats::default();
+        if let Some(reply) = answer(&bytes, &catalog(), &mut stats) {
+            let r = Message::parse(&reply).unwrap();
+            proptest::prop_assert!(r.header.qr);
+        }
+    }
+
+    /// Real queries with random names and types always get a well-formed answer.
+    #[test]
+    fn random_questions_get_well_formed_answers(
+        labels in proptest::collection::vec("[a-z0-9]{1,8}", 0..4),
+        zone in proptest::sample::select(vec!["demo.test", "big.test", "other.test"]),
+        t in proptest::arbitrary::any::<u16>(),
+    ) {
+        let mut n = labels.join(".");
+        if !n.is_empty() {
+            n.push('.');
+        }
+        n.push_str(zone);
+        let (r, _) = ask(&query(&n, RecordType(t)));
+        proptest::prop_assert_eq!(r.header.id, 0x4242);
+        proptest::prop_assert_eq!(r.questions.len(), 1);
+    }
+}

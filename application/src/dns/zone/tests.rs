@@ -296,3 +296,31 @@ fn ttl_units_add_up() {
     assert_eq!(parse_ttl("1hh"), None);
     assert_eq!(parse_ttl("1y"), None);
 }
+
+proptest::proptest! {
+    /// Arbitrary text is parsed or rejected with a line inside the text, never a panic.
+    #[test]
+    fn random_text_never_panics_the_zone_parser(text in "[$@a-zA-Z0-9 .;()\"\\\\\t\n]{0,200}") {
+        if let Err(e) = parse(&text) {
+            proptest::prop_assert!(e.line <= text.lines().count().max(1));
+        }
+    }
+
+    /// Lines built from real pieces, shuffled: same guarantee.
+    #[test]
+    fn random_record_lines_never_panic_the_zone_parser(
+        lines in proptest::collection::vec(
+            proptest::collection::vec(proptest::sample::select(vec![
+                "@", "www", "$ORIGIN", "$TTL", "t.", "60", "1h", "IN", "CH", "A", "AAAA", "MX", "TXT",
+                "SOA", "SRV", "CNAME", "PTR", "NS", "TYPE65280", "\\#", "2", "abcd", "192.0.2.1",
+                "2001:db8::1", "\"q s\"", "(", ")", ";c", "10", "\\065",
+            ]), 0..9),
+            0..8,
+        ),
+    ) {
+        let text: String = lines.iter().map(|l| l.join(" ") + "\n").collect();
+        if let Err(e) = parse(&text) {
+            proptest::prop_assert!(e.line <= text.lines().count().max(1));
+        }
+    }
+}
