@@ -98,6 +98,15 @@ pub struct IncomingQuery {
     pub limit: usize,
 }
 
+/// The transport a query came over, which sets how large the response may be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    /// 512 octets (RFC 1035 §4.2.1), or the client's EDNS0 size capped at ours; TC beyond.
+    Udp,
+    /// RFC 1035 §4.2.2: any size up to 65,535 octets, never truncated.
+    Tcp,
+}
+
 pub(crate) enum Triage {
     Drop,
     Reply(Vec<u8>),
@@ -105,7 +114,7 @@ pub(crate) enum Triage {
 }
 
 /// Checks a datagram and answers everything that is not a plain query with an error.
-pub(crate) fn triage(bytes: &[u8], stats: &mut ServerStats) -> Triage {
+pub(crate) fn triage(bytes: &[u8], transport: Transport, stats: &mut ServerStats) -> Triage {
     stats.queries += 1;
     let header = match super::Header::new_checked(bytes) {
         Ok(h) => HeaderRepr::parse(&h),
@@ -125,9 +134,13 @@ pub(crate) fn triage(bytes: &[u8], stats: &mut ServerStats) -> Triage {
             return Triage::Reply(formerr(header, e, stats));
         }
     };
-    let limit = message.edns.as_ref().map_or(MAX_UDP_PAYLOAD, |e| {
-        usize::from(e.udp_payload_size.min(EDNS_PAYLOAD_SIZE)).max(MAX_UDP_PAYLOAD)
-    });
+    let limit = match (transport, &message.edns) {
+        (Transport::Tcp, _) => super::tcp::MAX_TCP_MESSAGE,
+        (Transport::Udp, None) => MAX_UDP_PAYLOAD,
+        (Transport::Udp, Some(e)) => {
+            usize::from(e.udp_payload_size.min(EDNS_PAYLOAD_SIZE)).max(MAX_UDP_PAYLOAD)
+        }
+    };
     let reply = |question: Option<&Question>, rcode: Rcode| {
         let mut r = skeleton(&message, question);
         r.set_rcode(rcode);
@@ -227,7 +240,18 @@ pub(crate) fn finish(q: &IncomingQuery, response: Message, stats: &mut ServerSta
 /// Answers a query from the catalog: the function the server loop calls for each datagram.
 /// `None`: drop the datagram (too short, or a response).
 pub fn answer(query: &[u8], catalog: &Catalog, stats: &mut ServerStats) -> Option<Vec<u8>> {
-    match triage(query, stats) {
+    answer_over(Transport::Udp, query, catalog, stats)
+}
+
+/// [`answer`] for a query that came over `transport` (the DNS-over-TCP server uses
+/// [`Transport::Tcp`]).
+pub fn answer_over(
+    transport: Transport,
+    query: &[u8],
+    catalog: &Catalog,
+    stats: &mut ServerStats,
+) -> Option<Vec<u8>> {
+    match triage(query, transport, stats) {
         Triage::Drop => None,
         Triage::Reply(bytes) => Some(bytes),
         Triage::Query(q) => Some(answer_query(&q, catalog, stats)),

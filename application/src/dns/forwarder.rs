@@ -6,7 +6,9 @@
 //! non-recursive queries); any resolver error becomes SERVFAIL, including a truncated
 //! upstream answer until DNS over TCP exists.
 
-use super::authority::{answer_query, finish, response_to, triage, IncomingQuery, Triage};
+use super::authority::{
+    answer_query, finish, response_to, triage, IncomingQuery, Transport, Triage,
+};
 use super::{Catalog, LookupAnswer, Rcode, ResolveError, ServerStats};
 
 /// What to do with a datagram that reached a forwarding server.
@@ -26,7 +28,7 @@ const RA_BIT: u8 = 0x80;
 
 /// Answers from the zones, or says to forward.
 pub fn answer_or_forward(query: &[u8], catalog: &Catalog, stats: &mut ServerStats) -> Outcome {
-    let q = match triage(query, stats) {
+    let q = match triage(query, Transport::Udp, stats) {
         Triage::Drop => return Outcome::Drop,
         Triage::Reply(bytes) => return Outcome::Reply(with_ra(bytes)),
         Triage::Query(q) => q,

@@ -22,9 +22,10 @@ pub mod name;
 pub mod rdata;
 pub mod resolver;
 pub mod socket;
+pub mod tcp;
 pub mod zone;
 
-pub use authority::{answer, Catalog, IncomingQuery, ServerStats};
+pub use authority::{answer, answer_over, Catalog, IncomingQuery, ServerStats, Transport};
 pub use cache::{Cache, CacheStats};
 pub use forwarder::{answer_or_forward, forward_reply, Outcome};
 pub use header::{Header, HeaderRepr, HEADER_LEN};
@@ -247,6 +248,42 @@ mod tests {
 #[cfg(test)]
 pub(crate) mod testutil {
     use super::{Name, RData, Record, Soa};
+    use std::sync::mpsc;
+    use std::thread;
+    use std::time::Duration;
+
+    /// Runs `f` on a thread and waits at most `secs` for it: a hang fails the test naming `what`.
+    pub fn within<T: Send + 'static>(
+        secs: u64,
+        what: &str,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> T {
+        let (tx, rx) = mpsc::channel();
+        thread::spawn(move || {
+            let _ = tx.send(f());
+        });
+        rx.recv_timeout(Duration::from_secs(secs))
+            .unwrap_or_else(|_| panic!("{what} did not finish within {secs} s"))
+    }
+
+    /// Whether `tool` runs. When it does not, the test is skipped loudly, or fails when
+    /// NETSTACK_REQUIRE_SYSTEM_TESTS is set (CI must not pass these quietly).
+    pub fn tool_present(tool: &str, version_flag: &str, package: &str) -> bool {
+        if std::process::Command::new(tool)
+            .arg(version_flag)
+            .output()
+            .is_ok()
+        {
+            return true;
+        }
+        let required = std::env::var_os("NETSTACK_REQUIRE_SYSTEM_TESTS").is_some();
+        assert!(
+            !required,
+            "{tool} is required but not installed (apt: {package})"
+        );
+        eprintln!("SKIPPED: {tool} not installed (apt: {package})");
+        false
+    }
 
     pub fn name(s: &str) -> Name {
         Name::from_ascii(s).unwrap()

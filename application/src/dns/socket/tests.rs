@@ -1,7 +1,7 @@
 //! Blocking resolver and servers over std UDP sockets on 127.0.0.1. Every wait has a deadline.
 
 use super::*;
-use crate::dns::testutil::name;
+use crate::dns::testutil::{name, tool_present, within};
 use crate::dns::{demo_zone, Message, Question, RData, Rcode, Record, ResolverConfig, Zone};
 use std::net::Ipv4Addr;
 use std::sync::mpsc;
@@ -9,16 +9,6 @@ use std::sync::Arc;
 use std::thread;
 
 const STACK: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 2);
-
-/// Runs `f` on a thread and waits at most `secs` for it: a hang fails the test naming `what`.
-fn within<T: Send + 'static>(secs: u64, what: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
-    let (tx, rx) = mpsc::channel();
-    thread::spawn(move || {
-        let _ = tx.send(f());
-    });
-    rx.recv_timeout(Duration::from_secs(secs))
-        .unwrap_or_else(|_| panic!("{what} did not finish within {secs} s"))
-}
 
 /// A running server thread; stops and is joined (with a deadline) on drop.
 struct Server {
@@ -290,25 +280,6 @@ fn server_survives_garbage_and_keeps_answering() {
         (stats.queries, stats.dropped_short, stats.formerr),
         (3, 1, 1)
     );
-}
-
-/// Whether `tool` runs. When it does not, the test is skipped loudly, or fails when
-/// NETSTACK_REQUIRE_SYSTEM_TESTS is set (CI must not pass these quietly).
-fn tool_present(tool: &str, version_flag: &str, package: &str) -> bool {
-    if std::process::Command::new(tool)
-        .arg(version_flag)
-        .output()
-        .is_ok()
-    {
-        return true;
-    }
-    let required = std::env::var_os("NETSTACK_REQUIRE_SYSTEM_TESTS").is_some();
-    assert!(
-        !required,
-        "{tool} is required but not installed (apt: {package})"
-    );
-    eprintln!("SKIPPED: {tool} not installed (apt: {package})");
-    false
 }
 
 /// dig, the reference client, reads our answers (skipped, loudly, when dig is not installed,
