@@ -18,7 +18,7 @@
 
 use super::{
     Class, Edns, HeaderRepr, Message, Name, Opcode, Question, RData, Rcode, Record, RecordType,
-    WireError, Zone, EDNS_PAYLOAD_SIZE, MAX_UDP_PAYLOAD,
+    Zone, EDNS_PAYLOAD_SIZE, MAX_UDP_PAYLOAD,
 };
 use log::debug;
 
@@ -131,7 +131,7 @@ pub(crate) fn triage(bytes: &[u8], transport: Transport, stats: &mut ServerStats
         Ok(m) => m,
         Err(e) => {
             debug!("dns: FORMERR for query {:#06x}: {e}", header.id);
-            return Triage::Reply(formerr(header, e, stats));
+            return Triage::Reply(formerr(header, stats));
         }
     };
     let limit = match (transport, &message.edns) {
@@ -175,7 +175,8 @@ pub(crate) fn triage(bytes: &[u8], transport: Transport, stats: &mut ServerStats
     })
 }
 
-fn formerr(header: HeaderRepr, _cause: WireError, stats: &mut ServerStats) -> Vec<u8> {
+/// RFC 1035 §4.1.1: FORMERR echoing the ID; the question is not trusted enough to echo.
+fn formerr(header: HeaderRepr, stats: &mut ServerStats) -> Vec<u8> {
     stats.formerr += 1;
     let m = Message {
         header: HeaderRepr {

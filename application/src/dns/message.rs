@@ -222,8 +222,8 @@ impl Message {
         let count = |n: usize| u16::try_from(n).map_err(|_| EmitError::TooManyRecords);
         let arcount = count(self.additionals.len() + usize::from(self.edns.is_some()))?;
         let mut buf = vec![0u8; HEADER_LEN];
-        {
-            let mut h = Header::new_checked(&mut buf[..]).map_err(|_| EmitError::TooManyRecords)?;
+        // The buffer is a header long, so the view always exists.
+        if let Ok(mut h) = Header::new_checked(&mut buf[..]) {
             self.header.emit(&mut h);
             h.set_counts(
                 count(self.questions.len())?,

@@ -119,17 +119,18 @@ impl Zone {
                 return Err((line, ZoneErrorKind::OutOfZone(record.name)));
             }
             let node = nodes.entry(record.name.clone()).or_default();
+            // Master files often repeat a record; an RRset is a set (RFC 2181 §5).
+            if node.iter().any(|r| r.data == record.data) {
+                continue;
+            }
             let is_cname = record.rtype() == RecordType::CNAME;
             if node
                 .iter()
-                .any(|r| (r.rtype() == RecordType::CNAME) != is_cname || is_cname)
+                .any(|r| r.rtype() == RecordType::CNAME || is_cname)
             {
                 return Err((line, ZoneErrorKind::CnameAndOtherData(record.name)));
             }
-            // Master files often repeat a record; an RRset is a set (RFC 2181 §5).
-            if !node.iter().any(|r| r.data == record.data) {
-                node.push(record.clone());
-            }
+            node.push(record.clone());
             let mut name = Some(record.name);
             while let Some(n) = name.filter(|n| n.is_subdomain_of(&origin)) {
                 name = n.parent();

@@ -278,6 +278,8 @@ fn repeated_records_are_kept_once() {
     let z =
         parse("$ORIGIN t.\n$TTL 60\n@ SOA ns h 1 2 3 4 5\na A 192.0.2.1\na A 192.0.2.1\n").unwrap();
     assert_eq!(z.records_at(&name("a.t")).len(), 1);
+    let z = parse("$ORIGIN t.\n$TTL 60\n@ SOA ns h 1 2 3 4 5\nw CNAME a\nw CNAME a\n").unwrap();
+    assert_eq!(z.records_at(&name("w.t")).len(), 1);
 }
 
 #[test]
