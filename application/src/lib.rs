@@ -1,1 +1,2 @@
 //! netstack application layer.
+pub mod dns;

@@ -1,0 +1,212 @@
+//! Forwarding: queries for names in the local zones are answered from them; other queries
+//! with RD set go to the upstream servers through the resolver and its cache, and the answer
+//! goes back with RA set and AA clear.
+//!
+//! Policy: without RD a name outside the zones is REFUSED (we do not serve our cache to
+//! non-recursive queries); any resolver error becomes SERVFAIL, including a truncated
+//! upstream answer until DNS over TCP exists.
+
+use super::authority::{
+    answer_query, finish, response_to, triage, IncomingQuery, Transport, Triage,
+};
+use super::{Catalog, LookupAnswer, Rcode, ResolveError, ServerStats};
+
+/// What to do with a datagram that reached a forwarding server.
+#[derive(Debug, Clone)]
+pub enum Outcome {
+    /// Send these bytes back.
+    Reply(Vec<u8>),
+    /// Resolve this query upstream, then send [`forward_reply`]'s bytes back.
+    Forward(IncomingQuery),
+    /// Send nothing.
+    Drop,
+}
+
+/// RA is bit 7 of the fourth header octet (RFC 1035 §4.1.1).
+const RA_BYTE: usize = 3;
+const RA_BIT: u8 = 0x80;
+
+/// Answers from the zones, or says to forward.
+pub fn answer_or_forward(query: &[u8], catalog: &Catalog, stats: &mut ServerStats) -> Outcome {
+    let q = match triage(query, Transport::Udp, stats) {
+        Triage::Drop => return Outcome::Drop,
+        Triage::Reply(bytes) => return Outcome::Reply(with_ra(bytes)),
+        Triage::Query(q) => q,
+    };
+    if catalog.find(&q.question.name).is_some() || !q.message.header.rd {
+        return Outcome::Reply(with_ra(answer_query(&q, catalog, stats)));
+    }
+    stats.forwarded += 1;
+    Outcome::Forward(q)
+}
+
+/// A forwarding server offers recursion, whatever the answer.
+fn with_ra(mut bytes: Vec<u8>) -> Vec<u8> {
+    if let Some(b) = bytes.get_mut(RA_BYTE) {
+        *b |= RA_BIT;
+    }
+    bytes
+}
+
+/// The response to a forwarded query, from what the resolver found.
+pub fn forward_reply(
+    q: &IncomingQuery,
+    result: &Result<LookupAnswer, ResolveError>,
+    stats: &mut ServerStats,
+) -> Vec<u8> {
+    let mut r = response_to(q);
+    r.header.ra = true;
+    match result {
+        Ok(answer) => {
+            r.answers = answer.answers().cloned().collect();
+            r.authorities = answer.soa.iter().cloned().collect();
+            r.set_rcode(answer.rcode);
+            match (answer.rcode, r.answers.is_empty()) {
+                (Rcode::NXDOMAIN, _) => stats.nxdomain += 1,
+                (_, true) => stats.nodata += 1,
+                _ => stats.answered += 1,
+            }
+        }
+        Err(e) => {
+            log::debug!("dns: forwarding {} failed: {e}", q.question.name);
+            stats.servfail += 1;
+            r.set_rcode(Rcode::SERVFAIL);
+        }
+    }
+    finish(q, r, stats)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dns::testutil::{name, soa};
+    use crate::dns::{demo_zone, Message, Question, RData, Record, RecordType};
+    use std::net::Ipv4Addr;
+
+    fn catalog() -> Catalog {
+        let mut c = Catalog::new();
+        c.insert(demo_zone(Ipv4Addr::new(192, 0, 2, 2)));
+        c
+    }
+
+    fn query(n: &str, rd: bool) -> Vec<u8> {
+        let mut m = Message::query(9, Question::new(name(n), RecordType::A));
+        m.header.rd = rd;
+        m.emit().unwrap()
+    }
+
+    fn forwarded(n: &str) -> IncomingQuery {
+        match answer_or_forward(&query(n, true), &catalog(), &mut ServerStats::default()) {
+            Outcome::Forward(q) => q,
+            other => panic!("not forwarded: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn local_zone_is_answered_locally_with_ra() {
+        let mut stats = ServerStats::default();
+        let Outcome::Reply(bytes) =
+            answer_or_forward(&query("demo.test", true), &catalog(), &mut stats)
+        else {
+            panic!("not answered locally");
+        };
+        let r = Message::parse(&bytes).unwrap();
+        assert!(r.header.aa && r.header.ra);
+        assert_eq!(r.answers.len(), 1);
+        assert_eq!(stats.forwarded, 0);
+    }
+
+    #[test]
+    fn other_names_with_rd_are_forwarded() {
+        let mut stats = ServerStats::default();
+        let out = answer_or_forward(&query("example.com", true), &catalog(), &mut stats);
+        assert!(matches!(out, Outcome::Forward(q) if q.question.name == name("example.com")));
+        assert_eq!(stats.forwarded, 1);
+    }
+
+    #[test]
+    fn other_names_without_rd_are_refused() {
+        let Outcome::Reply(bytes) = answer_or_forward(
+            &query("example.com", false),
+            &catalog(),
+            &mut ServerStats::default(),
+        ) else {
+            panic!("forwarded without RD");
+        };
+        assert_eq!(Message::parse(&bytes).unwrap().rcode(), Rcode::REFUSED);
+    }
+
+    #[test]
+    fn malformed_and_responses_are_handled_as_the_server_does() {
+        let mut stats = ServerStats::default();
+        assert!(matches!(
+            answer_or_forward(&[1, 2, 3], &catalog(), &mut stats),
+            Outcome::Drop
+        ));
+        let mut bad = query("example.com", true);
+        bad.push(0);
+        let Outcome::Reply(bytes) = answer_or_forward(&bad, &catalog(), &mut stats) else {
+            panic!()
+        };
+        assert_eq!(Message::parse(&bytes).unwrap().rcode(), Rcode::FORMERR);
+    }
+
+    #[test]
+    fn upstream_answer_is_relayed_with_ra_and_without_aa() {
+        let q = forwarded("www.example.com");
+        let answer = LookupAnswer {
+            question: q.question.clone(),
+            rcode: Rcode::NOERROR,
+            cnames: vec![Record::new(
+                name("www.example.com"),
+                60,
+                RData::Cname(name("example.com")),
+            )],
+            records: vec![Record::new(
+                name("example.com"),
+                60,
+                RData::A(Ipv4Addr::new(192, 0, 2, 80)),
+            )],
+            soa: None,
+            from_cache: false,
+        };
+        let mut stats = ServerStats::default();
+        let r = Message::parse(&forward_reply(&q, &Ok(answer), &mut stats)).unwrap();
+        assert!(r.header.ra && !r.header.aa);
+        assert_eq!(r.header.id, 9);
+        assert_eq!(r.answers.len(), 2);
+        assert_eq!(stats.answered, 1);
+    }
+
+    #[test]
+    fn upstream_nxdomain_keeps_its_soa() {
+        let q = forwarded("gone.example.com");
+        let answer = LookupAnswer {
+            question: q.question.clone(),
+            rcode: Rcode::NXDOMAIN,
+            cnames: vec![],
+            records: vec![],
+            soa: Some(soa("example.com", 60, 60)),
+            from_cache: true,
+        };
+        let mut stats = ServerStats::default();
+        let r = Message::parse(&forward_reply(&q, &Ok(answer), &mut stats)).unwrap();
+        assert_eq!(r.rcode(), Rcode::NXDOMAIN);
+        assert_eq!(r.authorities, vec![soa("example.com", 60, 60)]);
+        assert_eq!(stats.nxdomain, 1);
+    }
+
+    #[test]
+    fn resolver_failure_is_servfail() {
+        let q = forwarded("example.com");
+        let mut stats = ServerStats::default();
+        let r = Message::parse(&forward_reply(
+            &q,
+            &Err(ResolveError::Timeout { tries: 2 }),
+            &mut stats,
+        ))
+        .unwrap();
+        assert_eq!(r.rcode(), Rcode::SERVFAIL);
+        assert_eq!(stats.servfail, 1);
+    }
+}

@@ -1,0 +1,543 @@
+//! A sans-IO stub resolver: a [`Lookup`] state machine per question, driven with `now`,
+//! sharing a [`Resolver`] (configuration, cache, ID generator, stats).
+//!
+//! Policy, in one place:
+//! - RFC 5452: every query has a fresh random ID; the driver sends each new question from a
+//!   fresh socket (random source port) and reuses it for that question's retries, so a late
+//!   answer to an earlier try still counts. A response is accepted only when its ID is one we
+//!   sent for the current question, it comes from the server we sent that ID to, and it
+//!   echoes the question (name compared without case).
+//! - Tries: `attempts` rounds over the server list, one try per server per round; the timeout
+//!   doubles each round (1 s, 2 s, … by default). SERVFAIL, REFUSED, NOTIMP and FORMERR move
+//!   on to the next try at once. With one silent server and the defaults: tries at 0 s and
+//!   1 s, `Timeout` at 3 s.
+//! - TC set: reported as [`ResolveError::Truncated`] so the caller can retry over TCP (the
+//!   seam for DNS over TCP, which arrives with TCP).
+//! - CNAMEs are followed, from the response or by asking again for the target, at most
+//!   `max_cname_chain` of them; a name seen twice is a loop.
+//! - Only records on the chain from the question are cached (never unrelated records a
+//!   server adds); negative answers per RFC 2308.
+
+use super::cache::{Cache, Cached, DEFAULT_CACHE_CAPACITY};
+use super::{
+    Class, Edns, Message, Name, Question, RData, Rcode, Record, RecordType, EDNS_PAYLOAD_SIZE,
+};
+use log::debug;
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant};
+
+/// How a resolver behaves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResolverConfig {
+    pub servers: Vec<SocketAddr>,
+    /// The first round's timeout; each later round doubles it.
+    pub timeout: Duration,
+    /// Rounds over the server list.
+    pub attempts: u32,
+    pub max_cname_chain: usize,
+    pub cache_capacity: usize,
+    /// The EDNS0 payload size to advertise; `None` sends plain RFC 1035 queries.
+    pub edns_payload: Option<u16>,
+}
+
+impl ResolverConfig {
+    pub fn new(servers: Vec<SocketAddr>) -> ResolverConfig {
+        ResolverConfig {
+            servers,
+            timeout: Duration::from_secs(1),
+            attempts: 2,
+            max_cname_chain: 8,
+            cache_capacity: DEFAULT_CACHE_CAPACITY,
+            edns_payload: Some(EDNS_PAYLOAD_SIZE),
+        }
+    }
+}
+
+super::counters! {
+    /// Resolver activity; every ignored response is counted by cause.
+    pub struct ResolverStats {
+        pub lookups,
+        /// Lookups answered entirely from the cache.
+        pub cache_answers,
+        pub queries_sent,
+        /// Queries that were a retry of the same question.
+        pub retries,
+        pub timeouts,
+        pub responses_accepted,
+        pub responses_malformed,
+        /// QR clear: a query, not a response.
+        pub responses_not_response,
+        /// An ID we have no query outstanding for.
+        pub responses_unknown_id,
+        /// The right ID from another address than the one we asked.
+        pub responses_wrong_server,
+        /// The right ID and server but another question.
+        pub responses_wrong_question,
+        /// SERVFAIL, REFUSED, NOTIMP, FORMERR and the like.
+        pub server_failures,
+        pub truncated,
+        pub cnames_followed,
+    }
+}
+
+/// Query IDs and other unpredictable choices: SplitMix64 over a caller-supplied seed, so the
+/// state machine stays deterministic under test. The driver seeds it from the OS.
+#[derive(Debug, Clone)]
+pub struct IdRng {
+    state: u64,
+}
+
+impl IdRng {
+    pub fn new(seed: u64) -> IdRng {
+        IdRng { state: seed }
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    pub fn next_u16(&mut self) -> u16 {
+        (self.next_u64() >> 48) as u16
+    }
+}
+
+/// The shared part of resolving: configuration, cache, IDs, counters.
+#[derive(Debug, Clone)]
+pub struct Resolver {
+    config: ResolverConfig,
+    cache: Cache,
+    rng: IdRng,
+    stats: ResolverStats,
+}
+
+impl Resolver {
+    pub fn new(config: ResolverConfig, seed: u64) -> Resolver {
+        let cache = Cache::new(config.cache_capacity);
+        Resolver {
+            config,
+            cache,
+            rng: IdRng::new(seed),
+            stats: ResolverStats::default(),
+        }
+    }
+
+    pub fn config(&self) -> &ResolverConfig {
+        &self.config
+    }
+
+    pub fn cache(&self) -> &Cache {
+        &self.cache
+    }
+
+    pub fn stats(&self) -> ResolverStats {
+        self.stats
+    }
+
+    /// Starts resolving (`name`, `qtype`), class IN.
+    pub fn lookup(&mut self, name: Name, qtype: RecordType) -> Lookup {
+        self.stats.lookups += 1;
+        Lookup {
+            question: Question::new(name.clone(), qtype),
+            current: name.clone(),
+            visited: vec![name],
+            chain: Vec::new(),
+            tries: 0,
+            outstanding: Vec::new(),
+            deadline: None,
+            last_failure: None,
+            from_cache: true,
+            done: None,
+        }
+    }
+}
+
+/// The outcome of a lookup that got an answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LookupAnswer {
+    /// The question asked.
+    pub question: Question,
+    /// NOERROR, or NXDOMAIN for the last name of the chain.
+    pub rcode: Rcode,
+    /// The CNAMEs from the question's name to the final name, in order.
+    pub cnames: Vec<Record>,
+    /// The records of the asked type at the final name; empty for NXDOMAIN and NODATA.
+    pub records: Vec<Record>,
+    /// The SOA of a negative answer, when the server sent one.
+    pub soa: Option<Record>,
+    /// True when no query was needed.
+    pub from_cache: bool,
+}
+
+impl LookupAnswer {
+    /// The CNAME chain followed by the records, as an answer section lists them.
+    pub fn answers(&self) -> impl Iterator<Item = &Record> {
+        self.cnames.iter().chain(&self.records)
+    }
+
+    /// The addresses among the records.
+    pub fn addresses(&self) -> Vec<IpAddr> {
+        self.records
+            .iter()
+            .filter_map(|r| match r.data {
+                RData::A(a) => Some(IpAddr::V4(a)),
+                RData::Aaaa(a) => Some(IpAddr::V6(a)),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+/// Why a lookup produced no answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ResolveError {
+    /// The configuration lists no server.
+    NoServers,
+    /// Every try timed out.
+    Timeout {
+        tries: u32,
+    },
+    /// The last try that got an answer got this error code, and no try did better.
+    ServerFailure {
+        rcode: Rcode,
+        server: SocketAddr,
+    },
+    /// The response had TC set: the answer needs DNS over TCP (RFC 7766), which is not there
+    /// yet. `question` is the question to ask over TCP.
+    Truncated {
+        server: SocketAddr,
+        question: Question,
+    },
+    /// A CNAME chain that comes back to a name it passed.
+    CnameLoop(Name),
+    CnameChainTooLong,
+    /// The blocking driver's socket failed (not a timeout).
+    Io(std::io::ErrorKind),
+}
+
+impl core::fmt::Display for ResolveError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            ResolveError::NoServers => f.write_str("no DNS server configured"),
+            ResolveError::Timeout { tries } => write!(f, "no response after {tries} tries"),
+            ResolveError::ServerFailure { rcode, server } => write!(f, "{server} answered {rcode}"),
+            ResolveError::Truncated { server, .. } => {
+                write!(f, "{server} truncated the answer (needs TCP)")
+            }
+            ResolveError::CnameLoop(n) => write!(f, "CNAME loop at {n}"),
+            ResolveError::CnameChainTooLong => f.write_str("CNAME chain too long"),
+            ResolveError::Io(kind) => write!(f, "socket error: {kind}"),
+        }
+    }
+}
+
+impl std::error::Error for ResolveError {}
+
+/// A datagram to send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transmit {
+    pub server: SocketAddr,
+    pub payload: Vec<u8>,
+    /// Send from a new socket with a new random port: true for the first query of each
+    /// question; retries go out of the same socket.
+    pub fresh_socket: bool,
+}
+
+/// What a lookup wants next.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    Send(Transmit),
+    /// Feed responses until this instant, then poll again.
+    Wait(Instant),
+    Done(Result<LookupAnswer, ResolveError>),
+}
+
+/// One question being resolved.
+#[derive(Debug, Clone)]
+pub struct Lookup {
+    question: Question,
+    /// The name being asked now (the question's, or a CNAME target).
+    current: Name,
+    visited: Vec<Name>,
+    chain: Vec<Record>,
+    /// Queries sent for `current`.
+    tries: u32,
+    /// (ID, server) of every query sent for `current`.
+    outstanding: Vec<(u16, SocketAddr)>,
+    deadline: Option<Instant>,
+    last_failure: Option<ResolveError>,
+    from_cache: bool,
+    done: Option<Result<LookupAnswer, ResolveError>>,
+}
+
+impl Lookup {
+    pub fn question(&self) -> &Question {
+        &self.question
+    }
+
+    /// What to do next at `now`.
+    pub fn poll(&mut self, resolver: &mut Resolver, now: Instant) -> Step {
+        loop {
+            if let Some(done) = &self.done {
+                return Step::Done(done.clone());
+            }
+            match self.deadline {
+                Some(deadline) if now < deadline => return Step::Wait(deadline),
+                Some(_) => {
+                    resolver.stats.timeouts += 1;
+                    self.deadline = None;
+                }
+                None => {}
+            }
+            if self.tries == 0 && self.answer_from_cache(resolver, now) {
+                continue;
+            }
+            return self.transmit(resolver, now);
+        }
+    }
+
+    /// Answers `current` from the cache if it can. Returns true when it made progress
+    /// (finished, or followed a cached CNAME).
+    fn answer_from_cache(&mut self, resolver: &mut Resolver, now: Instant) -> bool {
+        let qtype = self.question.qtype;
+        match resolver.cache.get(now, &self.current, qtype) {
+            Some(Cached::Records(records)) => {
+                self.finish(resolver, Rcode::NOERROR, records, None);
+                return true;
+            }
+            Some(Cached::NxDomain(soa)) => {
+                self.finish(resolver, Rcode::NXDOMAIN, vec![], Some(soa));
+                return true;
+            }
+            Some(Cached::NoData(soa)) => {
+                self.finish(resolver, Rcode::NOERROR, vec![], Some(soa));
+                return true;
+            }
+            None => {}
+        }
+        if qtype == RecordType::CNAME {
+            return false;
+        }
+        match resolver.cache.get(now, &self.current, RecordType::CNAME) {
+            Some(Cached::Records(mut rs)) if !rs.is_empty() => {
+                let cname = rs.swap_remove(0);
+                self.follow(resolver, cname);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    fn transmit(&mut self, resolver: &mut Resolver, now: Instant) -> Step {
+        let servers = &resolver.config.servers;
+        if servers.is_empty() {
+            self.done = Some(Err(ResolveError::NoServers));
+            return Step::Done(Err(ResolveError::NoServers));
+        }
+        let rounds = resolver.config.attempts.max(1);
+        let per_round = servers.len() as u32;
+        if self.tries >= rounds.saturating_mul(per_round) {
+            let err = self
+                .last_failure
+                .clone()
+                .unwrap_or(ResolveError::Timeout { tries: self.tries });
+            self.done = Some(Err(err.clone()));
+            return Step::Done(Err(err));
+        }
+        let server = servers[(self.tries % per_round) as usize];
+        let round = (self.tries / per_round).min(16);
+        let timeout = resolver.config.timeout.saturating_mul(1 << round);
+        let id = resolver.rng.next_u16();
+        let mut query =
+            Message::query(id, Question::new(self.current.clone(), self.question.qtype));
+        query.edns = resolver.config.edns_payload.map(Edns::new);
+        // A query with one question of a bounded name always emits.
+        let payload = query.emit().unwrap_or_default();
+        let fresh_socket = self.tries == 0;
+        if !fresh_socket {
+            resolver.stats.retries += 1;
+        }
+        resolver.stats.queries_sent += 1;
+        self.from_cache = false;
+        self.tries += 1;
+        self.outstanding.push((id, server));
+        self.deadline = Some(now + timeout);
+        Step::Send(Transmit {
+            server,
+            payload,
+            fresh_socket,
+        })
+    }
+
+    /// Feeds a datagram that arrived from `from` on this lookup's socket.
+    pub fn on_response(
+        &mut self,
+        resolver: &mut Resolver,
+        now: Instant,
+        from: SocketAddr,
+        bytes: &[u8],
+    ) {
+        if self.done.is_some() {
+            return;
+        }
+        let stats = &mut resolver.stats;
+        let Ok(m) = Message::parse(bytes) else {
+            stats.responses_malformed += 1;
+            return;
+        };
+        if !m.header.qr {
+            stats.responses_not_response += 1;
+            return;
+        }
+        let Some(&(_, server)) = self.outstanding.iter().find(|(id, _)| *id == m.header.id) else {
+            stats.responses_unknown_id += 1;
+            return;
+        };
+        if server != from {
+            stats.responses_wrong_server += 1;
+            return;
+        }
+        let expected = Question::new(self.current.clone(), self.question.qtype);
+        if m.questions != [expected] {
+            stats.responses_wrong_question += 1;
+            return;
+        }
+        stats.responses_accepted += 1;
+        self.outstanding.clear();
+        self.deadline = None;
+        if m.header.tc {
+            stats.truncated += 1;
+            let question = Question::new(self.current.clone(), self.question.qtype);
+            self.done = Some(Err(ResolveError::Truncated {
+                server: from,
+                question,
+            }));
+            return;
+        }
+        match m.rcode() {
+            Rcode::NOERROR | Rcode::NXDOMAIN => self.on_answer(resolver, now, &m),
+            rcode => {
+                debug!("dns: {from} answered {rcode} for {}", self.current);
+                stats.server_failures += 1;
+                // Next try at once, from the same socket.
+                self.last_failure = Some(ResolveError::ServerFailure {
+                    rcode,
+                    server: from,
+                });
+            }
+        }
+    }
+
+    fn on_answer(&mut self, resolver: &mut Resolver, now: Instant, m: &Message) {
+        let qtype = self.question.qtype;
+        let asked = self.current.clone();
+        loop {
+            let name = self.current.clone();
+            let at_name = |t: RecordType| -> Vec<Record> {
+                m.answers
+                    .iter()
+                    .filter(|r| {
+                        r.name == name
+                            && r.class == Class::IN
+                            && (r.rtype() == t || t == RecordType::ANY)
+                    })
+                    .cloned()
+                    .collect()
+            };
+            let records = at_name(qtype);
+            if !records.is_empty() {
+                if qtype != RecordType::ANY {
+                    resolver
+                        .cache
+                        .insert_rrset(now, &name, qtype, records.clone());
+                }
+                self.finish(resolver, Rcode::NOERROR, records, None);
+                return;
+            }
+            let cname = at_name(RecordType::CNAME).into_iter().next();
+            match cname {
+                Some(cname) if qtype != RecordType::CNAME => {
+                    resolver
+                        .cache
+                        .insert_rrset(now, &name, RecordType::CNAME, vec![cname.clone()]);
+                    if !self.follow(resolver, cname) {
+                        return;
+                    }
+                }
+                _ => break,
+            }
+        }
+        // No data for `current` in this response.
+        let soa = m
+            .authorities
+            .iter()
+            .find(|r| r.rtype() == RecordType::SOA && self.current.is_subdomain_of(&r.name))
+            .cloned();
+        let nxdomain = m.rcode() == Rcode::NXDOMAIN;
+        if nxdomain || self.current == asked || soa.is_some() {
+            // RFC 2308 §2.1, RFC 6604: the rcode and the SOA speak of the last name.
+            if let Some(soa) = &soa {
+                resolver
+                    .cache
+                    .insert_negative(now, &self.current, qtype, nxdomain, soa.clone());
+            }
+            let rcode = if nxdomain {
+                Rcode::NXDOMAIN
+            } else {
+                Rcode::NOERROR
+            };
+            self.finish(resolver, rcode, vec![], soa);
+        }
+        // Otherwise the chain left the server's data: ask again for the target (poll sends).
+    }
+
+    /// Adds a CNAME to the chain and moves on to its target; false when that ends the lookup.
+    fn follow(&mut self, resolver: &mut Resolver, cname: Record) -> bool {
+        let Some(target) = cname.data.target().cloned() else {
+            return false;
+        };
+        resolver.stats.cnames_followed += 1;
+        self.chain.push(cname);
+        if self.visited.contains(&target) {
+            self.done = Some(Err(ResolveError::CnameLoop(target)));
+            return false;
+        }
+        if self.chain.len() > resolver.config.max_cname_chain {
+            self.done = Some(Err(ResolveError::CnameChainTooLong));
+            return false;
+        }
+        self.visited.push(target.clone());
+        self.current = target;
+        self.tries = 0;
+        self.outstanding.clear();
+        self.deadline = None;
+        self.last_failure = None;
+        true
+    }
+
+    fn finish(
+        &mut self,
+        resolver: &mut Resolver,
+        rcode: Rcode,
+        records: Vec<Record>,
+        soa: Option<Record>,
+    ) {
+        if self.from_cache {
+            resolver.stats.cache_answers += 1;
+        }
+        self.done = Some(Ok(LookupAnswer {
+            question: self.question.clone(),
+            rcode,
+            cnames: core::mem::take(&mut self.chain),
+            records,
+            soa,
+            from_cache: self.from_cache,
+        }));
+    }
+}
+
+#[cfg(test)]
+mod tests;
