@@ -191,11 +191,40 @@ struct Actor {
     done: crossbeam_channel::Receiver<()>,
 }
 
-/// A running stack. Dropping it shuts it down (with the default deadline).
-pub struct Stack {
+/// A cheap, cloneable reference to a running stack: what sockets are bound on. Threads that
+/// serve or open sockets hold one of these; only the [`Stack`] itself can shut down.
+#[derive(Clone)]
+pub struct StackHandle {
     shared: Arc<Shared>,
-    mtu: usize,
     echo: Arc<EchoRegistry>,
+    mtu: usize,
+}
+
+impl StackHandle {
+    pub fn config(&self) -> &StackConfig {
+        &self.shared.config
+    }
+
+    /// The IP MTU in use.
+    pub fn mtu(&self) -> usize {
+        self.mtu
+    }
+
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
+    /// A pinger with its own ICMP echo identifier.
+    pub fn pinger(&self) -> io::Result<Pinger> {
+        self.shared.check_running()?;
+        Pinger::new(self.echo.clone(), self.shared.net.clone())
+    }
+}
+
+/// A running stack. Dropping it shuts it down (with the default deadline). It dereferences to
+/// a [`StackHandle`], so `UdpSocket::bind(&stack, …)` and `stack.pinger()` work on either.
+pub struct Stack {
+    handle: StackHandle,
     link_slots: Vec<Slot<(LinkStats, RuntimeStats)>>,
     ipv4_slots: Vec<Slot<(Ipv4Stats, RuntimeStats)>>,
     transport_slots: Vec<Slot<(TransportStats, RuntimeStats)>>,
@@ -364,9 +393,7 @@ impl Stack {
             log::debug!("{} carries bare IP: no Ethernet, no ARP", device.name());
         }
         Ok(Stack {
-            shared,
-            mtu,
-            echo,
+            handle: StackHandle { shared, echo, mtu },
             link_slots,
             ipv4_slots,
             transport_slots,
@@ -379,23 +406,9 @@ impl Stack {
         })
     }
 
-    pub fn config(&self) -> &StackConfig {
-        &self.shared.config
-    }
-
-    pub(crate) fn shared(&self) -> &Arc<Shared> {
-        &self.shared
-    }
-
-    /// The IP MTU in use.
-    pub fn mtu(&self) -> usize {
-        self.mtu
-    }
-
-    /// A pinger with its own ICMP echo identifier.
-    pub fn pinger(&self) -> io::Result<Pinger> {
-        self.shared.check_running()?;
-        Pinger::new(self.echo.clone(), self.shared.net.clone())
+    /// A cloneable handle for threads that open sockets.
+    pub fn handle(&self) -> StackHandle {
+        self.handle.clone()
     }
 
     /// Every layer's counters, summed across actors.
@@ -430,7 +443,7 @@ impl Stack {
     fn stop(&mut self, deadline: Duration) -> io::Result<()> {
         let end = Instant::now() + deadline;
         let mut stuck = Vec::new();
-        self.shared.running.store(false, Ordering::Relaxed);
+        self.handle.shared.running.store(false, Ordering::Relaxed);
         for (flag, actors) in self.stages.drain(..) {
             flag.store(true, Ordering::Relaxed);
             for a in actors {
@@ -446,7 +459,7 @@ impl Stack {
             }
         }
         // Wake every socket's readers: nothing will arrive any more.
-        let udp = std::mem::take(&mut *self.shared.udp.lock());
+        let udp = std::mem::take(&mut *self.handle.shared.udp.lock());
         udp.for_each_socket(|s| s.close());
         if stuck.is_empty() {
             log::info!("stack stopped");
@@ -460,6 +473,14 @@ impl Stack {
                 ),
             ))
         }
+    }
+}
+
+impl std::ops::Deref for Stack {
+    type Target = StackHandle;
+
+    fn deref(&self) -> &StackHandle {
+        &self.handle
     }
 }
 

@@ -134,7 +134,7 @@ fn v4(addr: impl ToSocketAddrs) -> io::Result<SocketAddrV4> {
 
 impl UdpSocket {
     /// Binds to `addr` (port 0 picks an ephemeral port; address 0.0.0.0 or the stack's own).
-    pub fn bind(stack: &crate::Stack, addr: impl ToSocketAddrs) -> io::Result<UdpSocket> {
+    pub fn bind(stack: &crate::StackHandle, addr: impl ToSocketAddrs) -> io::Result<UdpSocket> {
         let shared = stack.shared().clone();
         let local = v4(addr)?;
         if !local.ip().is_unspecified() && *local.ip() != shared.config.addr.addr {
