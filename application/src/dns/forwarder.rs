@@ -169,6 +169,7 @@ mod tests {
             )],
             soa: None,
             from_cache: false,
+            response: None,
         };
         let mut stats = ServerStats::default();
         let r = Message::parse(&forward_reply(&q, &Ok(answer), &mut stats)).unwrap();
@@ -188,6 +189,7 @@ mod tests {
             records: vec![],
             soa: Some(soa("example.com", 60, 60)),
             from_cache: true,
+            response: None,
         };
         let mut stats = ServerStats::default();
         let r = Message::parse(&forward_reply(&q, &Ok(answer), &mut stats)).unwrap();

@@ -170,6 +170,9 @@ pub struct LookupAnswer {
     pub soa: Option<Record>,
     /// True when no query was needed.
     pub from_cache: bool,
+    /// The last response the answer came from (what a dig-like tool prints); `None` when the
+    /// cache answered.
+    pub response: Option<Box<Message>>,
 }
 
 impl LookupAnswer {
@@ -418,7 +421,12 @@ impl Lookup {
             return;
         }
         match m.rcode() {
-            Rcode::NOERROR | Rcode::NXDOMAIN => self.on_answer(resolver, now, &m),
+            Rcode::NOERROR | Rcode::NXDOMAIN => {
+                self.on_answer(resolver, now, &m);
+                if let Some(Ok(answer)) = &mut self.done {
+                    answer.response = Some(Box::new(m));
+                }
+            }
             rcode => {
                 debug!("dns: {from} answered {rcode} for {}", self.current);
                 stats.server_failures += 1;
@@ -535,6 +543,8 @@ impl Lookup {
             records,
             soa,
             from_cache: self.from_cache,
+            // Set by on_response when a response (not the cache) finished the lookup.
+            response: None,
         }));
     }
 }

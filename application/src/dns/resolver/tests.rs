@@ -127,11 +127,13 @@ fn answer_completes_the_lookup_and_fills_the_cache() {
         vec![IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1))]
     );
     assert!(!answer.from_cache);
+    assert_eq!(answer.response.as_ref().map(|m| m.answers.len()), Some(1));
     // Ten seconds later the cache answers, with the TTL counted down.
     let mut again = r.lookup(name("A.test"), RecordType::A);
     let cached = expect_done(&mut again, &mut r, t0 + secs(10)).unwrap();
     assert_eq!(cached.records, vec![a("a.test", 50, 1)]);
     assert!(cached.from_cache);
+    assert_eq!(cached.response, None);
     assert_eq!((r.stats().queries_sent, r.stats().cache_answers), (1, 1));
 }
 
