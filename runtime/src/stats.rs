@@ -137,8 +137,31 @@ impl StackStats {
             .for_each(&mut |n, v| out.push((format!("link.{n}"), v)));
         self.ipv4
             .for_each(&mut |n, v| out.push((format!("ipv4.{n}"), v)));
+        self.udp
+            .for_each(&mut |n, v| out.push((format!("udp.{n}"), v)));
         self.runtime
             .for_each(&mut |n, v| out.push((format!("runtime.{n}"), v)));
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counters_name_every_layer() {
+        let mut s = StackStats::default();
+        s.udp.rx_no_socket = 3;
+        s.link.rx_not_for_us = 2;
+        let c = s.counters();
+        for layer in ["link.", "ipv4.", "udp.", "runtime."] {
+            assert!(
+                c.iter().any(|(n, _)| n.starts_with(layer)),
+                "no {layer} counters"
+            );
+        }
+        assert!(c.contains(&("udp.rx_no_socket".to_string(), 3)));
+        assert!(c.contains(&("link.rx_not_for_us".to_string(), 2)));
     }
 }

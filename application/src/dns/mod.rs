@@ -206,6 +206,11 @@ macro_rules! counters {
             pub fn add(&mut self, other: &$name) {
                 $(self.$field += other.$field;)*
             }
+
+            /// Calls `f` with every counter's name and value.
+            pub fn for_each(&self, f: &mut dyn FnMut(&str, u64)) {
+                $(f(stringify!($field), self.$field);)*
+            }
         }
     };
 }

@@ -5,6 +5,10 @@ use std::net::Ipv4Addr;
 use std::path::PathBuf;
 
 use clap::Parser;
+use netstack_bin::args::{
+    parse_cidr, parse_ifname, parse_ip, parse_level, parse_mac, parse_mtu, parse_port,
+    parse_workers,
+};
 use netstack_link::wire::ethernet::MacAddr;
 use netstack_network::wire::ipv4::Ipv4Cidr;
 
@@ -55,6 +59,40 @@ pub struct Args {
     /// error, warn, info, debug or trace
     #[arg(long, value_name = "LEVEL", default_value = "info", value_parser = parse_level)]
     pub log_level: log::LevelFilter,
+
+    /// Echo service port, UDP (RFC 862)
+    #[arg(long, value_name = "PORT", default_value_t = 7, value_parser = parse_port)]
+    pub echo: u16,
+    /// Turn the echo service off
+    #[arg(long)]
+    pub no_echo: bool,
+
+    /// Discard service port, UDP (RFC 863)
+    #[arg(long, value_name = "PORT", default_value_t = 9, value_parser = parse_port)]
+    pub discard: u16,
+    /// Turn the discard service off
+    #[arg(long)]
+    pub no_discard: bool,
+
+    /// Character generator port, UDP (RFC 864)
+    #[arg(long, value_name = "PORT", default_value_t = 19, value_parser = parse_port)]
+    pub chargen: u16,
+    /// Turn the chargen service off
+    #[arg(long)]
+    pub no_chargen: bool,
+
+    /// DNS server port, UDP; answers for the built-in demo.test zone and every --zone
+    #[arg(long, value_name = "PORT", default_value_t = 53, value_parser = parse_port)]
+    pub dns: u16,
+    /// Turn the DNS server off
+    #[arg(long)]
+    pub no_dns: bool,
+    /// A zone master file (RFC 1035 §5) to serve; repeat for more zones
+    #[arg(long, value_name = "FILE")]
+    pub zone: Vec<PathBuf>,
+    /// Forward queries for names outside the served zones to this DNS server
+    #[arg(long, value_name = "IP", value_parser = parse_ip)]
+    pub dns_upstream: Option<Ipv4Addr>,
 }
 
 impl Args {
@@ -69,6 +107,29 @@ impl Args {
 
     /// Checks that need more than one flag.
     pub fn check(&self) -> Result<(), String> {
+        let mut ports: Vec<(&str, u16)> = Vec::new();
+        for (flag, port, off) in [
+            ("--echo", self.echo, self.no_echo),
+            ("--discard", self.discard, self.no_discard),
+            ("--chargen", self.chargen, self.no_chargen),
+            ("--dns", self.dns, self.no_dns),
+        ] {
+            if off {
+                continue;
+            }
+            if let Some((other, _)) = ports.iter().find(|(_, p)| *p == port) {
+                return Err(format!(
+                    "{flag} {port}: {other} already uses UDP port {port}; give one of them another port"
+                ));
+            }
+            ports.push((flag, port));
+        }
+        if self.no_dns && (!self.zone.is_empty() || self.dns_upstream.is_some()) {
+            return Err(
+                "--no-dns: --zone and --dns-upstream need the DNS server; drop one or the other"
+                    .into(),
+            );
+        }
         if let Some(gw) = self.gateway {
             if !self.addr.contains(gw) {
                 return Err(format!(
@@ -92,72 +153,6 @@ impl Args {
         }
         Ok(())
     }
-}
-
-fn parse_ifname(s: &str) -> Result<String, String> {
-    // IFNAMSIZ is 16 including the NUL; the kernel also refuses '/', whitespace, "." and "..".
-    if s.is_empty() || s.len() > 15 {
-        return Err("interface names are 1 to 15 bytes long, e.g. tap0".into());
-    }
-    if s == "." || s == ".." || s.chars().any(|c| c == '/' || c == ':' || c.is_whitespace()) {
-        return Err("interface names cannot contain '/', ':' or spaces, e.g. tap0".into());
-    }
-    Ok(s.to_string())
-}
-
-fn parse_cidr(s: &str) -> Result<Ipv4Cidr, String> {
-    let c: Ipv4Cidr = s
-        .parse()
-        .map_err(|e| format!("{e}; write an IPv4 address and prefix length, e.g. 192.0.2.2/24"))?;
-    if c.prefix_len > 30 {
-        return Err("prefix longer than /30 leaves no room for a peer; use e.g. /24".into());
-    }
-    if c.addr == c.network() || Some(c.addr) == c.broadcast() {
-        return Err(format!(
-            "{} is the subnet's network or broadcast address; pick a host address inside it",
-            c.addr
-        ));
-    }
-    Ok(c)
-}
-
-fn parse_ip(s: &str) -> Result<Ipv4Addr, String> {
-    s.parse()
-        .map_err(|_| "not an IPv4 address; write e.g. 192.0.2.1".to_string())
-}
-
-fn parse_mac(s: &str) -> Result<MacAddr, String> {
-    let mac: MacAddr = s.parse().map_err(|_| {
-        "not a MAC address; write six hex bytes, e.g. 02:00:00:00:00:02".to_string()
-    })?;
-    if !mac.is_unicast() {
-        return Err("a multicast or broadcast MAC cannot be a host's; use a unicast one such as 02:00:00:00:00:02".into());
-    }
-    Ok(mac)
-}
-
-fn parse_mtu(s: &str) -> Result<usize, String> {
-    match s.parse::<usize>() {
-        // RFC 791: every IPv4 link carries 68 octets; an Ethernet frame's payload is at most 65521
-        // on Linux TAP devices (65535 less the Ethernet header).
-        Ok(n) if (68..=65521).contains(&n) => Ok(n),
-        _ => Err("use a number from 68 to 65521, e.g. 1500".into()),
-    }
-}
-
-fn parse_workers(s: &str) -> Result<usize, String> {
-    match s.parse::<usize>() {
-        Ok(n) if (1..=netstack_runtime::MAX_WORKERS).contains(&n) => Ok(n),
-        _ => Err(format!(
-            "use a number from 1 to {}, e.g. the number of cores",
-            netstack_runtime::MAX_WORKERS
-        )),
-    }
-}
-
-fn parse_level(s: &str) -> Result<log::LevelFilter, String> {
-    s.parse()
-        .map_err(|_| "use one of error, warn, info, debug, trace, off".to_string())
 }
 
 #[cfg(test)]
@@ -200,6 +195,8 @@ mod tests {
             (&["--addr", "192.0.2.0/24"][..], "network or broadcast"),
             (&["--addr", "192.0.2.2/31"][..], "/30"),
             (&["--log-level", "loud"][..], "debug"),
+            (&["--echo", "0"][..], "1 to 65535"),
+            (&["--dns", "70000"][..], "1 to 65535"),
             (&["--tap", "a", "--tun", "b"][..], "cannot be used with"),
         ] {
             let msg = parse(args).unwrap_err().to_string();
@@ -215,6 +212,15 @@ mod tests {
         assert!(a.check().unwrap_err().contains("same address"));
         let a = parse(&["--host-addr", "198.51.100.1/24"]).unwrap();
         assert!(a.check().unwrap_err().contains("not on that subnet"));
+        let a = parse(&["--echo", "53"]).unwrap();
+        assert!(a
+            .check()
+            .unwrap_err()
+            .contains("--dns 53: --echo already uses UDP port 53"));
+        let a = parse(&["--echo", "53", "--no-dns"]).unwrap();
+        assert!(a.check().is_ok());
+        let a = parse(&["--no-dns", "--dns-upstream", "192.0.2.1"]).unwrap();
+        assert!(a.check().unwrap_err().contains("--no-dns"));
         let a = parse(&["--tun", "tun0", "--host-addr", "192.0.2.1/24"]).unwrap();
         assert_eq!(a.device(), ("tun0", true));
         assert!(a.check().is_ok());

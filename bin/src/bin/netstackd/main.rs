@@ -1,0 +1,175 @@
+//! `netstackd`: the stack as a server process on a TAP or TUN device.
+
+mod cli;
+
+use std::io::Write;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use std::net::SocketAddr;
+
+use clap::Parser;
+use netstack_application::dns::zone::{demo_zone, Zone};
+use netstack_application::dns::Catalog;
+use netstack_bin::device::{self, DeviceOptions};
+use netstack_bin::services::{DnsService, ServiceConfig, Services};
+use netstack_network::wire::ipv4::Ipv4Cidr;
+use netstack_runtime::Stack;
+
+use cli::Args;
+
+/// How long shutdown may take before netstackd gives up on stragglers.
+const SHUTDOWN_DEADLINE: Duration = Duration::from_millis(1500);
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    if let Err(msg) = args.check() {
+        eprintln!("netstackd: error: {msg}");
+        return ExitCode::from(2);
+    }
+    let _ = simplelog::TermLogger::init(
+        args.log_level,
+        simplelog::Config::default(),
+        simplelog::TerminalMode::Stderr,
+        simplelog::ColorChoice::Auto,
+    );
+    match run(&args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("netstackd: error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: &Args) -> std::io::Result<()> {
+    let (name, tun) = args.device();
+    let opened = device::open(&DeviceOptions {
+        name: name.to_string(),
+        tun,
+        stack_addr: args.addr,
+        host_addr: args.host_addr,
+        mtu: args.mtu,
+        pcap: args.pcap.clone(),
+    })?;
+    // Zones are read before anything starts, so a bad file stops netstackd at once.
+    let dns = if args.no_dns {
+        None
+    } else {
+        Some(dns_service(args)?)
+    };
+
+    let mut builder = Stack::builder(opened.device, args.addr).workers(args.workers, args.workers);
+    if let Some(gw) = args.gateway {
+        builder = builder.gateway(gw);
+    }
+    if let Some(mac) = args.mac {
+        builder = builder.mac(mac);
+    }
+    if let Some(mtu) = args.mtu {
+        builder = builder.mtu(mtu);
+    }
+    let stack = builder.build()?;
+    let services = Services::start(
+        &stack,
+        ServiceConfig {
+            echo: (!args.no_echo).then_some(args.echo),
+            discard: (!args.no_discard).then_some(args.discard),
+            chargen: (!args.no_chargen).then_some(args.chargen),
+            dns,
+        },
+    )?;
+
+    let (sig_tx, sig_rx) = crossbeam_channel::bounded::<()>(1);
+    let signals = Arc::new(AtomicUsize::new(0));
+    ctrlc::set_handler(move || {
+        // A second signal means "now": skip the graceful path.
+        if signals.fetch_add(1, Ordering::SeqCst) >= 1 {
+            std::process::exit(130);
+        }
+        let _ = sig_tx.try_send(());
+    })
+    .map_err(|e| std::io::Error::other(format!("installing the signal handler: {e}")))?;
+
+    print_ready(&stack, name, tun, opened.host_addr, &services);
+    let _ = sig_rx.recv();
+    log::info!("shutting down");
+    let service_stats = services.counters();
+    services.stop();
+    let stats = stack.stats();
+    let result = stack.shutdown(SHUTDOWN_DEADLINE);
+    let mut out = std::io::stdout().lock();
+    for (name, v) in stats.counters().into_iter().chain(
+        service_stats
+            .into_iter()
+            .map(|(n, v)| (format!("service.{n}"), v)),
+    ) {
+        let _ = writeln!(out, "stat {name} {v}");
+    }
+    let _ = out.flush();
+    result
+}
+
+/// The DNS service: the built-in demo.test zone for the stack's address, then every --zone.
+fn dns_service(args: &Args) -> std::io::Result<DnsService> {
+    let mut catalog = Catalog::new();
+    catalog.insert(demo_zone(args.addr.addr));
+    for path in &args.zone {
+        let zone = Zone::load(path, None).map_err(|e| {
+            std::io::Error::new(std::io::ErrorKind::InvalidData, format!("--zone {e}"))
+        })?;
+        if let Some(old) = catalog.insert(zone) {
+            log::warn!(
+                "--zone {}: replaces the zone {} loaded before",
+                path.display(),
+                old.origin()
+            );
+        }
+    }
+    Ok(DnsService {
+        port: args.dns,
+        catalog,
+        upstream: args
+            .dns_upstream
+            .map(|ip| SocketAddr::from((ip, 53)))
+            .into_iter()
+            .collect(),
+    })
+}
+
+fn print_ready(stack: &Stack, name: &str, tun: bool, host: Option<Ipv4Cidr>, services: &Services) {
+    let c = stack.config();
+    let mut out = std::io::stdout().lock();
+    let kind = if tun { "tun" } else { "tap" };
+    let kernel = host.map_or("left as it was".to_string(), |h| h.to_string());
+    let _ = writeln!(
+        out,
+        "netstackd ready on {kind} {name}: stack {} (mac {}, mtu {}), kernel side {kernel}",
+        c.addr,
+        c.mac,
+        stack.mtu()
+    );
+    for s in &services.listening {
+        let _ = writeln!(out, "serving {s}");
+    }
+    let ip = c.addr.addr;
+    let _ = writeln!(out, "try:\n  ping {ip}");
+    if !tun {
+        let _ = writeln!(out, "  arping -I {name} {ip}");
+    }
+    for s in &services.listening {
+        if let Some(port) = s.strip_prefix("dns udp/").and_then(|r| r.split(' ').next()) {
+            let _ = writeln!(out, "  dig @{ip} -p {port} www.demo.test");
+        }
+        if let Some(port) = s.strip_prefix("echo udp/") {
+            let _ = writeln!(out, "  echo hello | nc -u -w1 {ip} {port}");
+        }
+    }
+    let _ = writeln!(
+        out,
+        "stop with Ctrl-C (twice to skip the graceful shutdown)"
+    );
+    let _ = out.flush();
+}
