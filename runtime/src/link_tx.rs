@@ -7,20 +7,20 @@
 //! before the thread exits, so replies already produced still leave.
 
 use std::net::Ipv4Addr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Instant;
 
-use crossbeam_channel::{Receiver, RecvTimeoutError};
+use crossbeam_channel::Receiver;
 use netstack_link::device::{Device, Medium};
 use netstack_link::neighbor::{NeighborCache, Resolve};
 use netstack_link::wire::arp::ArpRepr;
 use netstack_link::wire::ethernet::{EtherType, EthernetFrame, EthernetRepr, MacAddr};
 use netstack_link::LinkStats;
 
+use crate::actor::{self, Actor};
 use crate::msg::{TxMsg, TxPacket};
 use crate::stats::Published;
-use crate::POLL_INTERVAL;
 
 /// Messages handled per wake-up before the stats are published and timers checked.
 const DRAIN_LIMIT: usize = 256;
@@ -67,33 +67,8 @@ impl LinkTx {
             self.send_arp(&g);
             self.stats.layer.record_arp_out(g.operation);
         }
-        loop {
-            let now = Instant::now();
-            let deadline = self
-                .neighbors
-                .poll_deadline()
-                .map_or(now + POLL_INTERVAL, |d| d.min(now + POLL_INTERVAL));
-            match self.rx.recv_deadline(deadline) {
-                Ok(msg) => {
-                    self.handle(msg);
-                    for _ in 0..DRAIN_LIMIT {
-                        match self.rx.try_recv() {
-                            Ok(msg) => self.handle(msg),
-                            Err(_) => break,
-                        }
-                    }
-                }
-                Err(RecvTimeoutError::Timeout) => {
-                    if self.stop.load(Ordering::Relaxed) {
-                        break;
-                    }
-                }
-                Err(RecvTimeoutError::Disconnected) => break,
-            }
-            self.on_timers();
-            self.publish();
-        }
-        self.publish();
+        let (rx, stop) = (self.rx.clone(), self.stop.clone());
+        actor::run(&mut self, &rx, &stop, DRAIN_LIMIT);
     }
 
     /// Our own counters plus the neighbour cache's ARP counters.
@@ -102,6 +77,19 @@ impl LinkTx {
         self.stats.layer.add(self.neighbors.stats());
         self.stats.publish();
         self.stats.layer = own;
+    }
+}
+
+impl Actor for LinkTx {
+    type Msg = TxMsg;
+
+    fn next_deadline(&self) -> Option<Instant> {
+        self.neighbors.poll_deadline()
+    }
+
+    fn after_wake(&mut self) {
+        self.on_timers();
+        self.publish();
     }
 
     fn handle(&mut self, msg: TxMsg) {
@@ -125,7 +113,9 @@ impl LinkTx {
             }
         }
     }
+}
 
+impl LinkTx {
     fn on_timers(&mut self) {
         let now = Instant::now();
         if self.neighbors.poll_deadline().is_some_and(|d| d <= now) {

@@ -5,22 +5,22 @@
 //! `try_send` (a full queue drops the batch and counts it). Packets to send go to link TX with
 //! a blocking `send` (egress pushes back).
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Instant;
 
-use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use crossbeam_channel::{Receiver, Sender};
 use netstack_network::endpoint::{
     IcmpEvent, Ipv4Endpoint, Ipv4Stats, Outgoing, Payload, Received, SendOptions,
 };
 use netstack_network::wire::icmpv4::Icmpv4Repr;
 use netstack_network::wire::IpProtocol;
 
+use crate::actor::{self, Actor};
 use crate::msg::{Delivery, NetMsg, RxPacket, TransportMsg, TxMsg, TxPacket};
 use crate::ping::EchoRegistry;
 use crate::shard::Sharder;
 use crate::stats::Published;
-use crate::POLL_INTERVAL;
 
 /// Messages handled per wake-up before outputs are flushed and timers checked.
 const DRAIN_LIMIT: usize = 64;
@@ -41,38 +41,24 @@ pub(crate) struct NetworkWorker {
 
 impl NetworkWorker {
     pub fn run(mut self) {
-        loop {
-            let now = Instant::now();
-            let deadline = self
-                .endpoint
-                .poll_deadline()
-                .map_or(now + POLL_INTERVAL, |d| d.min(now + POLL_INTERVAL));
-            match self.rx.recv_deadline(deadline) {
-                Ok(msg) => {
-                    self.handle(msg);
-                    for _ in 0..DRAIN_LIMIT {
-                        match self.rx.try_recv() {
-                            Ok(msg) => self.handle(msg),
-                            Err(_) => break,
-                        }
-                    }
-                }
-                Err(RecvTimeoutError::Timeout) => {
-                    if self.stop.load(Ordering::Relaxed) {
-                        break;
-                    }
-                }
-                Err(RecvTimeoutError::Disconnected) => break,
+        let (rx, stop) = (self.rx.clone(), self.stop.clone());
+        actor::run(&mut self, &rx, &stop, DRAIN_LIMIT);
+    }
+}
+
+impl Actor for NetworkWorker {
+    type Msg = NetMsg;
+
+    fn next_deadline(&self) -> Option<Instant> {
+        self.endpoint.poll_deadline()
+    }
+
+    fn after_wake(&mut self) {
+        let now = Instant::now();
+        if self.endpoint.poll_deadline().is_some_and(|d| d <= now) {
+            for o in self.endpoint.on_timeout(now) {
+                self.queue(o);
             }
-            let now = Instant::now();
-            if self.endpoint.poll_deadline().is_some_and(|d| d <= now) {
-                for o in self.endpoint.on_timeout(now) {
-                    self.queue(o);
-                }
-            }
-            self.flush();
-            self.stats.layer.clone_from(self.endpoint.stats());
-            self.stats.publish();
         }
         self.flush();
         self.stats.layer.clone_from(self.endpoint.stats());
@@ -112,7 +98,9 @@ impl NetworkWorker {
             }
         }
     }
+}
 
+impl NetworkWorker {
     fn receive(&mut self, now: Instant, p: RxPacket) {
         match self.endpoint.receive(now, p.bytes()) {
             Received::Respond(o) => self.queue(o),
