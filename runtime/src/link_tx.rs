@@ -11,7 +11,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Instant;
 
-use crossbeam_channel::Receiver;
+use crossbeam_channel::{Receiver, Sender};
 use netstack_link::device::{Device, Medium};
 use netstack_link::neighbor::{NeighborCache, Resolve};
 use netstack_link::wire::arp::ArpRepr;
@@ -19,7 +19,7 @@ use netstack_link::wire::ethernet::{EtherType, EthernetFrame, EthernetRepr, MacA
 use netstack_link::LinkStats;
 
 use crate::actor::{self, Actor};
-use crate::msg::{TxMsg, TxPacket};
+use crate::msg::{NetMsg, TxMsg, TxPacket};
 use crate::stats::Published;
 
 /// Messages handled per wake-up before the stats are published and timers checked.
@@ -32,6 +32,8 @@ pub(crate) struct LinkTx {
     pub broadcast: [Ipv4Addr; 2],
     pub neighbors: NeighborCache<Vec<u8>>,
     pub rx: Receiver<TxMsg>,
+    /// Where to report packets that failed resolution (any network worker will do).
+    pub net: Sender<NetMsg>,
     pub stop: Arc<AtomicBool>,
     pub stats: Published<LinkStats>,
     scratch: Vec<u8>,
@@ -45,6 +47,7 @@ impl LinkTx {
         broadcast: [Ipv4Addr; 2],
         neighbors: NeighborCache<Vec<u8>>,
         rx: Receiver<TxMsg>,
+        net: Sender<NetMsg>,
         stop: Arc<AtomicBool>,
         stats: Published<LinkStats>,
     ) -> Self {
@@ -54,6 +57,7 @@ impl LinkTx {
             broadcast,
             neighbors,
             rx,
+            net,
             stop,
             stats,
             scratch: Vec::with_capacity(2048),
@@ -123,9 +127,12 @@ impl LinkTx {
             for req in &out.requests {
                 self.send_arp(req);
             }
-            // The sender is told nothing yet; transport-level host-unreachable reporting
-            // arrives with the sockets that can surface it.
             self.stats.runtime.tx_host_unreachable += out.failed.len() as u64;
+            if !out.failed.is_empty() {
+                // Rare: one message; a full queue drops the reports (the senders time out).
+                let packets = out.failed.into_iter().map(|(_, p)| p).collect();
+                let _ = self.net.try_send(NetMsg::Unreachable(packets));
+            }
         }
     }
 

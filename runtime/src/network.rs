@@ -10,10 +10,12 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crossbeam_channel::{Receiver, Sender};
+use netstack_network::endpoint::IcmpErrorKind;
 use netstack_network::endpoint::{
     IcmpEvent, Ipv4Endpoint, Ipv4Stats, Outgoing, Payload, Received, SendOptions,
 };
-use netstack_network::wire::icmpv4::Icmpv4Repr;
+use netstack_network::wire::icmpv4::{DstUnreachable, Icmpv4Packet, Icmpv4Repr};
+use netstack_network::wire::ipv4::{Ipv4Packet, Ipv4Repr};
 use netstack_network::wire::IpProtocol;
 
 use crate::actor::{self, Actor};
@@ -71,6 +73,11 @@ impl Actor for NetworkWorker {
             NetMsg::Inbound(batch) => {
                 for p in batch {
                     self.receive(now, p);
+                }
+            }
+            NetMsg::Unreachable(packets) => {
+                for p in packets {
+                    self.local_unreachable(&p);
                 }
             }
             NetMsg::Echo {
@@ -142,6 +149,41 @@ impl NetworkWorker {
                 }
             }
             Received::Held | Received::Dropped(_) => {}
+        }
+    }
+
+    /// One of our own datagrams could not reach its next hop: report host unreachable to its
+    /// sender (a pinger, or the transport worker owning the socket), as if an ICMP error had
+    /// come back. A fragment other than the first carries no ports and is not reported.
+    fn local_unreachable(&mut self, packet: &[u8]) {
+        let Ok(p) = Ipv4Packet::new_checked(packet) else {
+            return;
+        };
+        let Ok(header) = Ipv4Repr::parse(&p, false) else {
+            return;
+        };
+        if header.frag_offset != 0 {
+            return;
+        }
+        let data = p.payload();
+        if header.protocol == IpProtocol::Icmp {
+            if let Ok(Icmpv4Repr::EchoRequest { ident, seq_no, .. }) =
+                Icmpv4Packet::new_checked(data).and_then(|i| Icmpv4Repr::parse(&i, false))
+            {
+                self.echo.unreachable(header.dst, ident, seq_no);
+            }
+            return;
+        }
+        let quoted = data[..data.len().min(8)].to_vec();
+        let w = self.owner(header.protocol, &quoted, false);
+        let kind = IcmpErrorKind::DstUnreachable(DstUnreachable::HostUnreachable);
+        let msg = TransportMsg::IcmpError {
+            kind,
+            header,
+            data: quoted,
+        };
+        if self.transport[w].try_send(msg).is_err() {
+            self.stats.runtime.transport_queue_full += 1;
         }
     }
 
