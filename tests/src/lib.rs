@@ -14,6 +14,8 @@
 //! `NETSTACKD=/path/to/netstackd` overrides where the tests look for it.
 
 pub mod bench_mem;
+pub mod bench_udp;
+pub mod dig;
 pub mod netns;
 pub mod peers;
 pub mod rawframe;
