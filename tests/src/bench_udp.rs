@@ -159,7 +159,7 @@ fn exchange<S: DatagramSocket>(
     Ok(None)
 }
 
-/// RFC 862 on `sock` until `stop` is set (checked every [`STOP_POLL`]) or the socket fails.
+/// RFC 862 on `sock` until `stop` is set (checked every 50 ms) or the socket fails.
 pub fn echo_loop<S: DatagramSocket>(sock: &S, stop: &AtomicBool) {
     if sock.set_read_timeout(Some(STOP_POLL)).is_err() {
         return;
