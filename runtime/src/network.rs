@@ -143,10 +143,7 @@ impl NetworkWorker {
                 kind, header, data, ..
             }) => {
                 let w = self.owner(header.protocol, &data, false);
-                let msg = TransportMsg::IcmpError { kind, header, data };
-                if self.transport[w].try_send(msg).is_err() {
-                    self.stats.runtime.transport_queue_full += 1;
-                }
+                self.send_to_transport(w, TransportMsg::IcmpError { kind, header, data }, 1);
             }
             Received::Held | Received::Dropped(_) => {}
         }
@@ -182,8 +179,15 @@ impl NetworkWorker {
             header,
             data: quoted,
         };
-        if self.transport[w].try_send(msg).is_err() {
+        self.send_to_transport(w, msg, 1);
+    }
+
+    /// Ingress policy: a full transport queue drops the message (counted, with the `packets`
+    /// it carried), never blocks.
+    fn send_to_transport(&mut self, worker: usize, msg: TransportMsg, packets: u64) {
+        if self.transport[worker].try_send(msg).is_err() {
             self.stats.runtime.transport_queue_full += 1;
+            self.stats.runtime.transport_queue_full_packets += packets;
         }
     }
 
@@ -208,16 +212,11 @@ impl NetworkWorker {
     }
 
     fn flush(&mut self) {
-        for (w, batch) in self.deliveries.iter_mut().enumerate() {
-            if batch.is_empty() {
-                continue;
-            }
-            // Ingress: a full transport queue drops the batch (counted), never blocks.
-            if self.transport[w]
-                .try_send(TransportMsg::Inbound(std::mem::take(batch)))
-                .is_err()
-            {
-                self.stats.runtime.transport_queue_full += 1;
+        for w in 0..self.deliveries.len() {
+            if !self.deliveries[w].is_empty() {
+                let batch = std::mem::take(&mut self.deliveries[w]);
+                let n = batch.len() as u64;
+                self.send_to_transport(w, TransportMsg::Inbound(batch), n);
             }
         }
         if !self.out.is_empty() {

@@ -23,6 +23,8 @@ pub struct RuntimeStats {
     pub net_queue_full_packets: u64,
     /// Batches dropped because a transport worker's queue was full.
     pub transport_queue_full: u64,
+    /// Datagrams and ICMP errors in those batches.
+    pub transport_queue_full_packets: u64,
     /// Frames written to the device.
     pub tx_frames: u64,
     /// Frames the device refused to write (dropped).
@@ -44,6 +46,7 @@ impl RuntimeStats {
             net_queue_full,
             net_queue_full_packets,
             transport_queue_full,
+            transport_queue_full_packets,
             tx_frames,
             tx_device_errors,
             tx_host_unreachable,
@@ -56,6 +59,7 @@ impl RuntimeStats {
             ("net_queue_full", net_queue_full),
             ("net_queue_full_packets", net_queue_full_packets),
             ("transport_queue_full", transport_queue_full),
+            ("transport_queue_full_packets", transport_queue_full_packets),
             ("tx_frames", tx_frames),
             ("tx_device_errors", tx_device_errors),
             ("tx_host_unreachable", tx_host_unreachable),
@@ -73,6 +77,7 @@ impl RuntimeStats {
             net_queue_full,
             net_queue_full_packets,
             transport_queue_full,
+            transport_queue_full_packets,
             tx_frames,
             tx_device_errors,
             tx_host_unreachable,
@@ -84,6 +89,7 @@ impl RuntimeStats {
         self.net_queue_full += net_queue_full;
         self.net_queue_full_packets += net_queue_full_packets;
         self.transport_queue_full += transport_queue_full;
+        self.transport_queue_full_packets += transport_queue_full_packets;
         self.tx_frames += tx_frames;
         self.tx_device_errors += tx_device_errors;
         self.tx_host_unreachable += tx_host_unreachable;
