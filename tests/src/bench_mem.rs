@@ -3,11 +3,11 @@
 //! Reported, never asserted.
 
 use std::net::Ipv4Addr;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use netstack_link::device::memory::{MemoryLink, MemoryLinkConfig};
-use netstack_runtime::Stack;
+use netstack_link::device::memory::MemoryLinkConfig;
+
+use crate::inprocess::pair_with;
 
 /// One benchmark row.
 #[derive(Debug, Clone)]
@@ -64,13 +64,7 @@ pub fn print_table(rows: &[Row], ratio_to: Option<&str>) {
 
 /// Runs `pingers` threads, each pinging B from A back to back for `duration`.
 pub fn memory_icmp(pingers: usize, payload: usize, duration: Duration) -> Row {
-    let (da, db) = MemoryLink::pair(MemoryLinkConfig::default());
-    let a = Stack::builder(Arc::new(da), "192.0.2.2/24".parse().unwrap())
-        .build()
-        .unwrap();
-    let _b = Stack::builder(Arc::new(db), "192.0.2.3/24".parse().unwrap())
-        .build()
-        .unwrap();
+    let (a, _b) = pair_with(MemoryLinkConfig::default(), None).expect("two stacks");
     let dst = Ipv4Addr::new(192, 0, 2, 3);
     // Warm up ARP.
     let warm = a.pinger().unwrap();

@@ -6,14 +6,14 @@
 use std::io::{self, ErrorKind};
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use netstack_application::dns::DatagramSocket;
-use netstack_link::device::memory::{MemoryLink, MemoryLinkConfig};
-use netstack_runtime::{Stack, UdpSocket};
+use netstack_link::device::memory::MemoryLinkConfig;
+use netstack_runtime::UdpSocket;
 
 use crate::bench_mem;
+use crate::inprocess::pair_with;
 
 /// How long one request waits for its echo before it counts as lost.
 pub const REPLY_TIMEOUT: Duration = Duration::from_millis(200);
@@ -179,14 +179,7 @@ pub fn echo_loop<S: DatagramSocket>(sock: &S, stop: &AtomicBool) {
 /// Round trips between two stacks over the in-memory link: a client on 192.0.2.2, an echo
 /// server on 192.0.2.3:7, each stack with its own device, link, network and transport actors.
 pub fn memory_round_trips(size: usize, duration: Duration) -> Result<Summary, String> {
-    let (da, db) = MemoryLink::pair(MemoryLinkConfig::default());
-    let build = |dev, cidr: &str| {
-        Stack::builder(Arc::new(dev), cidr.parse().expect("a literal CIDR"))
-            .build()
-            .map_err(|e| format!("building the {cidr} stack: {e}"))
-    };
-    let a = build(da, "192.0.2.2/24")?;
-    let b = build(db, "192.0.2.3/24")?;
+    let (a, b) = pair_with(MemoryLinkConfig::default(), None)?;
     let server = UdpSocket::bind(&b, ("0.0.0.0", 7)).map_err(|e| e.to_string())?;
     let client = UdpSocket::bind(&a, "0.0.0.0:0").map_err(|e| e.to_string())?;
     let stop = AtomicBool::new(false);

@@ -19,6 +19,7 @@
 pub mod bench_mem;
 pub mod bench_udp;
 pub mod dig;
+pub mod inprocess;
 pub mod netns;
 pub mod peers;
 pub mod rawframe;

@@ -538,6 +538,30 @@ pub struct Netstackd {
 }
 
 impl Netstackd {
+    /// Passes the system gate for `tools`, then starts netstackd with `args` in a new
+    /// namespace; `None` when the gate skipped the test.
+    pub fn start_gated(tools: &[&str], args: &[&str]) -> Option<(NetNs, Netstackd)> {
+        if !crate::system::require_system(tools) {
+            return None;
+        }
+        let ns = NetNs::new();
+        let stack = Netstackd::start(&ns, args);
+        Some((ns, stack))
+    }
+
+    /// SIGINT; asserts netstackd exited 0 (within the interrupt deadline) and returns its
+    /// counters.
+    pub fn stop_ok(self) -> Shutdown {
+        let end = self.interrupt();
+        assert_eq!(
+            end.exit.status.and_then(|s| s.code()),
+            Some(0),
+            "netstackd did not exit 0 after SIGINT (None: killed at the deadline): {:?}",
+            end.exit
+        );
+        end
+    }
+
     /// Starts netstackd (found by [`netstackd_path`]) with `args` in `ns` and waits up to
     /// [`READY_DEADLINE`] for `netstackd ready`.
     pub fn start(ns: &NetNs, args: &[&str]) -> Netstackd {

@@ -3,31 +3,15 @@
 
 use std::io::ErrorKind;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
-use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use netstack_link::device::memory::{Impairments, MemoryLink, MemoryLinkConfig};
+use netstack_link::device::memory::Impairments;
 use netstack_runtime::{Stack, UdpSocket};
-
-const A: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 2);
-const B: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 3);
+use netstack_tests::inprocess::{impaired_pair, A, B};
 
 fn pair(impairments: Impairments, seed: u64) -> (Stack, Stack) {
-    let cfg = MemoryLinkConfig {
-        a_to_b: impairments.clone(),
-        b_to_a: impairments,
-        seed,
-        ..MemoryLinkConfig::default()
-    };
-    let (da, db) = MemoryLink::pair(cfg);
-    let a = Stack::builder(Arc::new(da), "192.0.2.2/24".parse().unwrap())
-        .build()
-        .unwrap();
-    let b = Stack::builder(Arc::new(db), "192.0.2.3/24".parse().unwrap())
-        .build()
-        .unwrap();
-    (a, b)
+    impaired_pair(impairments, seed)
 }
 
 fn sa(ip: Ipv4Addr, port: u16) -> SocketAddr {

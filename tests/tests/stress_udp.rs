@@ -3,12 +3,12 @@
 //! runs the long form.
 
 use std::net::{Ipv4Addr, SocketAddr};
-use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use netstack_link::device::memory::{MemoryLink, MemoryLinkConfig};
-use netstack_runtime::{Stack, UdpSocket};
+use netstack_link::device::memory::MemoryLinkConfig;
+use netstack_runtime::UdpSocket;
+use netstack_tests::inprocess::pair_with;
 
 fn long() -> bool {
     std::env::var_os("NETSTACK_STRESS_LONG").is_some()
@@ -32,15 +32,7 @@ fn payload(client: u32, sock: u32, seq: u32) -> Vec<u8> {
 #[test]
 fn many_threads_and_sockets_echo_every_byte_intact() {
     let (clients, sockets, rounds) = if long() { (16, 8, 2000) } else { (4, 4, 150) };
-    let (da, db) = MemoryLink::pair(MemoryLinkConfig::default());
-    let a = Stack::builder(Arc::new(da), "192.0.2.2/24".parse().unwrap())
-        .workers(2, 2)
-        .build()
-        .unwrap();
-    let b = Stack::builder(Arc::new(db), "192.0.2.3/24".parse().unwrap())
-        .workers(2, 2)
-        .build()
-        .unwrap();
+    let (a, b) = pair_with(MemoryLinkConfig::default(), Some((2, 2))).unwrap();
 
     // Four echo servers on four ports, so the datagrams spread over B's transport workers.
     let ports = [7u16, 1007, 2007, 3007];

@@ -241,15 +241,6 @@ fn harness_tshark_check_flags_a_truncated_ipv4_frame_as_malformed() {
 
 /// Passes the system gate for `tools`, then starts netstackd with `args` in a new namespace;
 /// `None` when the gate skipped the test.
-fn netstackd_serving(tools: &[&str], args: &[&str]) -> Option<(NetNs, Netstackd)> {
-    if !require_system(tools) {
-        return None;
-    }
-    let ns = NetNs::new();
-    let stack = Netstackd::start(&ns, args);
-    Some((ns, stack))
-}
-
 fn assert_exited_0(end: &Shutdown) {
     assert_eq!(
         end.exit.status.and_then(|s| s.code()),
@@ -261,7 +252,7 @@ fn assert_exited_0(end: &Shutdown) {
 
 #[test]
 fn ping_56_bytes_loses_nothing() {
-    let Some((ns, _stack)) = netstackd_serving(&["ping"], &[]) else {
+    let Some((ns, _stack)) = Netstackd::start_gated(&["ping"], &[]) else {
         return;
     };
     assert_ping_loses_nothing(&ns, 20, 56);
@@ -269,7 +260,7 @@ fn ping_56_bytes_loses_nothing() {
 
 #[test]
 fn ping_1472_bytes_fills_the_mtu_and_loses_nothing() {
-    let Some((ns, _stack)) = netstackd_serving(&["ping"], &[]) else {
+    let Some((ns, _stack)) = Netstackd::start_gated(&["ping"], &[]) else {
         return;
     };
     assert_ping_loses_nothing(&ns, 20, 1472);
@@ -277,7 +268,7 @@ fn ping_1472_bytes_fills_the_mtu_and_loses_nothing() {
 
 #[test]
 fn ping_4000_bytes_is_fragmented_both_ways_and_loses_nothing() {
-    let Some((ns, _stack)) = netstackd_serving(&["ping"], &[]) else {
+    let Some((ns, _stack)) = Netstackd::start_gated(&["ping"], &[]) else {
         return;
     };
     assert_ping_loses_nothing(&ns, 20, 4000);
@@ -285,7 +276,7 @@ fn ping_4000_bytes_is_fragmented_both_ways_and_loses_nothing() {
 
 #[test]
 fn arping_gets_replies() {
-    let Some((ns, _stack)) = netstackd_serving(&["arping"], &[]) else {
+    let Some((ns, _stack)) = Netstackd::start_gated(&["arping"], &[]) else {
         return;
     };
     let a = arping(&ns, 3);
@@ -298,7 +289,7 @@ fn pcap_written_during_a_run_opens_in_tshark_without_malformed_packets() {
     let pcap = dir.path().join("netstackd.pcap");
     let pcap_arg = pcap.to_str().expect("temp paths are UTF-8");
     let tools = ["ping", "arping", "tshark"];
-    let Some((ns, stack)) = netstackd_serving(&tools, &["--pcap", pcap_arg]) else {
+    let Some((ns, stack)) = Netstackd::start_gated(&tools, &["--pcap", pcap_arg]) else {
         return;
     };
     assert_ping_loses_nothing(&ns, 5, 56);
@@ -312,7 +303,7 @@ fn pcap_written_during_a_run_opens_in_tshark_without_malformed_packets() {
 
 #[test]
 fn netstackd_exits_0_within_2_s_of_sigint() {
-    let Some((ns, stack)) = netstackd_serving(&["ping"], &[]) else {
+    let Some((ns, stack)) = Netstackd::start_gated(&["ping"], &[]) else {
         return;
     };
     assert_ping_loses_nothing(&ns, 3, 56);

@@ -48,29 +48,6 @@ const NEGATIVE_SOA: &str =
 /// The MX answer's additional section: the exchange's address.
 const MAIL_A: &str = "mail.demo.test. 300 IN A 192.0.2.2";
 
-/// Passes the system gate for `tools`, then starts netstackd with `args` in a new namespace;
-/// `None` when the gate skipped the test.
-fn netstackd_with(tools: &[&str], args: &[&str]) -> Option<(NetNs, Netstackd)> {
-    if !require_system(tools) {
-        return None;
-    }
-    let ns = NetNs::new();
-    let stack = Netstackd::start(&ns, args);
-    Some((ns, stack))
-}
-
-/// SIGINT; asserts netstackd exited 0 and returns its counters.
-fn stop(stack: Netstackd) -> Shutdown {
-    let end = stack.interrupt();
-    assert_eq!(
-        end.exit.status.and_then(|s| s.code()),
-        Some(0),
-        "netstackd did not exit 0 after SIGINT (None: killed at the deadline): {:?}",
-        end.exit
-    );
-    end
-}
-
 fn stat(end: &Shutdown, name: &str) -> u64 {
     *end.stats
         .get(name)
@@ -181,32 +158,32 @@ fn expected_answers_are_the_records_of_the_demo_zone() {
 
 #[test]
 fn dig_gets_each_demo_record_through_the_www_cname() {
-    let Some((ns, stack)) = netstackd_with(&["dig"], &[]) else {
+    let Some((ns, stack)) = Netstackd::start_gated(&["dig"], &[]) else {
         return;
     };
     assert_demo_answers(&ns, Tool::Dig);
-    let end = stop(stack);
+    let end = stack.stop_ok();
     assert!(stat(&end, "service.dns.answered") >= 5, "{:?}", end.stats);
 }
 
 #[test]
 fn dig_missing_name_is_nxdomain_with_the_soa_in_authority() {
-    let Some((ns, stack)) = netstackd_with(&["dig"], &[]) else {
+    let Some((ns, stack)) = Netstackd::start_gated(&["dig"], &[]) else {
         return;
     };
     assert_missing_name_is_nxdomain(&ns, Tool::Dig);
-    let end = stop(stack);
+    let end = stack.stop_ok();
     assert_eq!(stat(&end, "service.dns.nxdomain"), 1, "{:?}", end.stats);
 }
 
 #[test]
 fn kdig_gets_the_same_answers_and_nxdomain() {
-    let Some((ns, stack)) = netstackd_with(&["kdig"], &[]) else {
+    let Some((ns, stack)) = Netstackd::start_gated(&["kdig"], &[]) else {
         return;
     };
     assert_demo_answers(&ns, Tool::Kdig);
     assert_missing_name_is_nxdomain(&ns, Tool::Kdig);
-    stop(stack);
+    stack.stop_ok();
 }
 
 #[test]
@@ -262,7 +239,7 @@ fn zone_file_given_with_zone_is_served_beside_demo_test() {
     // The built-in zone is still there.
     let r = query(&ns, Tool::Dig, STACK_IP, "demo.test", "A");
     assert_eq!(r.answer, [DEMO_APEX[0].1]);
-    stop(stack);
+    stack.stop_ok();
 }
 
 /// dnsmasq on the kernel side of the TAP, answering svc.test with 192.0.2.77 and logging every
@@ -287,7 +264,7 @@ fn start_dnsmasq(ns: &NetNs, scratch: &ScratchDir) -> netstack_tests::netns::NsC
 #[test]
 fn forwarding_to_dnsmasq_answers_svc_test_and_the_repeat_comes_from_the_cache() {
     let Some((ns, stack)) =
-        netstackd_with(&["dig", "dnsmasq", "sh"], &["--dns-upstream", KERNEL_IP])
+        Netstackd::start_gated(&["dig", "dnsmasq", "sh"], &["--dns-upstream", KERNEL_IP])
     else {
         return;
     };
@@ -315,7 +292,7 @@ fn forwarding_to_dnsmasq_answers_svc_test_and_the_repeat_comes_from_the_cache() 
         assert!((1..=300).contains(&ttl), "TTL {ttl}: {r:?}");
     }
 
-    let end = stop(stack);
+    let end = stack.stop_ok();
     let log = dnsmasq.interrupt(Duration::from_secs(2)).stdout;
     let upstream_saw = log
         .iter()
@@ -333,14 +310,14 @@ fn forwarding_to_dnsmasq_answers_svc_test_and_the_repeat_comes_from_the_cache() 
 
 #[test]
 fn nc_udp_round_trip_through_the_echo_service() {
-    let Some((ns, stack)) = netstackd_with(&["nc", "sh"], &[]) else {
+    let Some((ns, stack)) = Netstackd::start_gated(&["nc", "sh"], &[]) else {
         return;
     };
     let payload = "netstack echo 862";
     let script = format!("printf '{payload}' | nc -u -w1 {STACK_IP} 7");
     let done = ns.run("sh", &["-c", &script], PEER_DEADLINE);
     assert_eq!(done.stdout, payload, "nc -u: {}", done.describe());
-    let end = stop(stack);
+    let end = stack.stop_ok();
     assert_eq!(
         stat(&end, "service.echo.udp_datagrams"),
         1,
@@ -390,12 +367,12 @@ sys.exit(2)
 
 #[test]
 fn connected_linux_socket_sending_to_a_closed_port_sees_connection_refused() {
-    let Some((ns, stack)) = netstackd_with(&["python3"], &[]) else {
+    let Some((ns, stack)) = Netstackd::start_gated(&["python3"], &[]) else {
         return;
     };
     // ECONNREFUSED is 111 on Linux: the kernel turned our ICMP port unreachable into it.
     assert_python_says(&ns, CONNECTED_TO_CLOSED_PORT, &["4444"], "refused 111");
-    let end = stop(stack);
+    let end = stack.stop_ok();
     assert!(stat(&end, "udp.rx_no_socket") >= 1, "{:?}", end.stats);
     assert!(stat(&end, "ipv4.icmp_tx_errors") >= 1, "{:?}", end.stats);
 }
@@ -423,11 +400,11 @@ sys.exit(2)
 
 #[test]
 fn datagrams_of_8000_bytes_are_fragmented_both_ways_and_echoed_whole() {
-    let Some((ns, stack)) = netstackd_with(&["python3"], &[]) else {
+    let Some((ns, stack)) = Netstackd::start_gated(&["python3"], &[]) else {
         return;
     };
     assert_python_says(&ns, BIG_ECHO, &["7", "8000"], "echoed 8000 True");
-    let end = stop(stack);
+    let end = stack.stop_ok();
     // 8,000 bytes of UDP payload need 6 fragments at MTU 1500, in each direction.
     assert!(
         stat(&end, "ipv4.reassembly.reassembled") >= 1,

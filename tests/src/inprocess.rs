@@ -1,0 +1,40 @@
+//! Two stacks joined by the in-memory link: what the in-process, stress and benchmark tiers
+//! start from. Stack A is 192.0.2.2, stack B is 192.0.2.3, both /24.
+
+use std::net::Ipv4Addr;
+use std::sync::Arc;
+
+use netstack_link::device::memory::{Impairments, MemoryLink, MemoryLinkConfig};
+use netstack_runtime::Stack;
+
+pub const A: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 2);
+pub const B: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 3);
+
+/// Two stacks over a link with the same seeded `impairments` both ways.
+pub fn impaired_pair(impairments: Impairments, seed: u64) -> (Stack, Stack) {
+    let cfg = MemoryLinkConfig {
+        a_to_b: impairments.clone(),
+        b_to_a: impairments,
+        seed,
+        ..MemoryLinkConfig::default()
+    };
+    pair_with(cfg, None).expect("two stacks over the in-memory link")
+}
+
+/// Two stacks over a link built from `cfg`, with `(network, transport)` workers each when
+/// given. An error names the stack that failed.
+pub fn pair_with(
+    cfg: MemoryLinkConfig,
+    workers: Option<(usize, usize)>,
+) -> Result<(Stack, Stack), String> {
+    let (da, db) = MemoryLink::pair(cfg);
+    let build = |dev, cidr: &str| {
+        let mut b = Stack::builder(Arc::new(dev), cidr.parse().expect("a literal CIDR"));
+        if let Some((n, t)) = workers {
+            b = b.workers(n, t);
+        }
+        b.build()
+            .map_err(|e| format!("building the {cidr} stack: {e}"))
+    };
+    Ok((build(da, "192.0.2.2/24")?, build(db, "192.0.2.3/24")?))
+}
