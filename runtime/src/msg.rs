@@ -1,6 +1,6 @@
 //! Messages between actors. Every channel carries batches so one wake-up moves many packets.
 
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::Ipv4Addr;
 use std::ops::Range;
 
 use netstack_link::wire::arp::ArpRepr;
@@ -70,12 +70,6 @@ pub(crate) enum TransportMsg {
         /// The quoted IPv4 header (its source is us).
         header: Ipv4Repr,
         /// The quoted transport bytes (at least the first 8).
-        data: Vec<u8>,
-    },
-    /// An application thread's datagram to send from local port `src`.
-    UdpSend {
-        src: u16,
-        dst: SocketAddrV4,
         data: Vec<u8>,
     },
 }

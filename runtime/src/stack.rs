@@ -21,19 +21,18 @@ use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
 use std::sync::atomic::AtomicU64;
 
-use netstack_network::route::RoutingTable;
-use netstack_transport::udp::SocketTable;
+use netstack_transport::udp::{SocketTable, UdpStats};
 use parking_lot::Mutex;
 
 use crate::link_rx::LinkRx;
 use crate::link_tx::LinkTx;
-use crate::msg::{NetMsg, TransportMsg, TxMsg, NET_QUEUE, TRANSPORT_QUEUE, TX_QUEUE};
+use crate::msg::{NetMsg, TxMsg, NET_QUEUE, TRANSPORT_QUEUE, TX_QUEUE};
 use crate::network::NetworkWorker;
 use crate::ping::{EchoRegistry, Pinger};
 use crate::shard::Sharder;
 use crate::stats::{Published, RuntimeStats, Slot, StackStats};
 use crate::transport::{TransportStats, TransportWorker};
-use crate::udp::SocketInner;
+use crate::udp::{SocketInner, UdpSender};
 
 /// Most worker threads of one kind a stack may run.
 pub const MAX_WORKERS: usize = 64;
@@ -122,11 +121,12 @@ pub(crate) struct Shared {
     pub config: StackConfig,
     pub sharder: Sharder,
     pub net: Vec<Sender<NetMsg>>,
-    pub transport: Vec<Sender<TransportMsg>>,
     /// The UDP sockets by local port; also the UDP port allocator.
     pub udp: Mutex<SocketTable<Arc<SocketInner>>>,
-    /// For synchronous "no route" errors on send.
-    pub routes: RoutingTable,
+    /// Builds UDP sends, one per transport shard (see `udp`).
+    pub udp_tx: Vec<Mutex<UdpSender>>,
+    /// Link TX's queue, for sends from application threads.
+    pub tx: Sender<TxMsg>,
     running: AtomicBool,
     random: (RandomState, AtomicU64),
 }
@@ -153,32 +153,30 @@ impl Shared {
         self.sharder.udp_worker(port)
     }
 
-    /// Queues a command for a transport worker: blocking (until `timeout`, if any), or failing
-    /// with `WouldBlock` at once when `nonblocking` and the queue is full.
-    pub fn send_transport(
+    /// Queues packets for link TX: blocking (until `timeout`, if any), or failing with
+    /// `WouldBlock` at once when `nonblocking` and the queue is full. Egress pushes back.
+    pub fn send_tx(
         &self,
-        worker: usize,
-        msg: TransportMsg,
+        msg: TxMsg,
         nonblocking: bool,
         timeout: Option<Duration>,
     ) -> io::Result<()> {
         use crossbeam_channel::{SendTimeoutError, TrySendError};
         self.check_running()?;
-        let q = &self.transport[worker];
-        let full = || io::Error::new(io::ErrorKind::WouldBlock, "transport queue full");
+        let full = || io::Error::new(io::ErrorKind::WouldBlock, "the device's send queue is full");
         let gone = || io::Error::new(io::ErrorKind::NotConnected, "the stack has shut down");
         if nonblocking {
-            return q.try_send(msg).map_err(|e| match e {
+            return self.tx.try_send(msg).map_err(|e| match e {
                 TrySendError::Full(_) => full(),
                 TrySendError::Disconnected(_) => gone(),
             });
         }
         match timeout {
-            Some(t) => q.send_timeout(msg, t).map_err(|e| match e {
+            Some(t) => self.tx.send_timeout(msg, t).map_err(|e| match e {
                 SendTimeoutError::Timeout(_) => full(),
                 SendTimeoutError::Disconnected(_) => gone(),
             }),
-            None => q.send(msg).map_err(|_| gone()),
+            None => self.tx.send(msg).map_err(|_| gone()),
         }
     }
 }
@@ -342,9 +340,16 @@ impl Stack {
             config: config.clone(),
             sharder: sharder.clone(),
             net: net_senders.clone(),
-            transport: transport_senders.clone(),
             udp: Mutex::new(SocketTable::new()),
-            routes: RoutingTable::for_interface(config.addr, config.gateway),
+            udp_tx: (0..sharder.transport_workers())
+                .map(|_| {
+                    Mutex::new(UdpSender {
+                        ip: Ipv4Endpoint::new(ip_config(&config, mtu, ip_workers), ident.clone()),
+                        stats: UdpStats::default(),
+                    })
+                })
+                .collect(),
+            tx: tx_send.clone(),
             running: AtomicBool::new(true),
             random: (RandomState::new(), AtomicU64::new(0)),
         });
@@ -424,6 +429,11 @@ impl Stack {
             let g = slot.lock();
             s.ipv4.add(&g.0);
             s.runtime.add(&g.1);
+        }
+        for sender in &self.handle.shared.udp_tx {
+            let g = sender.lock();
+            s.udp.add(&g.stats);
+            s.ipv4.add(g.ip.stats());
         }
         for slot in &self.transport_slots {
             let g = slot.lock();

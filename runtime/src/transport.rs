@@ -3,10 +3,9 @@
 //!
 //! Policy: inbound datagrams arrive in batches from the network workers (who dropped and
 //! counted when this queue was full); a datagram for a full socket queue is dropped and
-//! counted. Sends from application threads arrive as commands; what they produce goes to link
-//! TX with a blocking send (egress pushes back). Each worker owns an `Ipv4Endpoint` used only
-//! to build outgoing datagrams (routing, identification, fragmentation) and ICMP errors with
-//! its own share of the rate limit.
+//! counted. What the worker produces (ICMP port unreachable) goes to link TX with a blocking
+//! send (egress pushes back). Each worker owns an `Ipv4Endpoint` used only to build ICMP
+//! errors with its own share of the rate limit. (UDP sends skip the worker: see `udp`.)
 
 use std::io;
 use std::net::SocketAddrV4;
@@ -15,7 +14,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crossbeam_channel::{Receiver, Sender};
-use netstack_network::endpoint::{IcmpErrorKind, Ipv4Endpoint, Ipv4Stats, Outgoing, SendOptions};
+use netstack_network::endpoint::{IcmpErrorKind, Ipv4Endpoint, Ipv4Stats, Outgoing};
 use netstack_network::wire::icmpv4::{DstUnreachable, TimeExceeded};
 use netstack_network::wire::ipv4::Ipv4Repr;
 use netstack_network::wire::IpProtocol;
@@ -74,7 +73,6 @@ impl Actor for TransportWorker {
                 }
             }
             TransportMsg::IcmpError { kind, header, data } => self.icmp_error(kind, header, &data),
-            TransportMsg::UdpSend { src, dst, data } => self.udp_send(now, src, dst, &data),
         }
     }
 }
@@ -169,32 +167,6 @@ impl TransportWorker {
                 self.stats.layer.udp.icmp_errors_delivered += 1;
             }
             _ => self.stats.layer.udp.icmp_errors_ignored += 1,
-        }
-    }
-
-    fn udp_send(&mut self, now: Instant, src_port: u16, dst: SocketAddrV4, data: &[u8]) {
-        let src = self.shared.config.addr.addr;
-        let mut udp = Vec::with_capacity(netstack_transport::udp::HEADER_LEN + data.len());
-        UdpRepr {
-            src_port,
-            dst_port: dst.port(),
-        }
-        .emit(src, *dst.ip(), data, &mut udp);
-        match self.ip.send(
-            now,
-            *dst.ip(),
-            IpProtocol::Udp,
-            &udp,
-            SendOptions::default(),
-        ) {
-            Ok(o) => {
-                self.stats.layer.udp.tx_datagrams += 1;
-                self.queue(o);
-            }
-            Err(e) => {
-                log::debug!("UDP to {dst}: {e:?}");
-                self.stats.layer.udp.tx_errors += 1;
-            }
         }
     }
 
