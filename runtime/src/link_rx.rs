@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use crossbeam_channel::{Sender, TrySendError};
 use netstack_link::device::{Device, Medium};
-use netstack_link::rx::{classify, Inbound};
+use netstack_link::rx::{classify, Inbound, RxDrop};
 use netstack_link::wire::ethernet::{EthernetRepr, MacAddr};
 use netstack_link::LinkStats;
 
@@ -52,6 +52,11 @@ impl LinkRx {
             for frame in frames.drain(..) {
                 self.stats.layer.record_in(frame.len());
                 let offset = match self.device.medium() {
+                    // Bare IP: the version nibble says which protocol (we speak IPv4 only).
+                    Medium::Ip if frame.first().is_some_and(|b| b >> 4 == 6) => {
+                        self.stats.layer.record_drop(RxDrop::Ipv6);
+                        continue;
+                    }
                     Medium::Ip => 0,
                     Medium::Ethernet => match classify(self.mac, &frame) {
                         Ok(Inbound::Ipv4(_)) => EthernetRepr::HEADER_LEN,

@@ -275,6 +275,32 @@ fn ping_4000_bytes_is_fragmented_both_ways_and_loses_nothing() {
 }
 
 #[test]
+fn over_a_tun_device_ping_of_every_size_loses_nothing_and_ipv6_is_counted() {
+    let Some((ns, stack)) =
+        Netstackd::start_gated(&["ping"], &["--tun", "tun0", "--pcap", "/dev/null"])
+    else {
+        return;
+    };
+    for size in [56, 1472, 4000] {
+        assert_ping_loses_nothing(&ns, 5, size);
+    }
+    let end = stack.stop_ok();
+    // A TUN carries bare IP: no ARP ever, and the kernel's IPv6 chatter is named as such.
+    assert_eq!(
+        end.stats.get("link.arp_requests_out"),
+        Some(&0),
+        "{:?}",
+        end.stats
+    );
+    assert_eq!(
+        end.stats.get("ipv4.rx_bad_version"),
+        Some(&0),
+        "{:?}",
+        end.stats
+    );
+}
+
+#[test]
 fn arping_gets_replies() {
     let Some((ns, _stack)) = Netstackd::start_gated(&["arping"], &[]) else {
         return;

@@ -144,11 +144,15 @@ fn print_ready(stack: &Stack, name: &str, tun: bool, host: Option<Ipv4Cidr>, ser
     let mut out = std::io::stdout().lock();
     let kind = if tun { "tun" } else { "tap" };
     let kernel = host.map_or("left as it was".to_string(), |h| h.to_string());
+    let mac = if tun {
+        String::new()
+    } else {
+        format!("mac {}, ", c.mac)
+    };
     let _ = writeln!(
         out,
-        "netstackd ready on {kind} {name}: stack {} (mac {}, mtu {}), kernel side {kernel}",
+        "netstackd ready on {kind} {name}: stack {} ({mac}mtu {}), kernel side {kernel}",
         c.addr,
-        c.mac,
         stack.mtu()
     );
     for s in &services.listening {
