@@ -24,6 +24,7 @@
 //! - Every actor waits on its channel with a deadline equal to its next timer, bounded by
 //!   [`POLL_INTERVAL`] so it notices shutdown.
 
+mod actor;
 mod link_rx;
 mod link_tx;
 mod msg;

@@ -7,20 +7,20 @@
 //! before the thread exits, so replies already produced still leave.
 
 use std::net::Ipv4Addr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Instant;
 
-use crossbeam_channel::{Receiver, RecvTimeoutError};
+use crossbeam_channel::{Receiver, Sender};
 use netstack_link::device::{Device, Medium};
 use netstack_link::neighbor::{NeighborCache, Resolve};
 use netstack_link::wire::arp::ArpRepr;
 use netstack_link::wire::ethernet::{EtherType, EthernetFrame, EthernetRepr, MacAddr};
 use netstack_link::LinkStats;
 
-use crate::msg::{TxMsg, TxPacket};
+use crate::actor::{self, Actor};
+use crate::msg::{NetMsg, TxMsg, TxPacket};
 use crate::stats::Published;
-use crate::POLL_INTERVAL;
 
 /// Messages handled per wake-up before the stats are published and timers checked.
 const DRAIN_LIMIT: usize = 256;
@@ -32,6 +32,8 @@ pub(crate) struct LinkTx {
     pub broadcast: [Ipv4Addr; 2],
     pub neighbors: NeighborCache<Vec<u8>>,
     pub rx: Receiver<TxMsg>,
+    /// Where to report packets that failed resolution (any network worker will do).
+    pub net: Sender<NetMsg>,
     pub stop: Arc<AtomicBool>,
     pub stats: Published<LinkStats>,
     scratch: Vec<u8>,
@@ -45,6 +47,7 @@ impl LinkTx {
         broadcast: [Ipv4Addr; 2],
         neighbors: NeighborCache<Vec<u8>>,
         rx: Receiver<TxMsg>,
+        net: Sender<NetMsg>,
         stop: Arc<AtomicBool>,
         stats: Published<LinkStats>,
     ) -> Self {
@@ -54,6 +57,7 @@ impl LinkTx {
             broadcast,
             neighbors,
             rx,
+            net,
             stop,
             stats,
             scratch: Vec::with_capacity(2048),
@@ -67,33 +71,8 @@ impl LinkTx {
             self.send_arp(&g);
             self.stats.layer.record_arp_out(g.operation);
         }
-        loop {
-            let now = Instant::now();
-            let deadline = self
-                .neighbors
-                .poll_deadline()
-                .map_or(now + POLL_INTERVAL, |d| d.min(now + POLL_INTERVAL));
-            match self.rx.recv_deadline(deadline) {
-                Ok(msg) => {
-                    self.handle(msg);
-                    for _ in 0..DRAIN_LIMIT {
-                        match self.rx.try_recv() {
-                            Ok(msg) => self.handle(msg),
-                            Err(_) => break,
-                        }
-                    }
-                }
-                Err(RecvTimeoutError::Timeout) => {
-                    if self.stop.load(Ordering::Relaxed) {
-                        break;
-                    }
-                }
-                Err(RecvTimeoutError::Disconnected) => break,
-            }
-            self.on_timers();
-            self.publish();
-        }
-        self.publish();
+        let (rx, stop) = (self.rx.clone(), self.stop.clone());
+        actor::run(&mut self, &rx, &stop, DRAIN_LIMIT);
     }
 
     /// Our own counters plus the neighbour cache's ARP counters.
@@ -102,6 +81,19 @@ impl LinkTx {
         self.stats.layer.add(self.neighbors.stats());
         self.stats.publish();
         self.stats.layer = own;
+    }
+}
+
+impl Actor for LinkTx {
+    type Msg = TxMsg;
+
+    fn next_deadline(&self) -> Option<Instant> {
+        self.neighbors.poll_deadline()
+    }
+
+    fn after_wake(&mut self) {
+        self.on_timers();
+        self.publish();
     }
 
     fn handle(&mut self, msg: TxMsg) {
@@ -125,7 +117,9 @@ impl LinkTx {
             }
         }
     }
+}
 
+impl LinkTx {
     fn on_timers(&mut self) {
         let now = Instant::now();
         if self.neighbors.poll_deadline().is_some_and(|d| d <= now) {
@@ -133,9 +127,12 @@ impl LinkTx {
             for req in &out.requests {
                 self.send_arp(req);
             }
-            // The sender is told nothing yet; transport-level host-unreachable reporting
-            // arrives with the sockets that can surface it.
             self.stats.runtime.tx_host_unreachable += out.failed.len() as u64;
+            if !out.failed.is_empty() {
+                // Rare: one message; a full queue drops the reports (the senders time out).
+                let packets = out.failed.into_iter().map(|(_, p)| p).collect();
+                let _ = self.net.try_send(NetMsg::Unreachable(packets));
+            }
         }
     }
 

@@ -38,6 +38,9 @@ pub(crate) struct TxPacket {
 
 pub(crate) enum NetMsg {
     Inbound(Vec<RxPacket>),
+    /// Locally sent datagrams that link TX gave up on: their next hop never answered ARP.
+    /// The network worker tells their senders, as Linux does, with host unreachable.
+    Unreachable(Vec<Vec<u8>>),
     /// An app thread's echo request (Stack::pinger).
     Echo {
         dst: Ipv4Addr,

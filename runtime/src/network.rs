@@ -5,22 +5,24 @@
 //! `try_send` (a full queue drops the batch and counts it). Packets to send go to link TX with
 //! a blocking `send` (egress pushes back).
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Instant;
 
-use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use crossbeam_channel::{Receiver, Sender};
+use netstack_network::endpoint::IcmpErrorKind;
 use netstack_network::endpoint::{
     IcmpEvent, Ipv4Endpoint, Ipv4Stats, Outgoing, Payload, Received, SendOptions,
 };
-use netstack_network::wire::icmpv4::Icmpv4Repr;
+use netstack_network::wire::icmpv4::{DstUnreachable, Icmpv4Packet, Icmpv4Repr};
+use netstack_network::wire::ipv4::{Ipv4Packet, Ipv4Repr};
 use netstack_network::wire::IpProtocol;
 
+use crate::actor::{self, Actor};
 use crate::msg::{Delivery, NetMsg, RxPacket, TransportMsg, TxMsg, TxPacket};
 use crate::ping::EchoRegistry;
 use crate::shard::Sharder;
 use crate::stats::Published;
-use crate::POLL_INTERVAL;
 
 /// Messages handled per wake-up before outputs are flushed and timers checked.
 const DRAIN_LIMIT: usize = 64;
@@ -41,38 +43,24 @@ pub(crate) struct NetworkWorker {
 
 impl NetworkWorker {
     pub fn run(mut self) {
-        loop {
-            let now = Instant::now();
-            let deadline = self
-                .endpoint
-                .poll_deadline()
-                .map_or(now + POLL_INTERVAL, |d| d.min(now + POLL_INTERVAL));
-            match self.rx.recv_deadline(deadline) {
-                Ok(msg) => {
-                    self.handle(msg);
-                    for _ in 0..DRAIN_LIMIT {
-                        match self.rx.try_recv() {
-                            Ok(msg) => self.handle(msg),
-                            Err(_) => break,
-                        }
-                    }
-                }
-                Err(RecvTimeoutError::Timeout) => {
-                    if self.stop.load(Ordering::Relaxed) {
-                        break;
-                    }
-                }
-                Err(RecvTimeoutError::Disconnected) => break,
+        let (rx, stop) = (self.rx.clone(), self.stop.clone());
+        actor::run(&mut self, &rx, &stop, DRAIN_LIMIT);
+    }
+}
+
+impl Actor for NetworkWorker {
+    type Msg = NetMsg;
+
+    fn next_deadline(&self) -> Option<Instant> {
+        self.endpoint.poll_deadline()
+    }
+
+    fn after_wake(&mut self) {
+        let now = Instant::now();
+        if self.endpoint.poll_deadline().is_some_and(|d| d <= now) {
+            for o in self.endpoint.on_timeout(now) {
+                self.queue(o);
             }
-            let now = Instant::now();
-            if self.endpoint.poll_deadline().is_some_and(|d| d <= now) {
-                for o in self.endpoint.on_timeout(now) {
-                    self.queue(o);
-                }
-            }
-            self.flush();
-            self.stats.layer.clone_from(self.endpoint.stats());
-            self.stats.publish();
         }
         self.flush();
         self.stats.layer.clone_from(self.endpoint.stats());
@@ -85,6 +73,11 @@ impl NetworkWorker {
             NetMsg::Inbound(batch) => {
                 for p in batch {
                     self.receive(now, p);
+                }
+            }
+            NetMsg::Unreachable(packets) => {
+                for p in packets {
+                    self.local_unreachable(&p);
                 }
             }
             NetMsg::Echo {
@@ -112,7 +105,9 @@ impl NetworkWorker {
             }
         }
     }
+}
 
+impl NetworkWorker {
     fn receive(&mut self, now: Instant, p: RxPacket) {
         match self.endpoint.receive(now, p.bytes()) {
             Received::Respond(o) => self.queue(o),
@@ -154,6 +149,41 @@ impl NetworkWorker {
                 }
             }
             Received::Held | Received::Dropped(_) => {}
+        }
+    }
+
+    /// One of our own datagrams could not reach its next hop: report host unreachable to its
+    /// sender (a pinger, or the transport worker owning the socket), as if an ICMP error had
+    /// come back. A fragment other than the first carries no ports and is not reported.
+    fn local_unreachable(&mut self, packet: &[u8]) {
+        let Ok(p) = Ipv4Packet::new_checked(packet) else {
+            return;
+        };
+        let Ok(header) = Ipv4Repr::parse(&p, false) else {
+            return;
+        };
+        if header.frag_offset != 0 {
+            return;
+        }
+        let data = p.payload();
+        if header.protocol == IpProtocol::Icmp {
+            if let Ok(Icmpv4Repr::EchoRequest { ident, seq_no, .. }) =
+                Icmpv4Packet::new_checked(data).and_then(|i| Icmpv4Repr::parse(&i, false))
+            {
+                self.echo.unreachable(header.dst, ident, seq_no);
+            }
+            return;
+        }
+        let quoted = data[..data.len().min(8)].to_vec();
+        let w = self.owner(header.protocol, &quoted, false);
+        let kind = IcmpErrorKind::DstUnreachable(DstUnreachable::HostUnreachable);
+        let msg = TransportMsg::IcmpError {
+            kind,
+            header,
+            data: quoted,
+        };
+        if self.transport[w].try_send(msg).is_err() {
+            self.stats.runtime.transport_queue_full += 1;
         }
     }
 

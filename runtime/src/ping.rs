@@ -20,6 +20,8 @@ pub(crate) struct EchoReply {
     seq_no: u16,
     data: Vec<u8>,
     at: Instant,
+    /// Not a reply: our request to `src` could not be delivered (ARP failed).
+    unreachable: bool,
 }
 
 /// Which identifier belongs to which pinger.
@@ -45,6 +47,24 @@ impl EchoRegistry {
                     seq_no,
                     data,
                     at: Instant::now(),
+                    unreachable: false,
+                })
+                .is_ok(),
+            None => false,
+        }
+    }
+
+    /// Tells the pinger that owns `ident` that its request `seq_no` to `dst` never left: the
+    /// neighbour did not answer ARP.
+    pub fn unreachable(&self, dst: Ipv4Addr, ident: u16, seq_no: u16) -> bool {
+        match self.waiting.get(&ident) {
+            Some(tx) => tx
+                .try_send(EchoReply {
+                    src: dst,
+                    seq_no,
+                    data: Vec::new(),
+                    at: Instant::now(),
+                    unreachable: true,
                 })
                 .is_ok(),
             None => false,
@@ -92,7 +112,8 @@ impl Pinger {
     }
 
     /// Sends one echo request carrying `data` and waits up to `timeout` for its reply.
-    /// Returns the round-trip time; `TimedOut` when no matching reply came.
+    /// Returns the round-trip time; `TimedOut` when no matching reply came; `HostUnreachable`
+    /// when an on-link destination never answered ARP (after three requests, about 3 s).
     pub fn ping(
         &self,
         dst: Ipv4Addr,
@@ -114,7 +135,13 @@ impl Pinger {
             .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "network worker queue full"))?;
         loop {
             match self.replies.recv_deadline(deadline) {
-                Ok(r) if r.src == dst && r.seq_no == seq_no && r.data == data => {
+                Ok(r) if r.unreachable && r.src == dst && r.seq_no == seq_no => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::HostUnreachable,
+                        format!("{dst} did not answer ARP: host unreachable"),
+                    ));
+                }
+                Ok(r) if !r.unreachable && r.src == dst && r.seq_no == seq_no && r.data == data => {
                     return Ok(r.at.saturating_duration_since(start));
                 }
                 Ok(_) => continue, // a late reply to an earlier request, or a duplicate

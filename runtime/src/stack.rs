@@ -332,6 +332,7 @@ impl Stack {
             ],
             neighbors,
             tx_recv,
+            net_senders[0].clone(),
             tx_stop.clone(),
             tx_stats,
         );

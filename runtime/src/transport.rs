@@ -10,22 +10,22 @@
 
 use std::io;
 use std::net::SocketAddrV4;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Instant;
 
-use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use crossbeam_channel::{Receiver, Sender};
 use netstack_network::endpoint::{IcmpErrorKind, Ipv4Endpoint, Ipv4Stats, Outgoing, SendOptions};
 use netstack_network::wire::icmpv4::{DstUnreachable, TimeExceeded};
 use netstack_network::wire::ipv4::Ipv4Repr;
 use netstack_network::wire::IpProtocol;
 use netstack_transport::udp::{UdpPacket, UdpRepr, UdpStats};
 
+use crate::actor::{self, Actor};
 use crate::msg::{Delivery, TransportMsg, TxMsg, TxPacket};
 use crate::stack::Shared;
 use crate::stats::Published;
 use crate::udp::Datagram;
-use crate::POLL_INTERVAL;
 
 /// Messages handled per wake-up before outputs are flushed.
 const DRAIN_LIMIT: usize = 64;
@@ -49,26 +49,15 @@ pub(crate) struct TransportWorker {
 
 impl TransportWorker {
     pub fn run(mut self) {
-        loop {
-            match self.rx.recv_deadline(Instant::now() + POLL_INTERVAL) {
-                Ok(msg) => {
-                    self.handle(msg);
-                    for _ in 0..DRAIN_LIMIT {
-                        match self.rx.try_recv() {
-                            Ok(msg) => self.handle(msg),
-                            Err(_) => break,
-                        }
-                    }
-                }
-                Err(RecvTimeoutError::Timeout) => {
-                    if self.stop.load(Ordering::Relaxed) {
-                        break;
-                    }
-                }
-                Err(RecvTimeoutError::Disconnected) => break,
-            }
-            self.flush();
-        }
+        let (rx, stop) = (self.rx.clone(), self.stop.clone());
+        actor::run(&mut self, &rx, &stop, DRAIN_LIMIT);
+    }
+}
+
+impl Actor for TransportWorker {
+    type Msg = TransportMsg;
+
+    fn after_wake(&mut self) {
         self.flush();
     }
 
@@ -88,7 +77,9 @@ impl TransportWorker {
             TransportMsg::UdpSend { src, dst, data } => self.udp_send(now, src, dst, &data),
         }
     }
+}
 
+impl TransportWorker {
     fn udp_input(&mut self, now: Instant, d: Delivery) {
         let st = &mut self.stats.layer.udp;
         st.rx_datagrams += 1;

@@ -2,18 +2,23 @@
 //!
 //! The system tier (real Linux peers, root): [`system`] gates a test on root and the tools it
 //! needs, [`netns`] runs things in throwaway network namespaces, [`peers`] reads what ping,
-//! arping, tshark and netstackd print, and [`rawframe`] builds the frames the tools in
-//! `src/bin` send.
+//! arping, tshark and netstackd print, [`dig`] reads dig's and kdig's answers, and
+//! [`rawframe`] builds the frames the tools in `src/bin` send. The benchmarks' shared parts
+//! are [`bench_mem`] (ICMP) and [`bench_udp`] (UDP round trips and one-way rate).
 //!
 //! Running them (as root; `netstackd` must be built first, in the same target dir and profile):
 //! ```text
 //! cargo build --workspace --bins && cargo test -p netstack-tests --test system_icmp
+//! cargo build --workspace --bins && cargo test -p netstack-tests --test system_udp_dns
 //! NETSTACK_REQUIRE_SYSTEM_TESTS=1 cargo test ...   # a missing privilege or tool fails
 //! cargo build --release --workspace --bins && target/release/bench-icmp
+//! cargo build --release --workspace --bins && target/release/bench-udp [--quick]
 //! ```
 //! `NETSTACKD=/path/to/netstackd` overrides where the tests look for it.
 
 pub mod bench_mem;
+pub mod bench_udp;
+pub mod dig;
 pub mod netns;
 pub mod peers;
 pub mod rawframe;

@@ -139,3 +139,30 @@ fn shutdown_joins_every_thread_promptly() {
         start.elapsed()
     );
 }
+
+#[test]
+fn a_neighbour_that_never_answers_arp_makes_ping_fail_with_host_unreachable() {
+    let (a, _b) = pair(Impairments::default(), 5);
+    let p = a.pinger().unwrap();
+    let start = Instant::now();
+    // Three ARP requests a second apart, then one more second: about 3 s.
+    let err = p
+        .ping(
+            Ipv4Addr::new(192, 0, 2, 9),
+            1,
+            b"x",
+            Duration::from_secs(10),
+        )
+        .unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::HostUnreachable, "{err}");
+    let took = start.elapsed();
+    assert!(
+        took >= Duration::from_secs(2) && took < Duration::from_secs(6),
+        "{took:?}"
+    );
+    assert_eq!(
+        a.stats().link.arp_requests_out,
+        3 + 1,
+        "three tries plus the gratuitous ARP"
+    );
+}

@@ -327,3 +327,17 @@ fn shutdown_wakes_a_blocked_reader_with_an_error() {
     assert_eq!(r, Err(ErrorKind::NotConnected));
     assert!(start.elapsed() < Duration::from_secs(1));
 }
+
+#[test]
+fn a_connected_socket_to_a_silent_neighbour_learns_host_unreachable() {
+    let (a, _b) = pair(Impairments::default(), 24);
+    let s = UdpSocket::bind(&a, "0.0.0.0:0").unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.connect(sa(Ipv4Addr::new(192, 0, 2, 9), 53)).unwrap();
+    s.send(b"hello?").unwrap();
+    let start = Instant::now();
+    let mut buf = [0u8; 8];
+    let err = s.recv(&mut buf).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::HostUnreachable, "{err}");
+    assert!(start.elapsed() < Duration::from_secs(6));
+}

@@ -1,0 +1,55 @@
+//! The one loop every channel-driven actor runs: wait for a message until the next timer (at
+//! most [`POLL_INTERVAL`], so shutdown is noticed), handle it and up to `drain` more already
+//! queued (one wake-up, many messages), then let the actor run its timers and flush.
+//!
+//! An actor stops when its stop flag is set and its queue has stayed empty for one wait, so
+//! everything queued before shutdown is still handled; or when every sender is gone.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use crossbeam_channel::{Receiver, RecvTimeoutError};
+
+use crate::POLL_INTERVAL;
+
+pub(crate) trait Actor {
+    type Msg;
+
+    fn handle(&mut self, msg: Self::Msg);
+
+    /// After each wake-up (message or timer): fire due timers, flush outputs, publish counters.
+    fn after_wake(&mut self);
+
+    /// The actor's next timer, if any.
+    fn next_deadline(&self) -> Option<Instant> {
+        None
+    }
+}
+
+pub(crate) fn run<A: Actor>(actor: &mut A, rx: &Receiver<A::Msg>, stop: &AtomicBool, drain: usize) {
+    loop {
+        let now = Instant::now();
+        let deadline = actor
+            .next_deadline()
+            .map_or(now + POLL_INTERVAL, |d| d.min(now + POLL_INTERVAL));
+        match rx.recv_deadline(deadline) {
+            Ok(msg) => {
+                actor.handle(msg);
+                for _ in 0..drain {
+                    match rx.try_recv() {
+                        Ok(msg) => actor.handle(msg),
+                        Err(_) => break,
+                    }
+                }
+            }
+            Err(RecvTimeoutError::Timeout) => {
+                if stop.load(Ordering::Relaxed) {
+                    break;
+                }
+            }
+            Err(RecvTimeoutError::Disconnected) => break,
+        }
+        actor.after_wake();
+    }
+    actor.after_wake();
+}
