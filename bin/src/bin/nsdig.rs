@@ -170,7 +170,10 @@ struct Reply {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum TryFailure {
     TimedOut,
+    /// ICMP port unreachable: nothing listens on the server's port.
     Refused,
+    /// The server (or the gateway) never answered ARP, or an ICMP unreachable said so.
+    Unreachable,
 }
 
 /// How the whole query ended, with a line per failed try (dig's "communications error").
@@ -221,6 +224,14 @@ fn ask(stack: &StackHandle, plan: &Plan) -> io::Result<Outcome> {
                 Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
                     break TryFailure::Refused
                 }
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::HostUnreachable | io::ErrorKind::NetworkUnreachable
+                    ) =>
+                {
+                    break TryFailure::Unreachable
+                }
                 Err(e) => return Err(e),
             };
             match Message::parse(&buf[..n]) {
@@ -267,6 +278,7 @@ fn render_tries(out: &mut String, server: SocketAddr, failures: &[TryFailure]) {
         let what = match f {
             TryFailure::TimedOut => "timed out",
             TryFailure::Refused => "connection refused",
+            TryFailure::Unreachable => "host unreachable",
         };
         let _ = writeln!(
             out,
@@ -622,10 +634,15 @@ mod tests {
              ;; connection timed out; no servers could be reached\n"
         );
         let mut out = String::new();
-        render_failures(&mut out, server(), &[TryFailure::Refused]);
+        render_failures(
+            &mut out,
+            server(),
+            &[TryFailure::Refused, TryFailure::Unreachable],
+        );
         assert_eq!(
             out,
             ";; communications error to 192.0.2.1#53: connection refused\n\
+             ;; communications error to 192.0.2.1#53: host unreachable\n\
              ;; no servers could be reached\n"
         );
     }

@@ -258,6 +258,13 @@ fn send_once(h: &StackHandle, job: &SendJob) -> io::Result<Sent> {
             e.kind(),
             format!("{}: nothing listens there (ICMP port unreachable)", job.to),
         )),
+        Err(e) if e.kind() == io::ErrorKind::HostUnreachable => Err(io::Error::new(
+            e.kind(),
+            format!(
+                "{}: host unreachable (it, or the gateway, never answered ARP)",
+                job.to
+            ),
+        )),
         Err(e) => Err(e),
     }
 }
