@@ -61,7 +61,7 @@ struct Args {
     /// NAME to look up, then optionally TYPE (A, AAAA, CNAME, NS, MX, TXT, SOA, SRV, PTR or ANY;
     /// default A) and @SERVER (an IPv4 address; default: the kernel side of the TAP, --host-addr
     /// or the first host of --addr's subnet), in any order after NAME. dig's +short also works.
-    #[arg(value_name = "NAME [TYPE] [@SERVER]", required = true, num_args = 1..=3)]
+    #[arg(value_name = "NAME [TYPE] [@SERVER]", required = true, num_args = 1..)]
     words: Vec<String>,
 
     /// Print only the data of the answer records, one per line (dig's +short)
