@@ -57,14 +57,17 @@ fn namespace_with_tap() -> NetNs {
 }
 
 /// dnsmasq on the kernel side: svc.test is 192.0.2.77 (with a TXT and an MX), alias.test a
-/// CNAME to host.test (192.0.2.78), and any other name under test. is NXDOMAIN (--local).
+/// CNAME to host.test (192.0.2.78), big.test a 600-byte TXT (more than a plain 512-byte UDP
+/// response holds), and any other name under test. is NXDOMAIN (--local).
 fn start_dnsmasq(ns: &NetNs) -> NsChild {
     let script = format!(
         "exec dnsmasq --no-daemon --conf-file=/dev/null --pid-file= --no-resolv --no-hosts \
          --bind-interfaces --listen-address={KERNEL_IP} --port 53 --local=/test/ \
          --address=/svc.test/192.0.2.77 --txt-record=svc.test,\"hello world\" \
          --mx-host=svc.test,mail.svc.test,10 --host-record=host.test,192.0.2.78 \
-         --cname=alias.test,host.test --log-queries --log-facility=- 2>&1"
+         --cname=alias.test,host.test --txt-record=big.test,{big},{big},{big} \
+         --log-queries --log-facility=- 2>&1",
+        big = "x".repeat(200)
     );
     let mut dnsmasq = ns.spawn("sh", &["-c", &script]);
     // dnsmasq logs `started` once its sockets are bound.
@@ -223,6 +226,33 @@ fn nsdig_short_prints_the_cname_chain_and_each_type_asked_for() {
         assert_eq!(exit_code(&out), Some(0), "{args:?}: {}", out.describe());
         assert_eq!(out.stdout, want, "{args:?}: {}", out.describe());
     }
+}
+
+#[test]
+fn nsdig_reports_a_truncated_response_without_edns() {
+    if !require_system(&["dnsmasq", "sh"]) {
+        return;
+    }
+    let ns = namespace_with_tap();
+    let _dnsmasq = start_dnsmasq(&ns);
+    // Without EDNS0 a UDP response holds 512 bytes (RFC 1035 §4.2.1): dnsmasq sets TC.
+    let out = nsdig(&ns, &["big.test", "TXT", "--no-edns"]);
+    let r = response(&out);
+    assert!(r.has_flag("tc"), "{}", out.stdout);
+    assert!(
+        out.stdout.ends_with(
+            ";; Truncated: the full answer needs DNS over TCP, which nsdig cannot do yet; \
+             shown as received\n"
+        ),
+        "{}",
+        out.stdout
+    );
+    // With EDNS0's 1232 bytes the whole record fits.
+    let out = nsdig(&ns, &["big.test", "TXT"]);
+    let r = response(&out);
+    assert!(!r.has_flag("tc"), "{}", out.stdout);
+    assert_eq!(r.answer.len(), 1, "{}", out.stdout);
+    assert!(!out.stdout.contains("Truncated"), "{}", out.stdout);
 }
 
 #[test]
