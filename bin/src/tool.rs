@@ -242,8 +242,9 @@ pub fn wait_sent(stack: &Stack, datagrams: u64, deadline: Duration) -> Departure
     }
 }
 
-/// How long [`wait_sent`] may wait: long enough for ARP's three tries a second apart.
-pub const SEND_DEADLINE: Duration = Duration::from_millis(3500);
+/// How long [`wait_sent`] may wait: long enough for ARP's three tries a second apart, which
+/// give up after 3 s.
+pub const SEND_DEADLINE: Duration = Duration::from_secs(4);
 
 /// Seconds as a duration: a positive decimal number of at most an hour (`0.5`, `2`).
 pub fn parse_seconds(s: &str) -> Result<Duration, String> {
@@ -296,6 +297,65 @@ mod tests {
             let e = parse_seconds(bad).unwrap_err();
             assert!(e.contains("e.g. 2 or 0.5"), "{bad}: {e}");
         }
+    }
+
+    /// Two stacks, 192.0.2.2 and 192.0.2.3, over the in-memory link; ARP gives up after three
+    /// tries 50 ms apart.
+    fn linked_stacks() -> (Stack, Stack) {
+        use netstack_link::device::memory::{MemoryLink, MemoryLinkConfig};
+        use netstack_link::neighbor::NeighborConfig;
+        let (da, db) = MemoryLink::pair(MemoryLinkConfig::default());
+        let fast_arp = NeighborConfig {
+            retry_interval: Duration::from_millis(50),
+            ..NeighborConfig::default()
+        };
+        let build = |d, addr: &str| {
+            Stack::builder(Arc::new(d), cidr(addr))
+                .neighbor(fast_arp.clone())
+                .build()
+                .unwrap()
+        };
+        (build(da, "192.0.2.2/24"), build(db, "192.0.2.3/24"))
+    }
+
+    fn send_one(stack: &Stack, to: &str) {
+        let s = netstack_runtime::UdpSocket::bind(stack, "0.0.0.0:0").unwrap();
+        s.send_to(b"one", to).unwrap();
+    }
+
+    #[test]
+    fn wait_sent_sees_the_datagram_leave_once_arp_resolves() {
+        let (a, _b) = linked_stacks();
+        send_one(&a, "192.0.2.3:9");
+        assert_eq!(wait_sent(&a, 1, SEND_DEADLINE), Departure::Left);
+        assert_eq!(a.stats().udp.tx_datagrams, 1);
+    }
+
+    #[test]
+    fn wait_sent_reports_a_next_hop_that_never_answers_arp() {
+        let (a, _b) = linked_stacks();
+        send_one(&a, "192.0.2.50:9");
+        let started = Instant::now();
+        assert_eq!(
+            wait_sent(&a, 1, SEND_DEADLINE),
+            Departure::NextHopUnresolved
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+
+    #[test]
+    fn wait_sent_gives_up_at_its_deadline_while_arp_is_still_trying() {
+        let (a, _b) = linked_stacks();
+        send_one(&a, "192.0.2.50:9");
+        // Three tries 50 ms apart outlast a 20 ms deadline.
+        assert_eq!(
+            wait_sent(&a, 1, Duration::from_millis(20)),
+            Departure::Pending
+        );
     }
 
     #[test]
