@@ -4,3 +4,4 @@
 pub mod args;
 pub mod device;
 pub mod services;
+pub mod tool;
