@@ -130,27 +130,7 @@ impl Args {
                     .into(),
             );
         }
-        if let Some(gw) = self.gateway {
-            if !self.addr.contains(gw) {
-                return Err(format!(
-                    "--gateway {gw}: not inside --addr {}; give a gateway on that subnet",
-                    self.addr
-                ));
-            }
-        }
-        if let Some(host) = self.host_addr {
-            if host.addr == self.addr.addr {
-                return Err(format!(
-                    "--host-addr {host}: the same address as --addr; give the kernel side another address, e.g. 192.0.2.1/24"
-                ));
-            }
-            if !host.contains(self.addr.addr) {
-                return Err(format!(
-                    "--host-addr {host}: --addr {} is not on that subnet, so the kernel could not reach the stack; use the same subnet",
-                    self.addr
-                ));
-            }
-        }
+        netstack_bin::tool::check_addresses(self.addr, self.host_addr, self.gateway)?;
         Ok(())
     }
 }

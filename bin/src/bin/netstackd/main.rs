@@ -29,12 +29,7 @@ fn main() -> ExitCode {
         eprintln!("netstackd: error: {msg}");
         return ExitCode::from(2);
     }
-    let _ = simplelog::TermLogger::init(
-        args.log_level,
-        simplelog::Config::default(),
-        simplelog::TerminalMode::Stderr,
-        simplelog::ColorChoice::Auto,
-    );
+    netstack_bin::tool::init_logging(args.log_level);
     match run(&args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
