@@ -2,8 +2,9 @@
 //! most [`POLL_INTERVAL`], so shutdown is noticed), handle it and up to `drain` more already
 //! queued (one wake-up, many messages), then let the actor run its timers and flush.
 //!
-//! An actor stops when its stop flag is set and its queue has stayed empty for one wait, so
-//! everything queued before shutdown is still handled; or when every sender is gone.
+//! An actor stops when its stop flag is set, its queue has stayed empty for one wait and it
+//! has nothing left in hand (`may_stop`), so everything queued before shutdown is still
+//! handled; or when every sender is gone.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
@@ -24,6 +25,12 @@ pub(crate) trait Actor {
     fn next_deadline(&self) -> Option<Instant> {
         None
     }
+
+    /// Asked once the stop flag is set and the queue is empty: false keeps the actor running
+    /// (timers included) to finish work still in hand; it is asked again after each wait.
+    fn may_stop(&mut self) -> bool {
+        true
+    }
 }
 
 pub(crate) fn run<A: Actor>(actor: &mut A, rx: &Receiver<A::Msg>, stop: &AtomicBool, drain: usize) {
@@ -43,7 +50,7 @@ pub(crate) fn run<A: Actor>(actor: &mut A, rx: &Receiver<A::Msg>, stop: &AtomicB
                 }
             }
             Err(RecvTimeoutError::Timeout) => {
-                if stop.load(Ordering::Relaxed) {
+                if stop.load(Ordering::Relaxed) && actor.may_stop() {
                     break;
                 }
             }

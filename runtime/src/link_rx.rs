@@ -3,6 +3,10 @@
 //!
 //! Policy: this thread never blocks on a queue. A full network queue drops the batch and counts
 //! it; the device is read again within one poll interval whatever happens downstream.
+//!
+//! Shutdown comes in two steps: `intake_closed` stops IPv4 intake (those frames are dropped and
+//! counted) while ARP still reaches link TX, which may be resolving output queued before the
+//! stop; `stop` ends the thread once link TX is done.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -25,6 +29,7 @@ pub(crate) struct LinkRx {
     pub net: Vec<Sender<NetMsg>>,
     pub tx: Sender<TxMsg>,
     pub stop: Arc<AtomicBool>,
+    pub intake_closed: Arc<AtomicBool>,
     pub stats: Published<LinkStats>,
 }
 
@@ -70,6 +75,10 @@ impl LinkRx {
                         }
                     },
                 };
+                if self.intake_closed.load(Ordering::Relaxed) {
+                    self.stats.runtime.rx_dropped_shutting_down += 1;
+                    continue;
+                }
                 let w = self.sharder.network_worker(&frame[offset..]);
                 batches[w].push(RxPacket { frame, offset });
             }

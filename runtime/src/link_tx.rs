@@ -22,6 +22,9 @@ use crate::actor::{self, Actor};
 use crate::msg::{NetMsg, TxMsg, TxPacket};
 use crate::stats::Published;
 
+/// How long link TX stays up after a stop for packets still waiting for ARP.
+const ARP_FLUSH_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Messages handled per wake-up before the stats are published and timers checked.
 const DRAIN_LIMIT: usize = 256;
 
@@ -37,6 +40,8 @@ pub(crate) struct LinkTx {
     pub stop: Arc<AtomicBool>,
     pub stats: Published<LinkStats>,
     scratch: Vec<u8>,
+    /// When `may_stop` was first asked.
+    stop_seen: Option<Instant>,
 }
 
 impl LinkTx {
@@ -61,6 +66,7 @@ impl LinkTx {
             stop,
             stats,
             scratch: Vec::with_capacity(2048),
+            stop_seen: None,
         }
     }
 
@@ -86,6 +92,14 @@ impl LinkTx {
 
 impl Actor for LinkTx {
     type Msg = TxMsg;
+
+    /// Shutdown flushes output, and packets waiting for ARP are output too: keep resolving
+    /// them for up to [`ARP_FLUSH_GRACE`] after the stop (their senders are told host
+    /// unreachable if it fails, as usual).
+    fn may_stop(&mut self) -> bool {
+        let first = *self.stop_seen.get_or_insert_with(Instant::now);
+        self.neighbors.pending_len() == 0 || first.elapsed() >= ARP_FLUSH_GRACE
+    }
 
     fn next_deadline(&self) -> Option<Instant> {
         self.neighbors.poll_deadline()

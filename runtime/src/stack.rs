@@ -226,7 +226,7 @@ pub struct Stack {
     link_slots: Vec<Slot<(LinkStats, RuntimeStats)>>,
     ipv4_slots: Vec<Slot<(Ipv4Stats, RuntimeStats)>>,
     transport_slots: Vec<Slot<(TransportStats, RuntimeStats)>>,
-    /// Stop flags in shutdown order: intake first, the device writer last.
+    /// Stop flags in shutdown order: intake first, then each stage drains into the next.
     stages: Vec<(Arc<AtomicBool>, Vec<Actor>)>,
 }
 
@@ -372,6 +372,7 @@ impl Stack {
         }
 
         let rx_stop = Arc::new(AtomicBool::new(false));
+        let intake_closed = Arc::new(AtomicBool::new(false));
         let (rx_stats, slot) = Published::new();
         link_slots.push(slot);
         let link_rx = LinkRx {
@@ -381,6 +382,7 @@ impl Stack {
             net: net_senders.clone(),
             tx: tx_send,
             stop: rx_stop.clone(),
+            intake_closed: intake_closed.clone(),
             stats: rx_stats,
         };
         let rx_actor = spawn("link-rx".into(), move || link_rx.run())?;
@@ -403,11 +405,14 @@ impl Stack {
             link_slots,
             ipv4_slots,
             transport_slots,
+            // Intake closes first; link RX itself stops last, because link TX may still be
+            // resolving queued output and needs the ARP replies it reads.
             stages: vec![
-                (rx_stop, vec![rx_actor]),
+                (intake_closed, vec![]),
                 (net_stop, net_workers),
                 (transport_stop, transport_workers),
                 (tx_stop, vec![tx_actor]),
+                (rx_stop, vec![rx_actor]),
             ],
         })
     }

@@ -17,6 +17,8 @@ pub struct RuntimeStats {
     pub rx_frames: u64,
     /// Device read calls that failed (other than a timeout).
     pub rx_device_errors: u64,
+    /// IPv4 frames read after intake closed for shutdown (dropped).
+    pub rx_dropped_shutting_down: u64,
     /// Batches of packets dropped because a network worker's queue was full.
     pub net_queue_full: u64,
     /// Packets in those batches.
@@ -43,6 +45,7 @@ impl RuntimeStats {
         let RuntimeStats {
             rx_frames,
             rx_device_errors,
+            rx_dropped_shutting_down,
             net_queue_full,
             net_queue_full_packets,
             transport_queue_full,
@@ -56,6 +59,7 @@ impl RuntimeStats {
         for (n, v) in [
             ("rx_frames", rx_frames),
             ("rx_device_errors", rx_device_errors),
+            ("rx_dropped_shutting_down", rx_dropped_shutting_down),
             ("net_queue_full", net_queue_full),
             ("net_queue_full_packets", net_queue_full_packets),
             ("transport_queue_full", transport_queue_full),
@@ -74,6 +78,7 @@ impl RuntimeStats {
         let RuntimeStats {
             rx_frames,
             rx_device_errors,
+            rx_dropped_shutting_down,
             net_queue_full,
             net_queue_full_packets,
             transport_queue_full,
@@ -86,6 +91,7 @@ impl RuntimeStats {
         } = o;
         self.rx_frames += rx_frames;
         self.rx_device_errors += rx_device_errors;
+        self.rx_dropped_shutting_down += rx_dropped_shutting_down;
         self.net_queue_full += net_queue_full;
         self.net_queue_full_packets += net_queue_full_packets;
         self.transport_queue_full += transport_queue_full;

@@ -325,3 +325,25 @@ fn a_connected_socket_to_a_silent_neighbour_learns_host_unreachable() {
     assert_eq!(err.kind(), ErrorKind::HostUnreachable, "{err}");
     assert!(start.elapsed() < Duration::from_secs(6));
 }
+
+#[test]
+fn shutdown_still_delivers_a_datagram_that_was_waiting_for_arp() {
+    // 250 ms each way: ARP takes longer than the other stages need to stop, so without the
+    // flush link TX would be gone before the reply came.
+    let slow = Impairments {
+        delay: Duration::from_millis(250),
+        ..Impairments::default()
+    };
+    let (a, b) = pair(slow, 25);
+    let rx = UdpSocket::bind(&b, "0.0.0.0:4002").unwrap();
+    rx.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+    let tx = UdpSocket::bind(&a, "0.0.0.0:0").unwrap();
+    // The first datagram to B must wait for ARP; shutting down at once must not lose it.
+    tx.send_to(b"last words", sa(B, 4002)).unwrap();
+    a.shutdown(Duration::from_secs(2)).unwrap();
+    let mut buf = [0u8; 32];
+    let (n, _) = rx
+        .recv_from(&mut buf)
+        .expect("the datagram queued behind ARP was flushed");
+    assert_eq!(&buf[..n], b"last words");
+}
