@@ -13,6 +13,7 @@
 
 /// Declares a stats struct of `u64` counters (plus nested stats structs after `;`) with
 /// `add`, which the runtime uses to sum the workers, and `for_each`, which names them.
+#[macro_export]
 macro_rules! counters {
     (
         $(#[$m:meta])*
@@ -45,7 +46,6 @@ macro_rules! counters {
         }
     };
 }
-pub(crate) use counters;
 
 pub mod checksum;
 pub mod endpoint;

@@ -4,7 +4,7 @@ use std::net::Ipv4Addr;
 use std::ops::Range;
 
 use netstack_link::wire::arp::ArpRepr;
-use netstack_network::endpoint::IcmpErrorKind;
+use netstack_network::endpoint::{IcmpErrorKind, Outgoing};
 use netstack_network::wire::ipv4::Ipv4Repr;
 
 /// How many frames link RX reads from the device per wake-up at most.
@@ -34,6 +34,16 @@ impl RxPacket {
 pub(crate) struct TxPacket {
     pub next_hop: Ipv4Addr,
     pub packet: Vec<u8>,
+}
+
+impl TxPacket {
+    /// The packets (a datagram's fragments, in order) of an IPv4 `Outgoing`.
+    pub fn all(o: Outgoing) -> impl Iterator<Item = TxPacket> {
+        let next_hop = o.next_hop;
+        o.packets
+            .into_iter()
+            .map(move |packet| TxPacket { next_hop, packet })
+    }
 }
 
 pub(crate) enum NetMsg {

@@ -203,12 +203,7 @@ impl NetworkWorker {
     }
 
     fn queue(&mut self, o: Outgoing) {
-        let next_hop = o.next_hop;
-        self.out.extend(
-            o.packets
-                .into_iter()
-                .map(|packet| TxPacket { next_hop, packet }),
-        );
+        self.out.extend(TxPacket::all(o));
     }
 
     fn flush(&mut self) {

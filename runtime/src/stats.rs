@@ -10,97 +10,33 @@ use netstack_network::endpoint::Ipv4Stats;
 use netstack_transport::udp::UdpStats;
 use parking_lot::Mutex;
 
-/// The runtime's own counters: queues, devices, the ping API.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct RuntimeStats {
-    /// Frames read from the device.
-    pub rx_frames: u64,
-    /// Device read calls that failed (other than a timeout).
-    pub rx_device_errors: u64,
-    /// IPv4 frames read after intake closed for shutdown (dropped).
-    pub rx_dropped_shutting_down: u64,
-    /// Batches of packets dropped because a network worker's queue was full.
-    pub net_queue_full: u64,
-    /// Packets in those batches.
-    pub net_queue_full_packets: u64,
-    /// Batches dropped because a transport worker's queue was full.
-    pub transport_queue_full: u64,
-    /// Datagrams and ICMP errors in those batches.
-    pub transport_queue_full_packets: u64,
-    /// Frames written to the device.
-    pub tx_frames: u64,
-    /// Frames the device refused to write (dropped).
-    pub tx_device_errors: u64,
-    /// Packets that waited for ARP and failed (host unreachable).
-    pub tx_host_unreachable: u64,
-    /// Echo replies for which no local pinger was waiting.
-    pub echo_replies_unclaimed: u64,
-    /// Echo requests a local pinger could not send (no route, too big).
-    pub echo_send_errors: u64,
-}
-
-impl RuntimeStats {
-    /// Calls `f` with every counter's name and value.
-    pub fn for_each(&self, f: &mut dyn FnMut(&str, u64)) {
-        let RuntimeStats {
-            rx_frames,
-            rx_device_errors,
-            rx_dropped_shutting_down,
-            net_queue_full,
-            net_queue_full_packets,
-            transport_queue_full,
-            transport_queue_full_packets,
-            tx_frames,
-            tx_device_errors,
-            tx_host_unreachable,
-            echo_replies_unclaimed,
-            echo_send_errors,
-        } = self;
-        for (n, v) in [
-            ("rx_frames", rx_frames),
-            ("rx_device_errors", rx_device_errors),
-            ("rx_dropped_shutting_down", rx_dropped_shutting_down),
-            ("net_queue_full", net_queue_full),
-            ("net_queue_full_packets", net_queue_full_packets),
-            ("transport_queue_full", transport_queue_full),
-            ("transport_queue_full_packets", transport_queue_full_packets),
-            ("tx_frames", tx_frames),
-            ("tx_device_errors", tx_device_errors),
-            ("tx_host_unreachable", tx_host_unreachable),
-            ("echo_replies_unclaimed", echo_replies_unclaimed),
-            ("echo_send_errors", echo_send_errors),
-        ] {
-            f(n, *v);
-        }
-    }
-
-    pub fn add(&mut self, o: &RuntimeStats) {
-        let RuntimeStats {
-            rx_frames,
-            rx_device_errors,
-            rx_dropped_shutting_down,
-            net_queue_full,
-            net_queue_full_packets,
-            transport_queue_full,
-            transport_queue_full_packets,
-            tx_frames,
-            tx_device_errors,
-            tx_host_unreachable,
-            echo_replies_unclaimed,
-            echo_send_errors,
-        } = o;
-        self.rx_frames += rx_frames;
-        self.rx_device_errors += rx_device_errors;
-        self.rx_dropped_shutting_down += rx_dropped_shutting_down;
-        self.net_queue_full += net_queue_full;
-        self.net_queue_full_packets += net_queue_full_packets;
-        self.transport_queue_full += transport_queue_full;
-        self.transport_queue_full_packets += transport_queue_full_packets;
-        self.tx_frames += tx_frames;
-        self.tx_device_errors += tx_device_errors;
-        self.tx_host_unreachable += tx_host_unreachable;
-        self.echo_replies_unclaimed += echo_replies_unclaimed;
-        self.echo_send_errors += echo_send_errors;
+netstack_network::counters! {
+    /// The runtime's own counters: queues, devices, the ping API.
+    pub struct RuntimeStats {
+        /// Frames read from the device.
+        rx_frames,
+        /// Device read calls that failed (other than a timeout).
+        rx_device_errors,
+        /// IPv4 frames read after intake closed for shutdown (dropped).
+        rx_dropped_shutting_down,
+        /// Batches of packets dropped because a network worker's queue was full.
+        net_queue_full,
+        /// Packets in those batches.
+        net_queue_full_packets,
+        /// Batches dropped because a transport worker's queue was full.
+        transport_queue_full,
+        /// Datagrams and ICMP errors in those batches.
+        transport_queue_full_packets,
+        /// Frames written to the device.
+        tx_frames,
+        /// Frames the device refused to write (dropped).
+        tx_device_errors,
+        /// Packets that waited for ARP and failed (their senders are told host unreachable).
+        tx_host_unreachable,
+        /// Echo replies for which no local pinger was waiting.
+        echo_replies_unclaimed,
+        /// Echo requests a local pinger could not send (no route, too big).
+        echo_send_errors,
     }
 }
 

@@ -473,11 +473,7 @@ impl UdpSender {
         ) {
             Ok(o) => {
                 self.stats.tx_datagrams += 1;
-                let next_hop = o.next_hop;
-                Ok(o.packets
-                    .into_iter()
-                    .map(|packet| TxPacket { next_hop, packet })
-                    .collect())
+                Ok(TxPacket::all(o).collect())
             }
             Err(e) => {
                 self.stats.tx_errors += 1;
