@@ -39,7 +39,7 @@ mod udp;
 use std::time::Duration;
 
 pub use ping::Pinger;
-pub use stack::{Stack, StackBuilder, StackConfig, StackHandle, MAX_WORKERS};
+pub use stack::{default_workers, Stack, StackBuilder, StackConfig, StackHandle, MAX_WORKERS};
 pub use stats::{RuntimeStats, StackStats};
 pub use transport::TransportStats;
 pub use udp::{UdpSocket, RECV_QUEUE_BYTES, RECV_QUEUE_DATAGRAMS};

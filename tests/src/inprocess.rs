@@ -10,7 +10,9 @@ use netstack_runtime::Stack;
 pub const A: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 2);
 pub const B: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 3);
 
-/// Two stacks over a link with the same seeded `impairments` both ways.
+/// Two stacks over a link with the same seeded `impairments` both ways, each with two
+/// network and two transport workers, so the tests exercise the sharding (fragments of one
+/// datagram meeting in one reassembly shard, sockets on different workers).
 pub fn impaired_pair(impairments: Impairments, seed: u64) -> (Stack, Stack) {
     let cfg = MemoryLinkConfig {
         a_to_b: impairments.clone(),
@@ -18,7 +20,7 @@ pub fn impaired_pair(impairments: Impairments, seed: u64) -> (Stack, Stack) {
         seed,
         ..MemoryLinkConfig::default()
     };
-    pair_with(cfg, None).expect("two stacks over the in-memory link")
+    pair_with(cfg, Some((2, 2))).expect("two stacks over the in-memory link")
 }
 
 /// Two stacks over a link built from `cfg`, with `(network, transport)` workers each when

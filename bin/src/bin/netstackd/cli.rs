@@ -48,9 +48,9 @@ pub struct Args {
     #[arg(long, value_name = "N", value_parser = parse_mtu)]
     pub mtu: Option<usize>,
 
-    /// Worker threads per layer pool (network and transport)
-    #[arg(long, value_name = "N", default_value_t = 2, value_parser = parse_workers)]
-    pub workers: usize,
+    /// Worker threads per layer pool (network and transport) [default: half the cores, at least 1]
+    #[arg(long, value_name = "N", value_parser = parse_workers)]
+    pub workers: Option<usize>,
 
     /// Capture every frame in and out to this pcap file (tshark/Wireshark read it)
     #[arg(long, value_name = "FILE")]

@@ -56,7 +56,10 @@ fn run(args: &Args) -> std::io::Result<()> {
         Some(dns_service(args)?)
     };
 
-    let mut builder = Stack::builder(opened.device, args.addr).workers(args.workers, args.workers);
+    let workers = args
+        .workers
+        .unwrap_or_else(netstack_runtime::default_workers);
+    let mut builder = Stack::builder(opened.device, args.addr).workers(workers, workers);
     if let Some(gw) = args.gateway {
         builder = builder.gateway(gw);
     }
