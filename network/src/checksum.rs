@@ -9,19 +9,32 @@ use crate::wire::IpProtocol;
 
 /// Adds `data` to a running one's-complement sum. An odd trailing byte is padded with zero,
 /// so only the last piece of a multi-part sum may have odd length.
-pub fn accumulate(mut sum: u32, data: &[u8]) -> u32 {
-    let mut chunks = data.chunks_exact(2);
+///
+/// RFC 1071 §2(B), "parallel summation": the sum is taken eight bytes at a time as two 32-bit
+/// big-endian words in a 64-bit accumulator, then folded. Since 2^16 ≡ 1 (mod 2^16 − 1), this
+/// is congruent to adding the 16-bit words one by one, and folding with end-around carry never
+/// turns a non-zero sum into zero. The result is folded to 16 bits, so callers may keep adding
+/// small values to it.
+pub fn accumulate(sum: u32, data: &[u8]) -> u32 {
+    let mut acc = u64::from(sum);
+    let mut chunks = data.chunks_exact(8);
     for c in &mut chunks {
-        sum = sum.wrapping_add(u32::from(u16::from_be_bytes([c[0], c[1]])));
-        // Fold early enough that the accumulator can never overflow, however long the data.
-        if sum & 0x8000_0000 != 0 {
-            sum = (sum & 0xffff) + (sum >> 16);
-        }
+        let w = u64::from_be_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
+        // Each step adds at most 2^33: no overflow before 2^31 steps (16 GiB).
+        acc += (w >> 32) + (w & 0xffff_ffff);
     }
-    if let [last] = chunks.remainder() {
-        sum = sum.wrapping_add(u32::from(*last) << 8);
+    let rest = chunks.remainder();
+    let mut pairs = rest.chunks_exact(2);
+    for c in &mut pairs {
+        acc += u64::from(u16::from_be_bytes([c[0], c[1]]));
     }
-    sum
+    if let [last] = pairs.remainder() {
+        acc += u64::from(*last) << 8;
+    }
+    while acc >> 16 != 0 {
+        acc = (acc & 0xffff) + (acc >> 16);
+    }
+    acc as u32
 }
 
 /// Folds an accumulator into 16 bits (without complementing).
@@ -77,6 +90,35 @@ mod tests {
         assert!(verify(accumulate(0, &data)));
         data[0] ^= 1;
         assert!(!verify(accumulate(0, &data)));
+    }
+
+    /// The word-at-a-time sum against the definition: 16-bit words, end-around carry.
+    fn reference(data: &[u8]) -> u16 {
+        let mut sum: u32 = 0;
+        for c in data.chunks(2) {
+            let word = u32::from(c[0]) << 8 | u32::from(*c.get(1).unwrap_or(&0));
+            sum += word;
+            sum = (sum & 0xffff) + (sum >> 16);
+        }
+        sum as u16
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn parallel_sum_equals_the_definition(data in proptest::collection::vec(proptest::num::u8::ANY, 0..3000), split in 0usize..3000) {
+            proptest::prop_assert_eq!(fold(accumulate(0, &data)), reference(&data));
+            // In two pieces, the first of even length, as callers do (header, then payload).
+            let split = (split.min(data.len())) & !1;
+            let two = accumulate(accumulate(0, &data[..split]), &data[split..]);
+            proptest::prop_assert_eq!(fold(two), reference(&data));
+        }
+    }
+
+    #[test]
+    fn all_ones_data_sums_to_ffff_never_zero() {
+        assert_eq!(fold(accumulate(0, &[0xff; 24])), 0xffff);
+        assert_eq!(fold(accumulate(0xffff, &[0xff, 0xff])), 0xffff);
+        assert_eq!(fold(accumulate(0, &[])), 0);
     }
 
     #[test]
