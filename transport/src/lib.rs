@@ -1,1 +1,3 @@
 //! netstack transport layer.
+
+pub mod tcp;
