@@ -512,11 +512,8 @@ impl Connection {
             return;
         }
         match self.state {
-            State::SynSent => {
-                self.state = State::Closed;
-                self.push_event(Event::Closed(None));
-            }
-            State::SynReceived => self.fin_queued = true,
+            // The FIN waits for the handshake (RFC 9293 §3.10.4 queues it behind SENDs).
+            State::SynSent | State::SynReceived => self.fin_queued = true,
             State::Established => {
                 self.fin_queued = true;
                 self.state = State::FinWait1;
@@ -540,6 +537,13 @@ impl Connection {
             return;
         }
         self.user_closed = true;
+        if self.state == State::SynSent {
+            // RFC 9293 §3.10.4: CLOSE in SYN-SENT deletes the TCB.
+            self.state = State::Closed;
+            self.clear_timers();
+            self.push_event(Event::Closed(None));
+            return;
+        }
         self.shutdown_write();
         if let (State::FinWait2, Some(now)) = (self.state, now) {
             self.fw2_deadline = Some(now + self.cfg.fin_wait2_timeout);
