@@ -60,11 +60,15 @@ struct Scenario {
     transfers: Vec<(u64, u64)>,
     time_limit: Duration,
     trace: bool,
+    /// A backlog of 1 with two connections sends the second through SYN cookies.
+    backlog: usize,
 }
 
 #[derive(Debug)]
 struct Outcome {
     start: Instant,
+    /// SYN cookies the server sent and accepted.
+    cookies: (u64, u64),
     elapsed: Duration,
     steps: u64,
     forward: LinkStats,
@@ -216,7 +220,7 @@ fn run(sc: &Scenario) -> Result<Outcome, String> {
     let mut bwd = Pipe::new(sc.backward);
     let listen = SocketAddrV4::new(SERVER, SERVER_PORT);
     server
-        .listen(listen, 16, sc.server_opts)
+        .listen(listen, sc.backlog, sc.server_opts)
         .map_err(|e| e.to_string())?;
     let mut cs: Vec<Side> = Vec::new();
     let mut ss: Vec<Side> = Vec::new();
@@ -346,8 +350,10 @@ fn run(sc: &Scenario) -> Result<Outcome, String> {
             ));
         }
     }
+    let st = server.stats().endpoint;
     Ok(Outcome {
         start: t0,
+        cookies: (st.syn_cookies_sent, st.syn_cookies_accepted),
         elapsed: now.duration_since(t0),
         steps,
         forward: fwd.stats,
@@ -471,6 +477,7 @@ fn scenario(seed: u64) -> Scenario {
         transfers,
         time_limit: Duration::from_secs(4 * 3600),
         trace: false,
+        backlog: rng.pick(&[1, 16]),
     }
 }
 
@@ -489,6 +496,8 @@ struct Totals {
     rto_expiries: u64,
     fast_recoveries: u64,
     errors: u64,
+    cookies_sent: u64,
+    cookies_accepted: u64,
 }
 
 impl Totals {
@@ -496,6 +505,8 @@ impl Totals {
         self.packets += o.forward.sent;
         self.lost += o.forward.lost + o.forward.queue_drops;
         self.corrupted += o.forward.corrupted;
+        self.cookies_sent += o.cookies.0;
+        self.cookies_accepted += o.cookies.1;
         for s in o.client_sides.iter().chain(o.server_sides.iter()) {
             self.bytes += s.received;
             self.errors += u64::from(s.error.is_some());
@@ -515,6 +526,8 @@ impl Totals {
         self.rto_expiries += o.rto_expiries;
         self.fast_recoveries += o.fast_recoveries;
         self.errors += o.errors;
+        self.cookies_sent += o.cookies_sent;
+        self.cookies_accepted += o.cookies_accepted;
     }
 }
 
@@ -588,6 +601,7 @@ fn throughput(alg: CongestionAlgorithm, loss: f64, bytes: u64, seed: u64) -> Res
         transfers: vec![(bytes, 0)],
         time_limit: Duration::from_secs(3600),
         trace: false,
+        backlog: 16,
     };
     let out = run(&sc)?;
     let done = out.server_sides[0]
@@ -635,7 +649,8 @@ fn main() {
     );
     println!(
         "tcp sim: {} bytes delivered; client->server link: {} packets, {} lost or queue-dropped, {} corrupted; \
-         {} retransmissions, {} RTO expiries, {} fast recoveries; {} sides ended with an error",
+         {} retransmissions, {} RTO expiries, {} fast recoveries; {} SYN cookies sent, {} accepted; \
+         {} sides ended with an error",
         totals.bytes,
         totals.packets,
         totals.lost,
@@ -643,6 +658,8 @@ fn main() {
         totals.retransmissions,
         totals.rto_expiries,
         totals.fast_recoveries,
+        totals.cookies_sent,
+        totals.cookies_accepted,
         totals.errors
     );
     let rate = THROUGHPUT_RATE as f64 / 1e6;
