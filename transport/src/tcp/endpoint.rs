@@ -282,6 +282,9 @@ impl Endpoint {
             remote: SocketAddrV4::new(src, repr.src_port),
         };
         if let Some(&id) = self.by_tuple.get(&tuple) {
+            if self.cookie_takes_over(now, id, &tuple, &repr, payload) {
+                return;
+            }
             let reuse = repr.flags.syn()
                 && !repr.flags.ack()
                 && self
@@ -426,11 +429,13 @@ impl Endpoint {
             return;
         }
         let counter = self.cookie_counter(now);
+        // While cookies are in use, an ACK that fails the check is dropped rather than reset:
+        // it may be a later segment of a cookie connection whose first segment was lost or
+        // reordered, and the peer's retransmission of that one will establish it.
         let Some(params) =
             syncookie::decode(&self.secret, &tuple, ack.seq - 1, counter, ack.ack - 1)
         else {
             self.stats.endpoint.syn_cookies_rejected += 1;
-            self.reply_rst(&tuple, ack);
             return;
         };
         let Some(l) = self.listeners.get(&laddr) else {
@@ -461,6 +466,48 @@ impl Endpoint {
         }
         let id = self.insert(conn, Some(laddr), false);
         self.after(id);
+    }
+
+    /// A half-open connection can meet an ACK for a SYN cookie sent for the same 4-tuple
+    /// earlier (the peer's first SYN overflowed the queue, its retransmission did not, and the
+    /// cookie SYN-ACK won). Answering with RST would reset the peer's established connection, so
+    /// a valid cookie replaces the half-open connection.
+    fn cookie_takes_over(
+        &mut self,
+        now: Instant,
+        id: ConnId,
+        tuple: &FourTuple,
+        seg: &TcpRepr,
+        payload: &[u8],
+    ) -> bool {
+        let Some(e) = self.conns.get(&id) else {
+            return false;
+        };
+        let c = &e.conn;
+        let candidate = c.state() == State::SynReceived
+            && c.is_passive()
+            && !e.announced
+            && seg.flags.ack()
+            && !seg.flags.syn()
+            && !seg.flags.rst()
+            && seg.ack != c.snd_nxt();
+        let Some(laddr) = e.listener.filter(|_| candidate && self.config.syn_cookies) else {
+            return false;
+        };
+        if !self
+            .listeners
+            .get(&laddr)
+            .is_some_and(|l| l.cookies_recent(now))
+        {
+            return false;
+        }
+        let counter = self.cookie_counter(now);
+        if syncookie::decode(&self.secret, tuple, seg.seq - 1, counter, seg.ack - 1).is_none() {
+            return false;
+        }
+        self.remove(id);
+        self.on_listener_ack(now, laddr, *tuple, seg, payload);
+        true
     }
 
     /// An ICMP error quoting one of our segments (RFC 5927 checks in `Connection::on_icmp`).

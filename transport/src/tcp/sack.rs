@@ -47,9 +47,32 @@ pub struct Acked {
     pub fin_acked: bool,
 }
 
+/// RFC 6675 §4 SetPipe contribution of one segment: octets not SACKed and not lost count
+/// once, retransmitted ones once more.
+fn pipe_of(s: &SentSegment) -> usize {
+    if s.sacked {
+        0
+    } else {
+        s.len * (usize::from(!s.lost) + usize::from(s.retransmitted))
+    }
+}
+
+fn mark_lost(s: &mut SentSegment) {
+    s.lost = true;
+    s.retransmitted = false;
+}
+
+fn is_pending_lost(s: &SentSegment) -> bool {
+    s.lost && !s.retransmitted && !s.sacked
+}
+
+/// The segments plus running totals, so that `pipe` and "anything to retransmit?" cost O(1)
+/// per segment sent instead of a walk over the whole flight.
 #[derive(Debug, Clone, Default)]
 pub struct Scoreboard {
     segs: VecDeque<SentSegment>,
+    pipe: usize,
+    pending_lost: usize,
 }
 
 impl Scoreboard {
@@ -66,46 +89,82 @@ impl Scoreboard {
         self.segs.iter()
     }
     pub fn push(&mut self, s: SentSegment) {
+        self.count_in(&s);
         self.segs.push_back(s);
+    }
+
+    fn count_in(&mut self, s: &SentSegment) {
+        self.pipe += pipe_of(s);
+        self.pending_lost += usize::from(is_pending_lost(s));
+    }
+
+    fn count_out(&mut self, s: &SentSegment) {
+        self.pipe -= pipe_of(s);
+        self.pending_lost -= usize::from(is_pending_lost(s));
+    }
+
+    /// Changes segment `i` keeping the totals right.
+    fn update(&mut self, i: usize, f: impl FnOnce(&mut SentSegment)) {
+        let Some(mut s) = self.segs.get(i).copied() else {
+            return;
+        };
+        self.count_out(&s);
+        f(&mut s);
+        self.count_in(&s);
+        self.segs[i] = s;
+    }
+
+    /// Recomputes the totals from scratch (checked in debug builds).
+    fn check_totals(&self) {
+        debug_assert_eq!(self.pipe, self.segs.iter().map(pipe_of).sum::<usize>());
+        debug_assert_eq!(
+            self.pending_lost,
+            self.segs.iter().filter(|s| is_pending_lost(s)).count()
+        );
     }
 
     /// Removes what `ack` covers; a partly covered segment is trimmed at the front.
     pub fn ack(&mut self, ack: SeqNumber) -> Acked {
         let mut out = Acked::default();
-        while let Some(front) = self.segs.front_mut() {
+        while let Some(&front) = self.segs.front() {
             if front.end() <= ack {
                 out.bytes += front.len;
                 out.fin_acked |= front.fin;
                 if !front.ever_retransmitted {
                     out.rtt_sample_from = Some(front.sent_at);
                 }
+                self.count_out(&front);
                 self.segs.pop_front();
             } else if front.seq < ack {
                 let cut = ack.since(front.seq);
-                front.seq = ack;
-                front.len -= cut;
+                self.update(0, |f| {
+                    f.seq = ack;
+                    f.len -= cut;
+                });
                 out.bytes += cut;
                 break;
             } else {
                 break;
             }
         }
+        self.check_totals();
         out
     }
 
     /// Splits segment `i` so that it holds at most `len` sequence numbers.
     pub fn split(&mut self, i: usize, len: usize) {
-        let Some(s) = self.segs.get_mut(i) else {
-            return;
-        };
+        let Some(&s) = self.segs.get(i) else { return };
         if s.len <= len || len == 0 {
             return;
         }
-        let mut tail = *s;
-        s.len = len;
-        s.fin = false;
+        let mut tail = s;
         tail.seq = s.seq + len;
         tail.len -= len;
+        self.update(i, |h| {
+            h.len = len;
+            h.fin = false;
+        });
+        self.count_in(&tail);
         self.segs.insert(i + 1, tail);
     }
 
@@ -127,14 +186,16 @@ impl Scoreboard {
             if s.end() > b.end {
                 self.split(i, b.end.since(s.seq));
             }
-            let s = &mut self.segs[i];
-            if !s.sacked {
-                s.sacked = true;
-                s.lost = false;
+            if !self.segs[i].sacked {
+                self.update(i, |s| {
+                    s.sacked = true;
+                    s.lost = false;
+                });
                 new = true;
             }
             i += 1;
         }
+        self.check_totals();
         new
     }
 
@@ -144,7 +205,8 @@ impl Scoreboard {
         let mut sacked_bytes = 0;
         let mut sacked_runs = 0;
         let mut in_run = false;
-        for s in self.segs.iter_mut().rev() {
+        for i in (0..self.segs.len()).rev() {
+            let s = self.segs[i];
             if s.sacked {
                 sacked_bytes += s.len;
                 if !in_run {
@@ -154,33 +216,33 @@ impl Scoreboard {
             } else {
                 in_run = false;
                 if !s.lost && (sacked_runs >= DUP_THRESH || sacked_bytes > (DUP_THRESH - 1) * mss) {
-                    s.lost = true;
-                    s.retransmitted = false;
+                    self.update(i, mark_lost);
                 }
             }
         }
+        self.check_totals();
     }
 
     /// Marks the first unSACKed segment lost (fast retransmit, or a NewReno partial ACK).
     pub fn mark_first_lost(&mut self) {
-        if let Some(s) = self.segs.iter_mut().find(|s| !s.sacked) {
-            s.lost = true;
-            s.retransmitted = false;
+        if let Some(i) = self.segs.iter().position(|s| !s.sacked) {
+            self.update(i, mark_lost);
         }
     }
 
     /// After an RTO every unSACKed segment is lost (RFC 6675 §5.1).
     pub fn mark_all_lost(&mut self) {
-        for s in self.segs.iter_mut().filter(|s| !s.sacked) {
-            s.lost = true;
-            s.retransmitted = false;
+        for i in 0..self.segs.len() {
+            if !self.segs[i].sacked {
+                self.update(i, mark_lost);
+            }
         }
     }
 
     /// Forgets SACK state, for a receiver that may have reneged (RFC 2018 §8).
     pub fn clear_sacked(&mut self) {
-        for s in self.segs.iter_mut() {
-            s.sacked = false;
+        for i in 0..self.segs.len() {
+            self.update(i, |s| s.sacked = false);
         }
     }
 
@@ -195,40 +257,35 @@ impl Scoreboard {
     /// RFC 6675 §4 SetPipe: octets not SACKed and not lost count once, retransmitted ones once
     /// more.
     pub fn pipe(&self) -> usize {
-        self.segs
-            .iter()
-            .filter(|s| !s.sacked)
-            .map(|s| s.len * (usize::from(!s.lost) + usize::from(s.retransmitted)))
-            .sum()
+        self.pipe
     }
 
     /// Index of the first segment due for retransmission (lost, not yet resent).
     pub fn next_lost(&self) -> Option<usize> {
-        self.segs
-            .iter()
-            .position(|s| s.lost && !s.retransmitted && !s.sacked)
+        if self.pending_lost == 0 {
+            return None;
+        }
+        self.segs.iter().position(is_pending_lost)
     }
 
     pub fn mark_retransmitted(&mut self, i: usize, now: Instant) {
-        if let Some(s) = self.segs.get_mut(i) {
+        self.update(i, |s| {
             s.retransmitted = true;
             s.ever_retransmitted = true;
             s.sent_at = now;
-        }
+        });
     }
 
     /// Marks segments longer than `len` lost so they are resent in smaller pieces (RFC 1191
     /// §6.5 after a smaller path MTU). Returns how many were marked.
     pub fn mark_oversized_lost(&mut self, len: usize) -> usize {
         let mut n = 0;
-        for s in self
-            .segs
-            .iter_mut()
-            .filter(|s| !s.sacked && s.data_len() > len)
-        {
-            s.lost = true;
-            s.retransmitted = false;
-            n += 1;
+        for i in 0..self.segs.len() {
+            let s = self.segs[i];
+            if !s.sacked && s.data_len() > len {
+                self.update(i, mark_lost);
+                n += 1;
+            }
         }
         n
     }
