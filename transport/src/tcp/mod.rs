@@ -17,6 +17,7 @@ pub mod segment;
 pub mod seq;
 pub mod stats;
 pub mod syncookie;
+pub mod testing;
 
 use std::fmt;
 use std::net::SocketAddrV4;

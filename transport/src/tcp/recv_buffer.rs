@@ -28,7 +28,9 @@ pub struct WriteOutcome {
 
 #[derive(Debug, Clone)]
 pub struct RecvBuffer {
+    /// Allocated on the first write, so idle and half-open connections cost no buffer.
     buf: Vec<u8>,
+    cap: usize,
     head: usize,
     len: usize,
     ooo: Vec<OooRange>,
@@ -41,7 +43,8 @@ impl RecvBuffer {
     /// range is dropped (and retransmitted by the peer).
     pub fn new(capacity: usize, max_ranges: usize) -> Self {
         RecvBuffer {
-            buf: vec![0; capacity],
+            buf: Vec::new(),
+            cap: capacity.max(1),
             head: 0,
             len: 0,
             ooo: Vec::new(),
@@ -51,7 +54,7 @@ impl RecvBuffer {
     }
 
     pub fn capacity(&self) -> usize {
-        self.buf.len()
+        self.cap
     }
     /// Bytes ready for the application.
     pub fn readable(&self) -> usize {
@@ -59,7 +62,7 @@ impl RecvBuffer {
     }
     /// Free space from RCV.NXT on: the most the peer may send beyond RCV.NXT.
     pub fn window(&self) -> usize {
-        self.buf.len() - self.len
+        self.cap - self.len
     }
     /// Out-of-order bytes held.
     pub fn ooo_bytes(&self) -> usize {
@@ -76,7 +79,10 @@ impl RecvBuffer {
     }
 
     fn copy_in(&mut self, offset: usize, data: &[u8]) {
-        let cap = self.buf.len();
+        let cap = self.cap;
+        if self.buf.is_empty() {
+            self.buf = vec![0; cap];
+        }
         let start = (self.head + self.len + offset) % cap;
         let first = data.len().min(cap - start);
         self.buf[start..start + first].copy_from_slice(&data[..first]);
@@ -139,11 +145,14 @@ impl RecvBuffer {
     /// Copies out up to `out.len()` in-order bytes.
     pub fn read(&mut self, out: &mut [u8]) -> usize {
         let n = out.len().min(self.len);
-        let cap = self.buf.len();
+        if n == 0 {
+            return 0;
+        }
+        let cap = self.cap;
         let first = n.min(cap - self.head);
         out[..first].copy_from_slice(&self.buf[self.head..self.head + first]);
         out[first..n].copy_from_slice(&self.buf[..n - first]);
-        self.head = (self.head + n) % cap.max(1);
+        self.head = (self.head + n) % cap;
         self.len -= n;
         n
     }

@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 
 use super::*;
 use crate::tcp::segment::{Checksum, TcpPacket};
+use crate::tcp::testing::pump;
 
 const A: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
 const B: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 2);
@@ -40,24 +41,6 @@ fn out(e: &mut Endpoint, now: Instant) -> Wire {
 fn parse(bytes: &[u8]) -> TcpRepr {
     let p = TcpPacket::new_checked(bytes).unwrap();
     TcpRepr::parse(&p, A, B, Checksum::Ignore).unwrap()
-}
-
-/// Delivers everything between the two endpoints until both are quiet.
-fn pump(a: &mut Endpoint, b: &mut Endpoint, now: Instant) {
-    for _ in 0..1000 {
-        let wa = out(a, now);
-        let wb = out(b, now);
-        if wa.is_empty() && wb.is_empty() {
-            return;
-        }
-        for (s, d, seg) in wa {
-            b.on_segment(now, s, d, &seg);
-        }
-        for (s, d, seg) in wb {
-            a.on_segment(now, s, d, &seg);
-        }
-    }
-    panic!("endpoints never went quiet");
 }
 
 fn events(e: &mut Endpoint) -> Vec<TcpEvent> {
