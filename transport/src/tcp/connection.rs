@@ -845,7 +845,9 @@ impl Connection {
             self.challenge_ack(_now);
             return;
         }
-        let err = if self.state == State::SynReceived && self.passive {
+        // RFC 9293 §3.10.7.4 second: in SYN-RECEIVED the connection was refused (a passive
+        // one just goes away: the endpoint never announced it).
+        let err = if self.state == State::SynReceived {
             TcpError::ConnectionRefused
         } else {
             TcpError::ConnectionReset

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use super::*;
 use crate::tcp::segment::{SackBlock, TcpRepr, Timestamp};
+use crate::tcp::CongestionAlgorithm;
 
 const PEER_ISS: u32 = 5000;
 const MSS: usize = 1000;
@@ -1185,4 +1186,152 @@ fn fragmentation_needed_never_goes_below_the_minimum_mtu() {
         v[0].0.seq,
     );
     assert_eq!(drain(&mut c, ms(21))[0].0.payload_len, MIN_PATH_MTU - 40);
+}
+
+// ------------------------------------------------------------------ passive open
+
+fn peer_syn(opts: PeerOpts) -> TcpRepr {
+    TcpRepr {
+        src_port: 80,
+        dst_port: 40000,
+        seq: SeqNumber(PEER_ISS),
+        flags: Flags::SYN,
+        window: 65535,
+        mss: opts.mss,
+        window_scale: opts.ws,
+        sack_permitted: opts.sack,
+        timestamp: opts.ts.then_some(Timestamp {
+            tsval: 10,
+            tsecr: 0,
+        }),
+        ..TcpRepr::default()
+    }
+}
+
+#[test]
+fn syn_ack_echoes_only_the_options_the_syn_offered() {
+    // RFC 7323 §2.2 and §3.2, RFC 2018 §2: never offer in a SYN-ACK what the SYN did not.
+    let mut c = Connection::accept(t0(), params(SocketOptions::default()), &peer_syn(PLAIN));
+    let r = next_seg(&mut c, t0());
+    assert_eq!(r.flags, Flags::SYN | Flags::ACK);
+    assert_eq!(r.ack, SeqNumber(PEER_ISS + 1));
+    assert_eq!(
+        (r.window_scale, r.timestamp, r.sack_permitted),
+        (None, None, false)
+    );
+    let offer = PeerOpts {
+        ts: true,
+        sack: true,
+        ws: Some(5),
+        mss: Some(1200),
+    };
+    let mut c = Connection::accept(t0(), params(SocketOptions::default()), &peer_syn(offer));
+    let r = next_seg(&mut c, t0());
+    assert_eq!(r.window_scale, Some(3));
+    assert!(r.sack_permitted);
+    assert_eq!(r.timestamp.unwrap().tsecr, 10);
+}
+
+#[test]
+fn retransmitted_syn_in_syn_received_resends_the_syn_ack() {
+    let mut c = Connection::accept(t0(), params(SocketOptions::default()), &peer_syn(PLAIN));
+    let first = next_seg(&mut c, t0());
+    c.on_segment(ms(500), &peer_syn(PLAIN), &[]);
+    let again = next_seg(&mut c, ms(500));
+    assert_eq!(again.flags, Flags::SYN | Flags::ACK);
+    assert_eq!(again.seq, first.seq);
+}
+
+#[test]
+fn syn_ack_is_retransmitted_on_timeout() {
+    // RFC 6298 §5: the SYN-ACK is timed like any segment.
+    let mut c = Connection::accept(t0(), params(SocketOptions::default()), &peer_syn(PLAIN));
+    next_seg(&mut c, t0());
+    assert_eq!(c.poll_deadline(), Some(ms(1000)));
+    c.on_timeout(ms(1000));
+    assert_eq!(next_seg(&mut c, ms(1000)).flags, Flags::SYN | Flags::ACK);
+    assert_eq!(c.stats().retransmissions, 1);
+}
+
+#[test]
+fn syn_received_with_bad_ack_draws_rst() {
+    // RFC 9293 §3.10.7.4 fifth, SYN-RECEIVED: an unacceptable ACK gets <SEQ=SEG.ACK><CTL=RST>.
+    let mut c = Connection::accept(t0(), params(SocketOptions::default()), &peer_syn(PLAIN));
+    next_seg(&mut c, t0());
+    let bad = TcpRepr {
+        seq: SeqNumber(PEER_ISS + 1),
+        ack: SeqNumber(7777),
+        flags: Flags::ACK,
+        ..peer_syn(PLAIN)
+    };
+    c.on_segment(ms(10), &bad, &[]);
+    let r = next_seg(&mut c, ms(10));
+    assert_eq!((r.flags, r.seq), (Flags::RST, SeqNumber(7777)));
+    assert_eq!(c.state(), State::SynReceived);
+}
+
+#[test]
+fn rst_in_syn_received_ends_the_half_open_connection() {
+    // RFC 9293 §3.10.7.4 second (a passive open returns to LISTEN: the listener is untouched).
+    let mut c = Connection::accept(t0(), params(SocketOptions::default()), &peer_syn(PLAIN));
+    next_seg(&mut c, t0());
+    let rst = TcpRepr {
+        seq: SeqNumber(PEER_ISS + 1),
+        flags: Flags::RST,
+        ..peer_syn(PLAIN)
+    };
+    c.on_segment(ms(10), &rst, &[]);
+    assert_eq!(c.state(), State::Closed);
+    assert_eq!(c.error(), Some(TcpError::ConnectionRefused));
+}
+
+#[test]
+fn handshake_ack_establishes_and_may_carry_data() {
+    let mut c = Connection::accept(t0(), params(SocketOptions::default()), &peer_syn(PLAIN));
+    let synack = next_seg(&mut c, t0());
+    let ack = TcpRepr {
+        seq: SeqNumber(PEER_ISS + 1),
+        ack: synack.seq + 1,
+        flags: Flags::ACK | Flags::PSH,
+        payload_len: 2,
+        ..peer_syn(PLAIN)
+    };
+    c.on_segment(ms(10), &ack, b"hi");
+    assert_eq!(c.state(), State::Established);
+    assert_eq!(events(&mut c), vec![Event::Connected, Event::Readable]);
+    assert_eq!(c.recv_queued(), 2);
+}
+
+#[test]
+fn out_of_order_fin_waits_for_the_missing_data() {
+    // RFC 9293 §3.10.7.4 eighth: a FIN counts only once everything before it arrived.
+    let (mut c, p) = established();
+    let fin = p.seg(&c, Flags::FIN | Flags::ACK, p.seq + 3, 2);
+    c.on_segment(ms(20), &fin, b"de");
+    assert_eq!(c.state(), State::Established);
+    c.on_segment(ms(21), &p.seg(&c, Flags::ACK, p.seq, 3), b"abc");
+    assert_eq!(c.state(), State::CloseWait);
+    let mut buf = [0u8; 8];
+    assert_eq!(c.recv(&mut buf).unwrap(), 5);
+    assert_eq!(&buf[..5], b"abcde");
+    assert_eq!(c.recv(&mut buf), Ok(0));
+}
+
+#[test]
+fn congestion_control_is_chosen_per_connection() {
+    // RFC 5681 for NewReno, RFC 9438 for CUBIC: both start from IW10, differ after a loss.
+    let reno = SocketOptions {
+        congestion: CongestionAlgorithm::NewReno,
+        ..SocketOptions::default()
+    };
+    let (mut r, rp) = established_with(reno, PLAIN);
+    let (mut cu, cp) = established();
+    for (c, p) in [(&mut r, &rp), (&mut cu, &cp)] {
+        send_segments(c, ms(20), 10);
+        for i in 0..3 {
+            c.on_segment(ms(30 + i), &p.ack(c, SeqNumber(101)), &[]);
+        }
+    }
+    assert_eq!(r.ssthresh(), 5 * MSS, "NewReno halves");
+    assert_eq!(cu.ssthresh(), 7 * MSS, "CUBIC keeps 0.7");
 }
