@@ -46,6 +46,8 @@ struct Side {
     error: Option<TcpError>,
     /// The last `send` took less than offered: wait for `Writable` (which must come).
     blocked: bool,
+    /// A slow reader's next read.
+    next_read: Option<Instant>,
     /// Time the last expected byte arrived.
     done_at: Option<Instant>,
     stats: Option<ConnStats>,
@@ -66,6 +68,8 @@ struct Scenario {
     trace: bool,
     /// A backlog of 1 with two connections sends the second through SYN cookies.
     backlog: usize,
+    /// Slow readers fill receive windows: zero windows, probes, window updates.
+    reader: Option<Reader>,
 }
 
 #[derive(Debug)]
@@ -80,13 +84,21 @@ struct Outcome {
     server_sides: Vec<Side>,
 }
 
+/// A slow application reader: at most `bytes` per `tick`.
+#[derive(Debug, Clone, Copy)]
+struct Reader {
+    bytes: usize,
+    tick: Duration,
+}
+
 fn app_step(
     ep: &mut Endpoint,
     side: &mut Side,
-    seed: u64,
+    sc: &Scenario,
     now: Instant,
     buf: &mut [u8],
 ) -> Result<(), String> {
+    let seed = sc.seed;
     let Some(id) = side.id else { return Ok(()) };
     if side.released {
         return Ok(());
@@ -108,10 +120,20 @@ fn app_step(
         ep.shutdown_write(id);
         side.shut = true;
     }
-    while side.error.is_none() && !side.eof {
-        match ep.recv(id, buf) {
+    let mut budget = match sc.reader {
+        None => usize::MAX,
+        Some(r) if side.next_read.map_or(true, |t| t <= now) => {
+            side.next_read = Some(now + r.tick);
+            r.bytes
+        }
+        Some(_) => 0,
+    };
+    while side.error.is_none() && !side.eof && budget > 0 {
+        let cap = budget.min(buf.len());
+        match ep.recv(id, &mut buf[..cap]) {
             Ok(0) => side.eof = true,
             Ok(n) => {
+                budget -= n;
                 for (i, b) in buf[..n].iter().enumerate() {
                     let off = side.received + i as u64;
                     if *b != pattern(seed, side.in_stream, off) {
@@ -295,10 +317,10 @@ fn run(sc: &Scenario) -> Result<Outcome, String> {
             on_events(&mut client, &mut cs, false);
             on_events(&mut server, &mut ss, true);
             for s in cs.iter_mut() {
-                app_step(&mut client, s, sc.seed, now, &mut buf)?;
+                app_step(&mut client, s, sc, now, &mut buf)?;
             }
             for s in ss.iter_mut() {
-                app_step(&mut server, s, sc.seed, now, &mut buf)?;
+                app_step(&mut server, s, sc, now, &mut buf)?;
             }
             let trace = sc.trace.then_some(t0);
             let n = transmit(&mut client, &mut fwd, &mut rng, now, trace, "C→S");
@@ -319,7 +341,14 @@ fn run(sc: &Scenario) -> Result<Outcome, String> {
             }
             break;
         }
+        let reads = cs
+            .iter()
+            .chain(ss.iter())
+            .filter(|s| !s.released && s.id.is_some())
+            .filter_map(|s| s.next_read)
+            .min();
         let next = [
+            reads,
             fwd.next_arrival(),
             bwd.next_arrival(),
             client.poll_deadline(),
@@ -328,6 +357,28 @@ fn run(sc: &Scenario) -> Result<Outcome, String> {
         .into_iter()
         .flatten()
         .min();
+        if sc.trace {
+            for (name, ep, sides) in [("client", &client, &cs), ("server", &server, &ss)] {
+                for c in sides
+                    .iter()
+                    .filter_map(|s| s.id.and_then(|id| ep.connection(id)))
+                {
+                    eprintln!(
+                        "           {name}: {:?} una={} nxt={} rcv_nxt={} queued={}/{} recv={}/{} wnd={} deadline={:?}",
+                        c.state(),
+                        c.snd_una(),
+                        c.snd_nxt(),
+                        c.rcv_nxt(),
+                        c.send_queued(),
+                        c.send_capacity(),
+                        c.recv_queued(),
+                        c.recv_capacity(),
+                        c.snd_wnd(),
+                        c.poll_deadline().map(|d| d.saturating_duration_since(now))
+                    );
+                }
+            }
+        }
         match next {
             Some(t) => now = now.max(t),
             None => {
@@ -488,6 +539,10 @@ fn scenario(seed: u64) -> Scenario {
         time_limit: Duration::from_secs(4 * 3600),
         trace: false,
         backlog: rng.pick(&[1, 16]),
+        reader: rng.chance(0.3).then(|| Reader {
+            bytes: rng.pick(&[100, 1000, 8000]),
+            tick: Duration::from_millis(rng.pick(&[1, 10, 100])),
+        }),
     }
 }
 
@@ -508,6 +563,7 @@ struct Totals {
     errors: u64,
     cookies_sent: u64,
     cookies_accepted: u64,
+    zero_window_probes: u64,
 }
 
 impl Totals {
@@ -524,6 +580,7 @@ impl Totals {
                 self.retransmissions += st.retransmissions;
                 self.rto_expiries += st.rto_expiries;
                 self.fast_recoveries += st.fast_recoveries;
+                self.zero_window_probes += st.zero_window_probes;
             }
         }
     }
@@ -538,6 +595,7 @@ impl Totals {
         self.errors += o.errors;
         self.cookies_sent += o.cookies_sent;
         self.cookies_accepted += o.cookies_accepted;
+        self.zero_window_probes += o.zero_window_probes;
     }
 }
 
@@ -625,6 +683,7 @@ fn throughput(alg: CongestionAlgorithm, loss: f64, bytes: u64, seed: u64) -> Res
         time_limit: Duration::from_secs(3600),
         trace: false,
         backlog: 16,
+        reader: None,
     };
     let out = run(&sc)?;
     let done = out.server_sides[0]
@@ -672,7 +731,7 @@ fn main() {
     );
     println!(
         "tcp sim: {} bytes delivered; client->server link: {} packets, {} lost or queue-dropped, {} corrupted; \
-         {} retransmissions, {} RTO expiries, {} fast recoveries; {} SYN cookies sent, {} accepted; \
+         {} retransmissions, {} RTO expiries, {} fast recoveries; {} SYN cookies sent, {} accepted; {} window probes; \
          {} sides ended with an error",
         totals.bytes,
         totals.packets,
@@ -683,6 +742,7 @@ fn main() {
         totals.fast_recoveries,
         totals.cookies_sent,
         totals.cookies_accepted,
+        totals.zero_window_probes,
         totals.errors
     );
     let rate = THROUGHPUT_RATE as f64 / 1e6;

@@ -230,11 +230,16 @@ impl Scoreboard {
         }
     }
 
-    /// After an RTO every unSACKed segment is lost (RFC 6675 §5.1).
+    /// After an RTO every unSACKed segment is lost (RFC 6675 §5.1). None of them may give an
+    /// RTT sample any more (Karn's rule as RFC 6298 §5 applies it to a backed-off timer): an
+    /// ACK for one sent before the timeout measures the recovery, not the path.
     pub fn mark_all_lost(&mut self) {
         for i in 0..self.segs.len() {
             if !self.segs[i].sacked {
-                self.update(i, mark_lost);
+                self.update(i, |s| {
+                    mark_lost(s);
+                    s.ever_retransmitted = true;
+                });
             }
         }
     }

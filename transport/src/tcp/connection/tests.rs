@@ -1335,3 +1335,18 @@ fn congestion_control_is_chosen_per_connection() {
     assert_eq!(r.ssthresh(), 5 * MSS, "NewReno halves");
     assert_eq!(cu.ssthresh(), 7 * MSS, "CUBIC keeps 0.7");
 }
+
+#[test]
+fn segments_sent_before_a_timeout_give_no_rtt_sample() {
+    // Karn's rule (RFC 6298 §3, §5): after an RTO, an ACK of data sent before it measures the
+    // recovery, not the path.
+    let (mut c, p) = established();
+    send_segments(&mut c, ms(20), 3);
+    let before = c.srtt();
+    let d = c.poll_deadline().unwrap();
+    c.on_timeout(d);
+    drain(&mut c, d);
+    // Much later, the first retransmission and everything after it is acknowledged at once.
+    c.on_segment(d + Duration::from_secs(5), &p.ack(&c, c.snd_nxt()), &[]);
+    assert_eq!(c.srtt(), before);
+}
