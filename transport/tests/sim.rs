@@ -364,7 +364,7 @@ fn run(sc: &Scenario) -> Result<Outcome, String> {
                     .filter_map(|s| s.id.and_then(|id| ep.connection(id)))
                 {
                     eprintln!(
-                        "           {name}: {:?} una={} nxt={} rcv_nxt={} queued={}/{} recv={}/{} wnd={} deadline={:?}",
+                        "           {name}: {:?} una={} nxt={} rcv_nxt={} queued={}/{} recv={}/{} wnd={} srtt={:?} deadline={:?}",
                         c.state(),
                         c.snd_una(),
                         c.snd_nxt(),
@@ -374,6 +374,7 @@ fn run(sc: &Scenario) -> Result<Outcome, String> {
                         c.recv_queued(),
                         c.recv_capacity(),
                         c.snd_wnd(),
+                        c.srtt(),
                         c.poll_deadline().map(|d| d.saturating_duration_since(now))
                     );
                 }
@@ -393,6 +394,27 @@ fn run(sc: &Scenario) -> Result<Outcome, String> {
         }
     }
     // Outcome invariants.
+    // The RTT estimate stays near the path's: at most 10 × (propagation + jitter + a full
+    // queue each way) + 5 s. An inflated estimate means a bad sample got in (Karn). The 5 s
+    // allow what RFC 7323 §4 accepts: an echoed timestamp whose ACK was lost and came back on
+    // the peer's retransmission measures the peer's timer too.
+    let queue = |i: &Impairments| i.queue_bytes as f64 * 8.0 / i.rate_bps as f64;
+    let path = (sc.forward.delay + sc.backward.delay + sc.forward.jitter + sc.backward.jitter)
+        .as_secs_f64()
+        + queue(&sc.forward)
+        + queue(&sc.backward);
+    let srtt_bound = 10.0 * path + 5.0;
+    for side in cs.iter().chain(ss.iter()) {
+        if let Some(st) = side.stats {
+            let srtt = st.srtt_us as f64 / 1e6;
+            if srtt > srtt_bound {
+                return Err(format!(
+                    "srtt {srtt:.3}s above {srtt_bound:.3}s: {}",
+                    side.summary()
+                ));
+            }
+        }
+    }
     for (i, (c, s)) in cs.iter().zip(ss.iter()).enumerate() {
         let clean = c.error.is_none() && s.error.is_none();
         if clean {

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use super::congestion::{new_controller, CongestionControl};
 use super::recv_buffer::RecvBuffer;
 use super::rtt::RttEstimator;
-use super::sack::{Scoreboard, SentSegment, DUP_THRESH};
+use super::sack::{Acked, Scoreboard, SentSegment, DUP_THRESH};
 use super::segment::{Flags, SackBlock, SackBlocks, TcpRepr, Timestamp, MAX_WINDOW_SCALE};
 use super::seq::SeqNumber;
 use super::stats::ConnStats;
@@ -137,6 +137,7 @@ pub struct Connection {
     retries: u32,
     syn_pending: bool,
     syn_sent_at: Option<Instant>,
+    syn_last_sent: Option<Instant>,
     syn_retransmitted: bool,
     sb: Scoreboard,
     dupacks: usize,
@@ -144,6 +145,7 @@ pub struct Connection {
     recovery_point: SeqNumber,
     /// RFC 6582 §3.2 "recover": no new recovery for dup ACKs of data sent before it.
     recover: SeqNumber,
+    recovery_started: Instant,
     /// Bytes that duplicate ACKs say left the network, for peers without SACK.
     reno_sacked: usize,
     /// Send the first lost segment even if pipe ≥ cwnd (RFC 6675 §5 step 4.2).
@@ -236,12 +238,14 @@ impl Connection {
             retries: 0,
             syn_pending: false,
             syn_sent_at: None,
+            syn_last_sent: None,
             syn_retransmitted: false,
             sb: Scoreboard::default(),
             dupacks: 0,
             in_recovery: false,
             recovery_point: p.iss,
             recover: p.iss,
+            recovery_started: now,
             reno_sacked: 0,
             force_rexmit: false,
             cc: new_controller(p.opts.congestion, mss),
@@ -894,10 +898,44 @@ impl Connection {
     /// The first RTT sample: from the echoed timestamp, else from the SYN's send time unless
     /// it was retransmitted (Karn).
     fn handshake_rtt_sample(&mut self, now: Instant, seg: &TcpRepr) {
-        if self.ts_rtt_sample(now, seg) {
-            return;
+        // The SYN is one segment; Karn's rule and the echo check apply to it as to data.
+        let acked = match (self.syn_retransmitted, self.syn_sent_at) {
+            (false, t) => Acked {
+                rtt_sample_from: t,
+                ..Acked::default()
+            },
+            (true, _) => Acked {
+                last_resend: self.syn_last_sent,
+                ..Acked::default()
+            },
+        };
+        self.ack_rtt_sample(now, seg, &acked);
+    }
+
+    /// One RTT sample per ACK of new data, never one that measures a recovery instead of the
+    /// path:
+    /// - timestamps (RFC 7323 §4.1) unless the echo predates a resend of the acknowledged data
+    ///   (the ACK answered the resend but echoes the first copy, whose ACK was lost);
+    /// - else the newest acknowledged segment never resent (Karn, RFC 6298 §3), unless the ACK
+    ///   also covers a resent one or it was sent before the current recovery began (either way
+    ///   it waited behind a hole).
+    fn ack_rtt_sample(&mut self, now: Instant, seg: &TcpRepr, acked: &Acked) {
+        if let (Some(ts), true) = (seg.timestamp, self.ts_enabled) {
+            let fresh = acked.last_resend.map_or(true, |t| {
+                (ts.tsecr.wrapping_sub(self.ts_now(t)) as i32) >= 0
+            });
+            if fresh && self.ts_rtt_sample(now, seg) {
+                return;
+            }
         }
-        if let (false, Some(t)) = (self.syn_retransmitted, self.syn_sent_at) {
+        // An ACK that also covers a resent segment was held back by that hole: the newer
+        // segments it covers waited for the repair, so their send times say nothing of the path.
+        let since_recovery = |t: Instant| !self.in_recovery || t >= self.recovery_started;
+        let unblocked = acked.last_resend.is_none();
+        if let Some(t) = acked
+            .rtt_sample_from
+            .filter(|t| unblocked && since_recovery(*t))
+        {
             self.rtt.sample(now.saturating_duration_since(t));
         }
     }
@@ -1025,12 +1063,7 @@ impl Connection {
         let newly = ack.since(self.snd_una);
         self.snd_una = ack;
         self.stats.bytes_acked += data_acked as u64;
-        // RTT: timestamps when present (RFC 7323 §4.1), else Karn's rule (RFC 6298 §3).
-        if !self.ts_rtt_sample(now, seg) {
-            if let Some(t) = acked.rtt_sample_from {
-                self.rtt.sample(now.saturating_duration_since(t));
-            }
-        }
+        self.ack_rtt_sample(now, seg, &acked);
         self.rtt.reset_backoff();
         self.retries = 0;
         // RFC 6298 §5.2–5.3.
@@ -1067,6 +1100,7 @@ impl Connection {
     /// RFC 6675 §5 (with SACK) or RFC 6582 §3.2 (without): fast retransmit and recovery.
     fn enter_recovery(&mut self, now: Instant) {
         self.in_recovery = true;
+        self.recovery_started = now;
         self.recovery_point = self.snd_max;
         self.recover = self.snd_max;
         self.stats.fast_recoveries += 1;
@@ -1382,6 +1416,7 @@ impl Connection {
         });
         self.snd_max = self.iss + 1;
         self.syn_sent_at.get_or_insert(now);
+        self.syn_last_sent = Some(now);
         self.rto_deadline = Some(now + self.rtt.rto());
         if self.syn_retransmitted {
             self.stats.retransmissions += 1;

@@ -44,6 +44,9 @@ pub struct Acked {
     /// Send time of the newest fully acknowledged, never retransmitted segment (an RTT sample
     /// allowed by Karn's rule).
     pub rtt_sample_from: Option<Instant>,
+    /// Latest (re)transmission among the acknowledged segments that were ever resent: an
+    /// echoed timestamp older than this belongs to an earlier copy.
+    pub last_resend: Option<Instant>,
     pub fin_acked: bool,
 }
 
@@ -130,7 +133,9 @@ impl Scoreboard {
             if front.end() <= ack {
                 out.bytes += front.len;
                 out.fin_acked |= front.fin;
-                if !front.ever_retransmitted {
+                if front.ever_retransmitted {
+                    out.last_resend = out.last_resend.max(Some(front.sent_at));
+                } else {
                     out.rtt_sample_from = Some(front.sent_at);
                 }
                 self.count_out(&front);

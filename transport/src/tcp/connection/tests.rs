@@ -1350,3 +1350,25 @@ fn segments_sent_before_a_timeout_give_no_rtt_sample() {
     c.on_segment(d + Duration::from_secs(5), &p.ack(&c, c.snd_nxt()), &[]);
     assert_eq!(c.srtt(), before);
 }
+
+#[test]
+fn ack_ending_recovery_gives_no_rtt_sample_from_data_behind_the_hole() {
+    // Karn (RFC 6298 §3) extended: the segments above a resent one waited for the repair.
+    let (mut c, p) = established_with(SocketOptions::default(), SACK);
+    let v = send_segments(&mut c, ms(20), 6);
+    let seq = |i: usize| v[i].0.seq;
+    for k in 0..3u64 {
+        let mut a = p.ack(&c, seq(0));
+        a.sack.push(SackBlock {
+            start: seq(1),
+            end: seq(2 + k as usize),
+        });
+        c.on_segment(ms(30 + k), &a, &[]);
+    }
+    let r = drain(&mut c, ms(33));
+    assert_eq!(r[0].0.seq, seq(0), "fast retransmit");
+    let before = c.srtt();
+    // The repair arrives 2 s later and the ACK covers everything.
+    c.on_segment(ms(2033), &p.ack(&c, c.snd_nxt()), &[]);
+    assert_eq!(c.srtt(), before);
+}
