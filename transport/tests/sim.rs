@@ -682,11 +682,17 @@ const THROUGHPUT_RATE: u64 = 20_000_000;
 const THROUGHPUT_BYTES: u64 = 10_000_000;
 
 /// Goodput of one bulk transfer over a 20 Mbit/s link with 50 ms RTT and `loss` each way.
-fn throughput(alg: CongestionAlgorithm, loss: f64, bytes: u64, seed: u64) -> Result<f64, String> {
-    let mut imp = Impairments::clean(Duration::from_millis(25), THROUGHPUT_RATE);
+fn throughput(
+    alg: CongestionAlgorithm,
+    rate: u64,
+    loss: f64,
+    bytes: u64,
+    seed: u64,
+) -> Result<f64, String> {
+    let mut imp = Impairments::clean(Duration::from_millis(25), rate);
     imp.loss = loss;
     // One bandwidth-delay product of queue.
-    imp.queue_bytes = (THROUGHPUT_RATE / 8 / 20) as usize;
+    imp.queue_bytes = (rate / 8 / 20) as usize;
     let opts = SocketOptions {
         congestion: alg,
         send_buffer: Some(4 << 20),
@@ -774,7 +780,7 @@ fn main() {
         ("NewReno", CongestionAlgorithm::NewReno),
     ] {
         for loss in [0.0, 0.01] {
-            match throughput(alg, loss, THROUGHPUT_BYTES, 7) {
+            match throughput(alg, THROUGHPUT_RATE, loss, THROUGHPUT_BYTES, 7) {
                 Ok(bps) => {
                     let mbps = bps / 1e6;
                     println!(
@@ -801,6 +807,34 @@ fn main() {
         "tcp sim throughput: Mathis bound for 1% loss, 50 ms RTT, 1460-byte MSS: {:.2} Mbit/s",
         1460.0 * 8.0 / 0.05 * 1.22 / 0.01f64.sqrt() / 1e6
     );
+    // A long fat pipe, where CUBIC's growth should beat Reno's one segment per RTT
+    // (RFC 9438 §1): 100 Mbit/s, 50 ms RTT (BDP ≈ 430 segments), 0.01% loss.
+    let mut lfn = Vec::new();
+    for (name, alg) in [
+        ("CUBIC", CongestionAlgorithm::Cubic),
+        ("NewReno", CongestionAlgorithm::NewReno),
+    ] {
+        match throughput(alg, 100_000_000, 0.0001, 40_000_000, 7) {
+            Ok(bps) => {
+                println!(
+                    "tcp sim throughput: {name} {:.1} Mbit/s = {:.0}% of a 100 Mbit/s link, 50 ms RTT, 0.01% loss each way, 40 MB",
+                    bps / 1e6,
+                    bps / 1e6
+                );
+                lfn.push(bps);
+            }
+            Err(e) => {
+                println!("tcp sim throughput: {name} on the 100 Mbit/s path failed: {e}");
+                lfn.push(0.0);
+            }
+        }
+    }
+    if lfn[0] > 0.0 && lfn[0] >= lfn[1] {
+        passed += 1;
+    } else {
+        println!("tcp sim throughput: CUBIC did not beat NewReno on the long fat pipe");
+        failed += 1;
+    }
     for (name, loss, share) in &figures {
         let floor = if *loss > 0.0 { 0.10 } else { 0.8 };
         if *share >= floor {
