@@ -420,6 +420,29 @@ impl Connection {
     pub fn recv_queued(&self) -> usize {
         self.recv.readable() + self.recv.ooo_bytes()
     }
+    /// In-order bytes `recv` can return now.
+    pub fn readable(&self) -> usize {
+        self.recv.readable()
+    }
+    /// Bytes `send` would take now (0 after shutdown or close).
+    pub fn send_space(&self) -> usize {
+        if self.fin_queued || self.user_closed || self.error.is_some() {
+            0
+        } else {
+            self.send_cap - self.send_buf.len()
+        }
+    }
+    /// The options that may change after the connection exists: Nagle, keepalive, the user
+    /// timeout and linger-0 (buffer sizes and negotiated options stay as they were).
+    pub fn set_options(&mut self, o: SocketOptions) {
+        self.opts.nodelay = o.nodelay;
+        self.opts.keepalive = o.keepalive;
+        self.opts.user_timeout = o.user_timeout;
+        self.opts.linger_zero = o.linger_zero;
+    }
+    pub fn options(&self) -> SocketOptions {
+        self.opts
+    }
     pub fn recv_capacity(&self) -> usize {
         self.recv.capacity()
     }

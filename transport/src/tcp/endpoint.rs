@@ -2,6 +2,23 @@
 //! of every listener, timers, and replies that belong to no connection. A runtime worker feeds
 //! it segments, ICMP errors and time, and drains segments and events.
 //!
+//! Driving it (one transport worker):
+//! ```text
+//! loop {
+//!     batch = channel.recv_deadline(endpoint.poll_deadline())
+//!     for (src, dst, tcp_bytes) in batch: endpoint.on_segment(now, src, dst, tcp_bytes)
+//!     for icmp error quoting TCP:        endpoint.on_icmp_error(now, info)
+//!     for socket command:                endpoint.send / recv / close / connect / listen …
+//!     endpoint.on_timeout(now)
+//!     endpoint.poll_transmit(now, &mut out)   // (src, dst, TCP bytes, checksum filled):
+//!                                             // wrap each in IPv4, protocol 6
+//!     while let Some(ev) = endpoint.poll_event() { wake the socket it names }
+//! }
+//! ```
+//! Inputs are the IPv4 payload with the IPv4 addresses (the checksum is verified here);
+//! `TcpConfig::mss` should be the interface MTU − 40. Every worker gets the same `secret`, so
+//! ISNs and SYN cookies agree whichever worker answers.
+//!
 //! Policy, in one place:
 //! - A `ConnId` stays valid until the socket layer calls `close` or `abort`, even after the
 //!   connection ended (so `recv` can still return end of stream or the error). Connections the
@@ -748,6 +765,25 @@ impl Endpoint {
             e.conn.abort();
             self.after(id);
         }
+    }
+
+    /// Changes the options that may change on a live connection (TCP_NODELAY, keepalive, user
+    /// timeout, linger-0); see `Connection::set_options`.
+    pub fn set_options(&mut self, id: ConnId, opts: SocketOptions) -> Result<(), TcpError> {
+        self.conns
+            .get_mut(&id)
+            .ok_or(TcpError::NotConnected)?
+            .conn
+            .set_options(opts);
+        self.after(id);
+        Ok(())
+    }
+
+    /// In-order bytes ready to read, and free send-buffer space: what a poll needs.
+    pub fn readiness(&self, id: ConnId) -> Option<(usize, usize)> {
+        self.conns
+            .get(&id)
+            .map(|e| (e.conn.readable(), e.conn.send_space()))
     }
 
     pub fn conn_stats(&self, id: ConnId) -> Option<ConnStats> {

@@ -380,3 +380,36 @@ fn stats_of_workers_add_up() {
     assert_eq!(s.endpoint.segments_received, 6);
     assert_eq!(s.connections.retransmissions, 4);
 }
+
+#[test]
+fn options_change_on_a_live_connection() {
+    let (mut a, mut b, id, sid) = connected_pair();
+    let nodelay = SocketOptions {
+        nodelay: true,
+        ..SocketOptions::default()
+    };
+    a.set_options(id, nodelay).unwrap();
+    assert!(a.connection(id).unwrap().options().nodelay);
+    // With Nagle off, two small writes go out back to back.
+    a.send(id, b"a").unwrap();
+    assert_eq!(out(&mut a, t0()).len(), 1);
+    a.send(id, b"b").unwrap();
+    assert_eq!(out(&mut a, t0()).len(), 1);
+    assert_eq!(
+        a.set_options(ConnId(999), nodelay),
+        Err(TcpError::NotConnected)
+    );
+    let _ = (&mut b, sid);
+}
+
+#[test]
+fn readiness_reports_readable_bytes_and_send_space() {
+    let (mut a, mut b, id, sid) = connected_pair();
+    let cap = TcpConfig::default().send_buffer;
+    assert_eq!(a.readiness(id), Some((0, cap)));
+    a.send(id, b"hello").unwrap();
+    pump(&mut a, &mut b, t0());
+    assert_eq!(b.readiness(sid), Some((5, cap)));
+    a.shutdown_write(id);
+    assert_eq!(a.readiness(id), Some((0, 0)));
+}
