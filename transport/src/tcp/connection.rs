@@ -1561,25 +1561,7 @@ impl Connection {
         if let Some(i) = self.sb.next_lost() {
             if self.pipe() < cwnd || self.force_rexmit {
                 self.force_rexmit = false;
-                self.sb
-                    .split(i, mss + usize::from(self.sb.get(i).is_some_and(|s| s.fin)));
-                let s = *self.sb.get(i)?;
-                self.sb.mark_retransmitted(i, now);
-                self.stats.retransmissions += 1;
-                self.stats.retransmitted_bytes += s.data_len() as u64;
-                self.copy_out(s.seq, s.data_len(), payload);
-                let mut flags = Flags::ACK;
-                if s.fin {
-                    flags |= Flags::FIN;
-                }
-                if s.data_len() > 0 {
-                    flags |= Flags::PSH;
-                }
-                let mut r = self.header(now, s.seq, flags);
-                r.payload_len = s.data_len();
-                self.rto_deadline.get_or_insert(now + self.rtt.rto());
-                self.unacked_since.get_or_insert(now);
-                return Some(r);
+                return self.resend(i, now, payload);
             }
             return None;
         }
@@ -1587,6 +1569,46 @@ impl Connection {
         if self.pipe() >= cwnd {
             return None;
         }
+        if let Some(r) = self.new_data(now, payload, mss) {
+            return Some(r);
+        }
+        // RFC 6675 §4 NextSeg rule 3: with no new data to send, resend a hole below SACKed
+        // data even before it counts as lost, rather than idle until the RTO.
+        if self.in_recovery && self.sack_enabled {
+            if let Some(i) = self.sb.next_hole() {
+                return self.resend(i, now, payload);
+            }
+        }
+        None
+    }
+
+    /// Resends scoreboard entry `i` (at most one MSS of it).
+    fn resend(&mut self, i: usize, now: Instant, payload: &mut Vec<u8>) -> Option<TcpRepr> {
+        let mss = self.data_mss();
+        self.sb
+            .split(i, mss + usize::from(self.sb.get(i).is_some_and(|s| s.fin)));
+        let s = *self.sb.get(i)?;
+        self.sb.mark_retransmitted(i, now);
+        self.stats.retransmissions += 1;
+        self.stats.retransmitted_bytes += s.data_len() as u64;
+        self.copy_out(s.seq, s.data_len(), payload);
+        let mut flags = Flags::ACK;
+        if s.fin {
+            flags |= Flags::FIN;
+        }
+        if s.data_len() > 0 {
+            flags |= Flags::PSH;
+        }
+        let mut r = self.header(now, s.seq, flags);
+        r.payload_len = s.data_len();
+        self.rto_deadline.get_or_insert(now + self.rtt.rto());
+        self.unacked_since.get_or_insert(now);
+        Some(r)
+    }
+
+    /// New data (RFC 6675 NextSeg rule 2), within the peer's window, with Nagle and sender SWS
+    /// avoidance.
+    fn new_data(&mut self, now: Instant, payload: &mut Vec<u8>, mss: usize) -> Option<TcpRepr> {
         // Then new data (rule 2), within the peer's window.
         let unsent = self.send_end().since(self.snd_max.max(self.data_start));
         let fin_unsent = self.fin_queued && self.snd_max <= self.send_end();

@@ -221,7 +221,9 @@ impl Scoreboard {
             } else {
                 in_run = false;
                 if !s.lost && (sacked_runs >= DUP_THRESH || sacked_bytes > (DUP_THRESH - 1) * mss) {
-                    self.update(i, mark_lost);
+                    // A segment already resent (by rule 3) is not resent again (NextSeg
+                    // rule 1 wants S2 > HighRxt); it now counts once in pipe.
+                    self.update(i, |s| s.lost = true);
                 }
             }
         }
@@ -276,6 +278,16 @@ impl Scoreboard {
             return None;
         }
         self.segs.iter().position(is_pending_lost)
+    }
+
+    /// RFC 6675 §4 NextSeg rule 3: the first segment neither SACKed, lost nor resent that has
+    /// SACKed data above it.
+    pub fn next_hole(&self) -> Option<usize> {
+        let top = self.segs.iter().rposition(|s| s.sacked)?;
+        self.segs
+            .iter()
+            .take(top)
+            .position(|s| !s.sacked && !s.lost && !s.retransmitted)
     }
 
     pub fn mark_retransmitted(&mut self, i: usize, now: Instant) {

@@ -1372,3 +1372,30 @@ fn ack_ending_recovery_gives_no_rtt_sample_from_data_behind_the_hole() {
     c.on_segment(ms(2033), &p.ack(&c, c.snd_nxt()), &[]);
     assert_eq!(c.srtt(), before);
 }
+
+#[test]
+fn sack_recovery_without_new_data_resends_a_hole_before_it_counts_as_lost() {
+    // RFC 6675 §4 NextSeg rule 3.
+    let (mut c, p) = established_with(SocketOptions::default(), SACK);
+    let v = send_segments(&mut c, ms(20), 5);
+    let blk = |i: usize| SackBlock {
+        start: v[i].0.seq,
+        end: v[i].0.seq + MSS,
+    };
+    // Segments 1 and 3 are lost; 0 is acknowledged, then 2, 4 and a duplicate of 2 arrive:
+    // three duplicate ACKs of segment 1.
+    let mut sent = Vec::new();
+    let acks = [vec![], vec![blk(2)], vec![blk(2)], vec![blk(4), blk(2)]];
+    for (k, blocks) in acks.into_iter().enumerate() {
+        let mut a = p.ack(&c, v[1].0.seq);
+        for b in blocks {
+            a.sack.push(b);
+        }
+        let now = ms(30 + k as u64);
+        c.on_segment(now, &a, &[]);
+        sent.extend(drain(&mut c, now).into_iter().map(|(r, _)| r.seq));
+    }
+    assert!(c.in_recovery());
+    // Segment 3 has only one SACKed segment above it, so it is not yet lost: rule 3 sends it.
+    assert_eq!(sent, vec![v[1].0.seq, v[3].0.seq]);
+}
