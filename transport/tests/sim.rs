@@ -307,11 +307,14 @@ fn run(sc: &Scenario) -> Result<Outcome, String> {
         while let Some((s, d, b)) = bwd.pop_due(now) {
             client.on_segment(now, s, d, &b);
         }
-        if client.poll_deadline().is_some_and(|d| d <= now) {
-            client.on_timeout(now);
-        }
-        if server.poll_deadline().is_some_and(|d| d <= now) {
-            server.on_timeout(now);
+        for (name, ep) in [("client", &mut client), ("server", &mut server)] {
+            if ep.poll_deadline().is_some_and(|d| d <= now) {
+                ep.on_timeout(now);
+                // A timer that comes due again at once would spin the runtime.
+                if ep.poll_deadline().is_some_and(|d| d <= now) {
+                    return Err(format!("{name} timer re-armed at or before now"));
+                }
+            }
         }
         for _ in 0..100 {
             on_events(&mut client, &mut cs, false);

@@ -569,11 +569,17 @@ impl Endpoint {
 
     pub fn on_timeout(&mut self, now: Instant) {
         self.epoch(now);
+        // Take the due entries first, so a connection is visited once per call even if its
+        // timer comes due again at once.
+        let mut due = Vec::new();
         while let Some(&Reverse((t, id))) = self.timers.peek() {
             if t > now {
                 break;
             }
             self.timers.pop();
+            due.push((t, id));
+        }
+        for (t, id) in due {
             let Some(e) = self.conns.get_mut(&id) else {
                 continue;
             };
