@@ -322,16 +322,24 @@ struct ConnIdStats {
     rto: u64,
 }
 
+/// 1% each way; `TCP_INTEROP_LOSS` overrides it for a harsher run.
+fn loss() -> f64 {
+    std::env::var("TCP_INTEROP_LOSS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0.01)
+}
+
 #[test]
 fn our_client_to_smoltcp_server_16mib_each_way_under_loss() {
-    let (stats, elapsed) = run(true, 0.01);
+    let (stats, elapsed) = run(true, loss());
     eprintln!("our client ↔ smoltcp server: {stats:?} in {elapsed:?} virtual");
     assert!(stats.retransmissions > 0, "the loss must have been felt");
 }
 
 #[test]
 fn smoltcp_client_to_our_server_16mib_each_way_under_loss() {
-    let (stats, elapsed) = run(false, 0.01);
+    let (stats, elapsed) = run(false, loss());
     eprintln!("smoltcp client ↔ our server: {stats:?} in {elapsed:?} virtual");
     assert!(stats.retransmissions > 0, "the loss must have been felt");
 }
