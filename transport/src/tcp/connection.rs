@@ -152,6 +152,8 @@ pub struct Connection {
     force_rexmit: bool,
     cc: Box<dyn CongestionControl>,
     unacked_since: Option<Instant>,
+    /// When new data last went out, for RFC 5681 §4.1 restart after idle.
+    last_send: Option<Instant>,
 
     // ACK generation.
     ack_now: bool,
@@ -250,6 +252,7 @@ impl Connection {
             force_rexmit: false,
             cc: new_controller(p.opts.congestion, mss),
             unacked_since: None,
+            last_send: None,
             ack_now: false,
             delack_deadline: None,
             segs_unacked: 0,
@@ -1609,6 +1612,18 @@ impl Connection {
     /// New data (RFC 6675 NextSeg rule 2), within the peer's window, with Nagle and sender SWS
     /// avoidance.
     fn new_data(&mut self, now: Instant, payload: &mut Vec<u8>, mss: usize) -> Option<TcpRepr> {
+        if self.sb.is_empty()
+            && self
+                .last_send
+                .is_some_and(|t| now.saturating_duration_since(t) > self.rtt.rto())
+        {
+            // RFC 5681 §4.1: restart from the initial window after an idle RTO.
+            self.cc.on_idle_restart();
+            self.last_send = None;
+            if self.pipe() >= self.cc.cwnd() {
+                return None;
+            }
+        }
         // Then new data (rule 2), within the peer's window.
         let unsent = self.send_end().since(self.snd_max.max(self.data_start));
         let fin_unsent = self.fin_queued && self.snd_max <= self.send_end();
@@ -1671,6 +1686,7 @@ impl Connection {
             sent_at: now,
         });
         self.snd_max = seq + seq_len;
+        self.last_send = Some(now);
         self.stats.bytes_sent += len as u64;
         self.rto_deadline.get_or_insert(now + self.rtt.rto());
         self.unacked_since.get_or_insert(now);

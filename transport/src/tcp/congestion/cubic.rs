@@ -115,6 +115,11 @@ impl CongestionControl for Cubic {
         self.reduce();
         self.cwnd = 1.0;
     }
+    fn on_idle_restart(&mut self) {
+        let iw = initial_window(self.mss) as f64 / self.mss as f64;
+        self.cwnd = self.cwnd.min(iw);
+        self.epoch = None;
+    }
     fn set_mss(&mut self, mss: usize) {
         // Keep the window in bytes when the segment size changes.
         let scale = self.mss as f64 / mss as f64;

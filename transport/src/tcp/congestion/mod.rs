@@ -43,6 +43,9 @@ pub trait CongestionControl: Debug + Send {
     fn on_rto(&mut self, now: Instant, flight: usize);
     /// The path MSS changed.
     fn set_mss(&mut self, mss: usize);
+    /// RFC 5681 §4.1: sending resumes after an idle period longer than the RTO, so the
+    /// window no longer reflects the path: cwnd = min(cwnd, IW).
+    fn on_idle_restart(&mut self);
 }
 
 /// Builds the controller for a connection.

@@ -67,6 +67,9 @@ impl CongestionControl for NewReno {
     fn set_mss(&mut self, mss: usize) {
         self.mss = mss;
     }
+    fn on_idle_restart(&mut self) {
+        self.cwnd = self.cwnd.min(initial_window(self.mss));
+    }
 }
 
 #[cfg(test)]

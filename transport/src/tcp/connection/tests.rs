@@ -1399,3 +1399,17 @@ fn sack_recovery_without_new_data_resends_a_hole_before_it_counts_as_lost() {
     // Segment 3 has only one SACKed segment above it, so it is not yet lost: rule 3 sends it.
     assert_eq!(sent, vec![v[1].0.seq, v[3].0.seq]);
 }
+
+#[test]
+fn idle_connection_restarts_from_the_initial_window() {
+    // RFC 5681 §4.1: after an idle period longer than the RTO, cwnd = min(cwnd, IW).
+    let (mut c, p) = established();
+    // Grow cwnd past IW: 10 segments acknowledged in slow start.
+    send_segments(&mut c, ms(20), 10);
+    c.on_segment(ms(30), &p.ack(&c, c.snd_nxt()), &[]);
+    assert!(c.cwnd() > 10 * MSS);
+    // Idle for 10 s, then a burst: only IW goes out.
+    let v = send_segments(&mut c, ms(10_030), 30);
+    assert_eq!(v.len(), 10);
+    assert_eq!(c.cwnd(), 10 * MSS);
+}
