@@ -413,3 +413,48 @@ fn readiness_reports_readable_bytes_and_send_space() {
     a.shutdown_write(id);
     assert_eq!(a.readiness(id), Some((0, 0)));
 }
+
+#[test]
+fn syn_flood_holds_bounded_state_and_a_real_client_still_connects() {
+    // RFC 4987 §3.6: past the SYN queue, cookies keep the listener stateless.
+    let (mut a, mut b) = (ep(), ep());
+    b.listen(server_addr(), 8, SocketOptions::default())
+        .unwrap();
+    for port in 1000..3000u16 {
+        let syn = TcpRepr {
+            src_port: port,
+            dst_port: 80,
+            seq: SeqNumber(u32::from(port) * 7919),
+            flags: Flags::SYN,
+            window: 1000,
+            mss: Some(1460),
+            ..TcpRepr::default()
+        };
+        b.on_segment(
+            t0(),
+            Ipv4Addr::new(198, 51, 100, 9),
+            B,
+            &syn.to_bytes(Ipv4Addr::new(198, 51, 100, 9), B, &[]),
+        );
+    }
+    assert_eq!(b.connection_count(), 8, "only the SYN queue holds state");
+    assert_eq!(b.stats().endpoint.syn_cookies_sent, 1992);
+    // The stateless replies were bounded by the queue limit, not by the flood.
+    assert_eq!(b.stats().endpoint.stateless_queue_drops, 1992 - 1024);
+    let replies = out(&mut b, t0()).len();
+    assert!(
+        replies <= TcpConfig::default().max_stateless_queue + 8,
+        "{replies}"
+    );
+    let id = a
+        .connect(t0(), tuple(40000), SocketOptions::default())
+        .unwrap();
+    a.send(id, b"through").unwrap();
+    pump(&mut a, &mut b, t0());
+    let sid = match events(&mut b).as_slice() {
+        [TcpEvent::Accepted { id, .. }, TcpEvent::Readable(_)] => *id,
+        e => panic!("{e:?}"),
+    };
+    let mut buf = [0u8; 16];
+    assert_eq!(b.recv(sid, &mut buf).unwrap(), 7);
+}
