@@ -477,6 +477,36 @@ impl Connection {
         mss.saturating_sub(opt).max(1)
     }
 
+    /// Payload for the next segment: the MSS less the SACK blocks it will carry (RFC 6691:
+    /// every option comes out of the MSS, or the packet outgrows the path MTU).
+    fn seg_mss(&self) -> usize {
+        self.data_mss()
+            .saturating_sub(self.sack_option_len())
+            .max(1)
+    }
+
+    fn max_sack_blocks(&self) -> usize {
+        if self.ts_enabled {
+            3
+        } else {
+            4
+        }
+    }
+
+    /// Bytes the SACK option of the next ACK will take (NOP, NOP, kind, length, blocks).
+    fn sack_option_len(&self) -> usize {
+        if !self.sack_enabled {
+            return 0;
+        }
+        let n = (usize::from(self.dsack.is_some()) + self.recv.ooo_ranges())
+            .min(self.max_sack_blocks());
+        if n == 0 {
+            0
+        } else {
+            4 + 8 * n
+        }
+    }
+
     fn ts_now(&self, now: Instant) -> u32 {
         (now.saturating_duration_since(self.epoch).as_millis() as u32).wrapping_add(self.ts_offset)
     }
@@ -1482,7 +1512,7 @@ impl Connection {
 
     /// RFC 2018 §4: the first block covers the most recent segment; D-SACK (RFC 2883) goes first.
     fn sack_blocks(&mut self, out: &mut SackBlocks) {
-        let max = if self.ts_enabled { 3 } else { 4 };
+        let max = self.max_sack_blocks();
         if let Some(d) = self.dsack.take() {
             out.push(d);
             self.stats.dsack_blocks_sent += 1;
@@ -1558,7 +1588,7 @@ impl Connection {
         if !self.can_send() {
             return None;
         }
-        let mss = self.data_mss();
+        let mss = self.seg_mss();
         let cwnd = self.cc.cwnd();
         // First the segments deemed lost (RFC 6675 §4 NextSeg rule 1).
         if let Some(i) = self.sb.next_lost() {
@@ -1587,7 +1617,7 @@ impl Connection {
 
     /// Resends scoreboard entry `i` (at most one MSS of it).
     fn resend(&mut self, i: usize, now: Instant, payload: &mut Vec<u8>) -> Option<TcpRepr> {
-        let mss = self.data_mss();
+        let mss = self.seg_mss();
         self.sb
             .split(i, mss + usize::from(self.sb.get(i).is_some_and(|s| s.fin)));
         let s = *self.sb.get(i)?;

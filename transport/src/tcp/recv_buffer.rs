@@ -68,6 +68,10 @@ impl RecvBuffer {
     pub fn ooo_bytes(&self) -> usize {
         self.ooo.iter().map(|r| r.end - r.start).sum()
     }
+    /// Number of out-of-order ranges held.
+    pub fn ooo_ranges(&self) -> usize {
+        self.ooo.len()
+    }
     pub fn has_ooo(&self) -> bool {
         !self.ooo.is_empty()
     }
