@@ -38,6 +38,8 @@ counters! {
         paws_drops,
         zero_window_probes,
         keepalive_probes,
+        /// RFC 8985 tail loss probes sent.
+        tail_loss_probes,
         window_updates,
         srtt_us, rttvar_us, rto_us, cwnd, ssthresh, snd_wnd, rcv_wnd,
     }
