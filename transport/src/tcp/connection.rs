@@ -631,6 +631,7 @@ impl Connection {
     }
 
     fn fail(&mut self, e: TcpError) {
+        log::debug!("tcp {:?}: {} in {:?}", self.tuple, e, self.state);
         self.error = Some(e);
         self.state = State::Closed;
         self.clear_timers();
@@ -943,6 +944,7 @@ impl Connection {
 
     fn queue_rst(&mut self, seq: SeqNumber, ack: Option<SeqNumber>) {
         if self.ctl_replies.len() >= MAX_CTL_REPLIES {
+            self.stats.ctl_replies_dropped += 1;
             return;
         }
         let mut r = TcpRepr {

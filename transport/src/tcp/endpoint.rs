@@ -282,6 +282,7 @@ impl Endpoint {
         let (repr, hl) = match parsed {
             Ok(v) => v,
             Err(e) => {
+                log::trace!("tcp: dropped a segment from {src}: {e}");
                 let c = &mut self.stats.endpoint;
                 match e {
                     SegmentError::TooShort => c.dropped_too_short += 1,

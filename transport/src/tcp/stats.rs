@@ -35,6 +35,8 @@ counters! {
         unacceptable_segments,
         challenge_acks,
         challenge_acks_suppressed,
+        /// RSTs a connection could not queue (more than 4 waiting for `poll_transmit`).
+        ctl_replies_dropped,
         paws_drops,
         zero_window_probes,
         keepalive_probes,
