@@ -1,0 +1,824 @@
+//! The endpoint: everything one transport worker owns — its connections (by 4-tuple), a copy
+//! of every listener, timers, and replies that belong to no connection. A runtime worker feeds
+//! it segments, ICMP errors and time, and drains segments and events.
+//!
+//! Driving it (one transport worker):
+//! ```text
+//! loop {
+//!     batch = channel.recv_deadline(endpoint.poll_deadline())
+//!     for (src, dst, tcp_bytes) in batch: endpoint.on_segment(now, src, dst, tcp_bytes)
+//!     for icmp error quoting TCP:        endpoint.on_icmp_error(now, info)
+//!     for socket command:                endpoint.send / recv / close / connect / listen …
+//!     endpoint.on_timeout(now)
+//!     endpoint.poll_transmit(now, &mut out)   // (src, dst, TCP bytes, checksum filled):
+//!                                             // wrap each in IPv4, protocol 6
+//!     while let Some(ev) = endpoint.poll_event() { wake the socket it names }
+//! }
+//! ```
+//! Inputs are the IPv4 payload with the IPv4 addresses (the checksum is verified here);
+//! `TcpConfig::mss` should be the interface MTU − 40. Every worker gets the same `secret`, so
+//! ISNs and SYN cookies agree whichever worker answers.
+//!
+//! Policy, in one place:
+//! - A `ConnId` stays valid until the socket layer calls `close` or `abort`, even after the
+//!   connection ended (so `recv` can still return end of stream or the error). Connections the
+//!   socket layer never heard of (half-open ones) are dropped as soon as they end.
+//! - A passive connection counts against its listener's accept queue from `Accepted` until the
+//!   socket layer first touches it (`accepted`, `send`, `recv`, `close`…).
+//! - Stateless replies (RSTs, cookie SYN-ACKs) wait in a queue of `max_stateless_queue`; more
+//!   are dropped and counted.
+//! - Events wait in an unbounded queue: each is caused by a call the runtime made, and the
+//!   runtime drains it after every batch.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::time::Instant;
+
+use super::connection::{ConnParams, Connection, Event, IcmpKind, State};
+use super::isn::{initial_sequence_number, siphash24, tuple_bytes};
+use super::listener::Listener;
+use super::segment::{Checksum, Flags, SegmentError, TcpPacket, TcpRepr};
+use super::seq::SeqNumber;
+use super::stats::{ConnStats, TcpStats};
+use super::syncookie::{self, CookieParams, TICK_SECS};
+use super::{FourTuple, SocketOptions, TcpConfig, TcpError};
+
+/// A connection handle, valid within one `Endpoint`. Never reused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ConnId(pub u64);
+
+/// What the socket layer hears.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TcpEvent {
+    /// A passive open completed on the listener bound to `listener`.
+    Accepted { listener: SocketAddrV4, id: ConnId },
+    /// An active open completed.
+    Connected(ConnId),
+    /// Data or end of stream arrived. Edge-triggered: raised once per arrival after the last
+    /// `recv`; `readiness` tells how much is there.
+    Readable(ConnId),
+    /// Send-buffer space freed after a `send` that took less than offered.
+    Writable(ConnId),
+    /// The connection ended: `None` orderly, else the error.
+    Closed(ConnId, Option<TcpError>),
+}
+
+/// The ICMP errors TCP acts on (RFC 1122 §4.2.3.9, RFC 1191).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IcmpErrorKind {
+    NetUnreachable,
+    HostUnreachable,
+    ProtocolUnreachable,
+    PortUnreachable,
+    FragmentationNeeded { next_hop_mtu: u16 },
+}
+
+/// An ICMP error as the network layer hands it over: the quoted IPv4 header's addresses (the
+/// source is us) and the first eight bytes of the quoted TCP header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IcmpErrorInfo {
+    pub kind: IcmpErrorKind,
+    pub src: Ipv4Addr,
+    pub dst: Ipv4Addr,
+    pub quoted: [u8; 8],
+}
+
+impl IcmpErrorInfo {
+    /// Builds the info from the quoted transport bytes; `None` when fewer than 8 are quoted.
+    pub fn new(kind: IcmpErrorKind, src: Ipv4Addr, dst: Ipv4Addr, quoted: &[u8]) -> Option<Self> {
+        let q: [u8; 8] = quoted.get(..8)?.try_into().ok()?;
+        Some(IcmpErrorInfo {
+            kind,
+            src,
+            dst,
+            quoted: q,
+        })
+    }
+}
+
+#[derive(Debug)]
+struct Entry {
+    conn: Connection,
+    /// For passive connections: the listener, until the socket layer takes the connection.
+    listener: Option<SocketAddrV4>,
+    /// The socket layer knows this id (active open, or `Accepted` emitted).
+    announced: bool,
+    /// The socket layer has touched a passive connection (it left the accept queue).
+    taken: bool,
+    closed_emitted: bool,
+    released: bool,
+    timer: Option<Instant>,
+    dirty: bool,
+}
+
+pub struct Endpoint {
+    config: TcpConfig,
+    secret: [u8; 16],
+    epoch: Option<Instant>,
+    conns: HashMap<ConnId, Entry>,
+    by_tuple: HashMap<FourTuple, ConnId>,
+    next_id: u64,
+    listeners: HashMap<SocketAddrV4, Listener>,
+    timers: BinaryHeap<Reverse<(Instant, ConnId)>>,
+    dirty: VecDeque<ConnId>,
+    stateless: VecDeque<(Ipv4Addr, Ipv4Addr, Vec<u8>)>,
+    events: VecDeque<TcpEvent>,
+    stats: TcpStats,
+    payload_scratch: Vec<u8>,
+    /// The latest `now` the runtime gave us, for calls that take no time (`close`).
+    last_now: Option<Instant>,
+}
+
+impl Endpoint {
+    /// `secret` keys ISNs (RFC 6528) and SYN cookies; every worker gets the same one.
+    pub fn new(config: TcpConfig, secret: [u8; 16]) -> Self {
+        Endpoint {
+            config,
+            secret,
+            epoch: None,
+            conns: HashMap::new(),
+            by_tuple: HashMap::new(),
+            next_id: 1,
+            listeners: HashMap::new(),
+            timers: BinaryHeap::new(),
+            dirty: VecDeque::new(),
+            stateless: VecDeque::new(),
+            events: VecDeque::new(),
+            stats: TcpStats::default(),
+            payload_scratch: Vec::new(),
+            last_now: None,
+        }
+    }
+
+    pub fn config(&self) -> &TcpConfig {
+        &self.config
+    }
+
+    fn epoch(&mut self, now: Instant) -> Instant {
+        self.last_now = Some(self.last_now.map_or(now, |t| t.max(now)));
+        *self.epoch.get_or_insert(now)
+    }
+
+    fn params(
+        &mut self,
+        now: Instant,
+        tuple: FourTuple,
+        iss: SeqNumber,
+        opts: SocketOptions,
+    ) -> ConnParams {
+        let epoch = self.epoch(now);
+        let mut tb = [0u8; 13];
+        tb[..12].copy_from_slice(&tuple_bytes(&tuple));
+        tb[12] = b't';
+        ConnParams {
+            tuple,
+            iss,
+            epoch,
+            ts_offset: siphash24(&self.secret, &tb) as u32,
+            config: self.config.clone(),
+            opts,
+        }
+    }
+
+    fn isn(&mut self, now: Instant, tuple: &FourTuple) -> SeqNumber {
+        let epoch = self.epoch(now);
+        initial_sequence_number(&self.secret, tuple, now.saturating_duration_since(epoch))
+    }
+
+    fn cookie_counter(&mut self, now: Instant) -> u32 {
+        let epoch = self.epoch(now);
+        (now.saturating_duration_since(epoch).as_secs() / TICK_SECS) as u32
+    }
+
+    // ---------------------------------------------------------------- listeners
+
+    pub fn listen(
+        &mut self,
+        local: SocketAddrV4,
+        backlog: usize,
+        opts: SocketOptions,
+    ) -> Result<(), TcpError> {
+        if local.port() == 0 {
+            return Err(TcpError::InvalidInput);
+        }
+        if self.listeners.contains_key(&local) {
+            return Err(TcpError::AddrInUse);
+        }
+        self.listeners
+            .insert(local, Listener::new(local, backlog, opts));
+        Ok(())
+    }
+
+    pub fn unlisten(&mut self, local: SocketAddrV4) {
+        self.listeners.remove(&local);
+    }
+
+    fn listener_for(&self, local: SocketAddrV4) -> Option<SocketAddrV4> {
+        if self.listeners.contains_key(&local) {
+            return Some(local);
+        }
+        let any = SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, local.port());
+        self.listeners.contains_key(&any).then_some(any)
+    }
+
+    // ---------------------------------------------------------------- opens
+
+    pub fn connect(
+        &mut self,
+        now: Instant,
+        tuple: FourTuple,
+        opts: SocketOptions,
+    ) -> Result<ConnId, TcpError> {
+        if tuple.local.port() == 0 || tuple.remote.port() == 0 {
+            return Err(TcpError::InvalidInput);
+        }
+        if self.by_tuple.contains_key(&tuple) {
+            return Err(TcpError::AddrInUse);
+        }
+        let iss = self.isn(now, &tuple);
+        let p = self.params(now, tuple, iss, opts);
+        let conn = Connection::connect(now, p);
+        self.stats.endpoint.active_opens += 1;
+        let id = self.insert(conn, None, true);
+        self.after(id);
+        Ok(id)
+    }
+
+    fn insert(
+        &mut self,
+        conn: Connection,
+        listener: Option<SocketAddrV4>,
+        announced: bool,
+    ) -> ConnId {
+        let id = ConnId(self.next_id);
+        self.next_id += 1;
+        self.by_tuple.insert(conn.tuple(), id);
+        self.conns.insert(
+            id,
+            Entry {
+                conn,
+                listener,
+                announced,
+                taken: announced,
+                closed_emitted: false,
+                released: false,
+                timer: None,
+                dirty: false,
+            },
+        );
+        id
+    }
+
+    // ---------------------------------------------------------------- input
+
+    /// A received TCP segment (the IPv4 payload) addressed to this worker.
+    pub fn on_segment(&mut self, now: Instant, src: Ipv4Addr, dst: Ipv4Addr, segment: &[u8]) {
+        self.epoch(now);
+        self.stats.endpoint.segments_received += 1;
+        let parsed = TcpPacket::new_checked(segment).and_then(|p| {
+            TcpRepr::parse(&p, src, dst, Checksum::Verify).map(|r| (r, p.header_len()))
+        });
+        let (repr, hl) = match parsed {
+            Ok(v) => v,
+            Err(e) => {
+                log::trace!("tcp: dropped a segment from {src}: {e}");
+                let c = &mut self.stats.endpoint;
+                match e {
+                    SegmentError::TooShort => c.dropped_too_short += 1,
+                    SegmentError::BadDataOffset => c.dropped_bad_data_offset += 1,
+                    SegmentError::BadChecksum => c.dropped_bad_checksum += 1,
+                    SegmentError::BadOptionLength => c.dropped_bad_option += 1,
+                    SegmentError::ZeroPort => c.dropped_zero_port += 1,
+                }
+                return;
+            }
+        };
+        let payload = &segment[hl..];
+        let tuple = FourTuple {
+            local: SocketAddrV4::new(dst, repr.dst_port),
+            remote: SocketAddrV4::new(src, repr.src_port),
+        };
+        if let Some(&id) = self.by_tuple.get(&tuple) {
+            if self.cookie_takes_over(now, id, &tuple, &repr, payload) {
+                return;
+            }
+            let reuse = repr.flags.syn()
+                && !repr.flags.ack()
+                && self
+                    .conns
+                    .get(&id)
+                    .is_some_and(|e| e.conn.time_wait_accepts_syn(&repr))
+                && self.listener_for(tuple.local).is_some();
+            if !reuse {
+                if let Some(e) = self.conns.get_mut(&id) {
+                    if repr.flags.rst() {
+                        self.stats.endpoint.resets_received += 1;
+                    }
+                    e.conn.on_segment(now, &repr, payload);
+                }
+                self.after(id);
+                return;
+            }
+            // RFC 6191 / RFC 9293 §3.10.7.4: a new SYN may reopen a TIME-WAIT 4-tuple.
+            self.stats.endpoint.time_wait_reused += 1;
+            self.by_tuple.remove(&tuple);
+            if let Some(e) = self.conns.get_mut(&id) {
+                e.conn.abort();
+            }
+            self.after(id);
+        }
+        let Some(laddr) = self.listener_for(tuple.local) else {
+            self.reply_rst(&tuple, &repr);
+            return;
+        };
+        if repr.flags.rst() {
+            self.stats.endpoint.rst_ignored_no_socket += 1;
+        } else if repr.flags.syn() && !repr.flags.ack() {
+            self.on_listener_syn(now, laddr, tuple, &repr);
+        } else if repr.flags.ack() && !repr.flags.syn() {
+            self.on_listener_ack(now, laddr, tuple, &repr, payload);
+        } else {
+            self.reply_rst(&tuple, &repr);
+        }
+    }
+
+    /// RFC 9293 §3.10.7.1: a segment for no connection draws a RST, unless it is one.
+    fn reply_rst(&mut self, tuple: &FourTuple, seg: &TcpRepr) {
+        if seg.flags.rst() {
+            self.stats.endpoint.rst_ignored_no_socket += 1;
+            return;
+        }
+        let mut r = TcpRepr {
+            src_port: tuple.local.port(),
+            dst_port: tuple.remote.port(),
+            ..TcpRepr::default()
+        };
+        if seg.flags.ack() {
+            r.seq = seg.ack;
+            r.flags = Flags::RST;
+        } else {
+            r.seq = SeqNumber(0);
+            r.ack = seg.seq + seg.seq_len();
+            r.flags = Flags::RST | Flags::ACK;
+        }
+        self.stats.endpoint.rst_sent_no_socket += 1;
+        self.push_stateless(tuple, &r);
+    }
+
+    fn push_stateless(&mut self, tuple: &FourTuple, r: &TcpRepr) {
+        if self.stateless.len() >= self.config.max_stateless_queue {
+            self.stats.endpoint.stateless_queue_drops += 1;
+            return;
+        }
+        let bytes = r.to_bytes(*tuple.local.ip(), *tuple.remote.ip(), &[]);
+        self.stateless
+            .push_back((*tuple.local.ip(), *tuple.remote.ip(), bytes));
+    }
+
+    fn on_listener_syn(
+        &mut self,
+        now: Instant,
+        laddr: SocketAddrV4,
+        tuple: FourTuple,
+        syn: &TcpRepr,
+    ) {
+        let Some(l) = self.listeners.get_mut(&laddr) else {
+            return;
+        };
+        if l.accept_queue_full() {
+            // Like Linux: with a full accept queue the SYN is dropped and the peer retries.
+            self.stats.endpoint.accept_queue_overflows += 1;
+            return;
+        }
+        let opts = l.opts;
+        if l.syn_queue_full() {
+            l.last_overflow = Some(now);
+            self.stats.endpoint.syn_queue_overflows += 1;
+            if self.config.syn_cookies {
+                self.send_cookie(now, tuple, syn, opts);
+            }
+            return;
+        }
+        l.syn_queue += 1;
+        let iss = self.isn(now, &tuple);
+        let p = self.params(now, tuple, iss, opts);
+        let conn = Connection::accept(now, p, syn);
+        self.stats.endpoint.passive_opens += 1;
+        let id = self.insert(conn, Some(laddr), false);
+        self.after(id);
+    }
+
+    /// RFC 4987 §3.6: a stateless SYN-ACK whose ISN is the cookie.
+    fn send_cookie(&mut self, now: Instant, tuple: FourTuple, syn: &TcpRepr, opts: SocketOptions) {
+        let counter = self.cookie_counter(now);
+        let ws = syn.window_scale.filter(|_| opts.window_scaling);
+        let sack = syn.sack_permitted && opts.sack;
+        let params = CookieParams {
+            mss: syn.mss.unwrap_or(536).min(self.config.mss),
+            window_scale: ws,
+            sack_permitted: sack,
+        };
+        let cookie = syncookie::encode(&self.secret, &tuple, syn.seq, counter, params);
+        // Reuse a connection's SYN-ACK construction so the options match what it will use.
+        let p = self.params(now, tuple, cookie, opts);
+        let mut conn = Connection::accept(now, p, syn);
+        let mut scratch = Vec::new();
+        if let Some(r) = conn.poll_transmit(now, &mut scratch) {
+            self.stats.endpoint.syn_cookies_sent += 1;
+            self.push_stateless(&tuple, &r);
+        }
+    }
+
+    fn on_listener_ack(
+        &mut self,
+        now: Instant,
+        laddr: SocketAddrV4,
+        tuple: FourTuple,
+        ack: &TcpRepr,
+        payload: &[u8],
+    ) {
+        let recent = self
+            .listeners
+            .get(&laddr)
+            .is_some_and(|l| l.cookies_recent(now));
+        if !(self.config.syn_cookies && recent) {
+            self.reply_rst(&tuple, ack);
+            return;
+        }
+        let counter = self.cookie_counter(now);
+        // While cookies are in use, an ACK that fails the check is dropped rather than reset:
+        // it may be a later segment of a cookie connection whose first segment was lost or
+        // reordered, and the peer's retransmission of that one will establish it.
+        let Some(params) =
+            syncookie::decode(&self.secret, &tuple, ack.seq - 1, counter, ack.ack - 1)
+        else {
+            self.stats.endpoint.syn_cookies_rejected += 1;
+            return;
+        };
+        let Some(l) = self.listeners.get(&laddr) else {
+            return;
+        };
+        if l.accept_queue_full() {
+            self.stats.endpoint.accept_queue_overflows += 1;
+            return;
+        }
+        let opts = l.opts;
+        self.stats.endpoint.syn_cookies_accepted += 1;
+        self.stats.endpoint.passive_opens += 1;
+        let p = self.params(now, tuple, ack.ack - 1, opts);
+        let mut conn = Connection::from_cookie(
+            now,
+            p,
+            ack,
+            params.mss,
+            params.window_scale,
+            params.sack_permitted,
+        );
+        // The ACK may carry data; process it like any segment.
+        if !payload.is_empty() || ack.flags.fin() {
+            conn.on_segment(now, ack, payload);
+        }
+        if let Some(l) = self.listeners.get_mut(&laddr) {
+            l.syn_queue += 1; // balanced when `Connected` moves it to the accept queue
+        }
+        let id = self.insert(conn, Some(laddr), false);
+        self.after(id);
+    }
+
+    /// A half-open connection can meet an ACK for a SYN cookie sent for the same 4-tuple
+    /// earlier (the peer's first SYN overflowed the queue, its retransmission did not, and the
+    /// cookie SYN-ACK won). Answering with RST would reset the peer's established connection, so
+    /// a valid cookie replaces the half-open connection.
+    fn cookie_takes_over(
+        &mut self,
+        now: Instant,
+        id: ConnId,
+        tuple: &FourTuple,
+        seg: &TcpRepr,
+        payload: &[u8],
+    ) -> bool {
+        let Some(e) = self.conns.get(&id) else {
+            return false;
+        };
+        let c = &e.conn;
+        let candidate = c.state() == State::SynReceived
+            && c.is_passive()
+            && !e.announced
+            && seg.flags.ack()
+            && !seg.flags.syn()
+            && !seg.flags.rst()
+            && seg.ack != c.snd_nxt();
+        let Some(laddr) = e.listener.filter(|_| candidate && self.config.syn_cookies) else {
+            return false;
+        };
+        if !self
+            .listeners
+            .get(&laddr)
+            .is_some_and(|l| l.cookies_recent(now))
+        {
+            return false;
+        }
+        let counter = self.cookie_counter(now);
+        if syncookie::decode(&self.secret, tuple, seg.seq - 1, counter, seg.ack - 1).is_none() {
+            return false;
+        }
+        self.remove(id);
+        self.on_listener_ack(now, laddr, *tuple, seg, payload);
+        true
+    }
+
+    /// An ICMP error quoting one of our segments (RFC 5927 checks in `Connection::on_icmp`).
+    pub fn on_icmp_error(&mut self, now: Instant, err: IcmpErrorInfo) {
+        self.epoch(now);
+        let q = err.quoted;
+        let sport = u16::from_be_bytes([q[0], q[1]]);
+        let dport = u16::from_be_bytes([q[2], q[3]]);
+        let seq = SeqNumber(u32::from_be_bytes([q[4], q[5], q[6], q[7]]));
+        let tuple = FourTuple {
+            local: SocketAddrV4::new(err.src, sport),
+            remote: SocketAddrV4::new(err.dst, dport),
+        };
+        let Some(&id) = self.by_tuple.get(&tuple) else {
+            self.stats.endpoint.icmp_ignored += 1;
+            return;
+        };
+        let kind = match err.kind {
+            IcmpErrorKind::PortUnreachable | IcmpErrorKind::ProtocolUnreachable => {
+                IcmpKind::Unreachable { hard: true }
+            }
+            IcmpErrorKind::NetUnreachable | IcmpErrorKind::HostUnreachable => {
+                IcmpKind::Unreachable { hard: false }
+            }
+            IcmpErrorKind::FragmentationNeeded { next_hop_mtu } => {
+                IcmpKind::FragmentationNeeded { mtu: next_hop_mtu }
+            }
+        };
+        let accepted = self
+            .conns
+            .get_mut(&id)
+            .is_some_and(|e| e.conn.on_icmp(now, kind, seq));
+        if accepted {
+            self.stats.endpoint.icmp_accepted += 1;
+        } else {
+            self.stats.endpoint.icmp_ignored += 1;
+        }
+        self.after(id);
+    }
+
+    // ---------------------------------------------------------------- time
+
+    pub fn on_timeout(&mut self, now: Instant) {
+        self.epoch(now);
+        // Take the due entries first, so a connection is visited once per call even if its
+        // timer comes due again at once.
+        let mut due = Vec::new();
+        while let Some(&Reverse((t, id))) = self.timers.peek() {
+            if t > now {
+                break;
+            }
+            self.timers.pop();
+            due.push((t, id));
+        }
+        for (t, id) in due {
+            let Some(e) = self.conns.get_mut(&id) else {
+                continue;
+            };
+            if e.timer != Some(t) {
+                continue;
+            }
+            e.timer = None;
+            if e.conn.poll_deadline().is_some_and(|d| d <= now) {
+                e.conn.on_timeout(now);
+            }
+            self.after(id);
+        }
+    }
+
+    pub fn poll_deadline(&self) -> Option<Instant> {
+        self.timers.peek().map(|Reverse((t, _))| *t)
+    }
+
+    // ---------------------------------------------------------------- output
+
+    /// Appends every segment ready to go: (source, destination, TCP bytes with checksum).
+    pub fn poll_transmit(&mut self, now: Instant, out: &mut Vec<(Ipv4Addr, Ipv4Addr, Vec<u8>)>) {
+        self.epoch(now);
+        let before = out.len();
+        out.extend(self.stateless.drain(..));
+        while let Some(id) = self.dirty.pop_front() {
+            let Some(e) = self.conns.get_mut(&id) else {
+                continue;
+            };
+            e.dirty = false;
+            let tuple = e.conn.tuple();
+            let (src, dst) = (*tuple.local.ip(), *tuple.remote.ip());
+            loop {
+                self.payload_scratch.clear();
+                let Some(r) = e.conn.poll_transmit(now, &mut self.payload_scratch) else {
+                    break;
+                };
+                out.push((src, dst, r.to_bytes(src, dst, &self.payload_scratch)));
+            }
+            self.settle(id);
+        }
+        self.stats.endpoint.segments_sent += (out.len() - before) as u64;
+    }
+
+    pub fn poll_event(&mut self) -> Option<TcpEvent> {
+        self.events.pop_front()
+    }
+
+    /// After any call into a connection: route its events, reschedule its timer, queue it
+    /// for transmission, and forget it when it is finished.
+    fn after(&mut self, id: ConnId) {
+        if let Some(e) = self.conns.get_mut(&id) {
+            if !e.dirty {
+                e.dirty = true;
+                self.dirty.push_back(id);
+            }
+        }
+        self.settle(id);
+    }
+
+    fn settle(&mut self, id: ConnId) {
+        let Some(e) = self.conns.get_mut(&id) else {
+            return;
+        };
+        while let Some(ev) = e.conn.poll_event() {
+            match ev {
+                Event::Connected if e.conn.is_passive() => {
+                    e.announced = true;
+                    self.stats.endpoint.established += 1;
+                    if let Some(l) = e.listener.and_then(|a| self.listeners.get_mut(&a)) {
+                        l.syn_queue = l.syn_queue.saturating_sub(1);
+                        l.accept_queue += 1;
+                    }
+                    let listener = e.listener.unwrap_or(e.conn.tuple().local);
+                    self.events.push_back(TcpEvent::Accepted { listener, id });
+                }
+                Event::Connected => {
+                    self.stats.endpoint.established += 1;
+                    self.events.push_back(TcpEvent::Connected(id));
+                }
+                _ if !e.announced => {}
+                Event::Readable => self.events.push_back(TcpEvent::Readable(id)),
+                Event::Writable => self.events.push_back(TcpEvent::Writable(id)),
+                Event::Closed(err) => {
+                    if !e.closed_emitted {
+                        e.closed_emitted = true;
+                        self.events.push_back(TcpEvent::Closed(id, err));
+                    }
+                }
+            }
+        }
+        // Timer.
+        let d = e.conn.poll_deadline();
+        if let Some(d) = d {
+            if e.timer.map_or(true, |t| d < t) {
+                e.timer = Some(d);
+                self.timers.push(Reverse((d, id)));
+            }
+        }
+        if e.conn.state() == State::Closed {
+            if !e.conn.is_closed() {
+                return;
+            }
+            if self.by_tuple.get(&e.conn.tuple()) == Some(&id) {
+                self.by_tuple.remove(&e.conn.tuple());
+            }
+            if e.conn.error() == Some(TcpError::TimedOut) {
+                self.stats.endpoint.timeouts += 1;
+            }
+            if !e.announced || e.released {
+                self.remove(id);
+            } else if !e.closed_emitted {
+                e.closed_emitted = true;
+                self.events.push_back(TcpEvent::Closed(id, e.conn.error()));
+            }
+        }
+    }
+
+    fn remove(&mut self, id: ConnId) {
+        let Some(e) = self.conns.remove(&id) else {
+            return;
+        };
+        if self.by_tuple.get(&e.conn.tuple()) == Some(&id) {
+            self.by_tuple.remove(&e.conn.tuple());
+        }
+        self.stats.connections.add(&e.conn.stats().counters_only());
+        if let Some(l) = e.listener.and_then(|a| self.listeners.get_mut(&a)) {
+            if !e.announced {
+                l.syn_queue = l.syn_queue.saturating_sub(1);
+            } else if !e.taken {
+                l.accept_queue = l.accept_queue.saturating_sub(1);
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------- socket calls
+
+    fn touch(&mut self, id: ConnId) -> Result<&mut Entry, TcpError> {
+        let e = self.conns.get_mut(&id).ok_or(TcpError::NotConnected)?;
+        if !e.taken && e.announced {
+            e.taken = true;
+            if let Some(l) = e.listener.and_then(|a| self.listeners.get_mut(&a)) {
+                l.accept_queue = l.accept_queue.saturating_sub(1);
+            }
+        }
+        Ok(e)
+    }
+
+    /// The socket layer took an accepted connection off its queue.
+    pub fn accepted(&mut self, id: ConnId) {
+        let _ = self.touch(id);
+    }
+
+    pub fn send(&mut self, id: ConnId, data: &[u8]) -> Result<usize, TcpError> {
+        let r = self.touch(id)?.conn.send(data);
+        self.after(id);
+        r
+    }
+
+    pub fn recv(&mut self, id: ConnId, buf: &mut [u8]) -> Result<usize, TcpError> {
+        let r = self.touch(id)?.conn.recv(buf);
+        self.after(id);
+        r
+    }
+
+    pub fn shutdown_write(&mut self, id: ConnId) {
+        if let Ok(e) = self.touch(id) {
+            e.conn.shutdown_write();
+            self.after(id);
+        }
+    }
+
+    /// Close and release the handle (the connection finishes on its own).
+    pub fn close(&mut self, id: ConnId) {
+        let now = self.last_now;
+        if let Ok(e) = self.touch(id) {
+            e.released = true;
+            e.closed_emitted = true;
+            e.conn.close(now);
+            self.after(id);
+        }
+    }
+
+    /// Abort with RST and release the handle.
+    pub fn abort(&mut self, id: ConnId) {
+        if let Ok(e) = self.touch(id) {
+            e.released = true;
+            e.closed_emitted = true;
+            e.conn.abort();
+            self.after(id);
+        }
+    }
+
+    /// Changes the options that may change on a live connection (TCP_NODELAY, keepalive, user
+    /// timeout, linger-0); see `Connection::set_options`.
+    pub fn set_options(&mut self, id: ConnId, opts: SocketOptions) -> Result<(), TcpError> {
+        self.conns
+            .get_mut(&id)
+            .ok_or(TcpError::NotConnected)?
+            .conn
+            .set_options(opts);
+        self.after(id);
+        Ok(())
+    }
+
+    /// In-order bytes ready to read, and free send-buffer space: what a poll needs.
+    pub fn readiness(&self, id: ConnId) -> Option<(usize, usize)> {
+        self.conns
+            .get(&id)
+            .map(|e| (e.conn.readable(), e.conn.send_space()))
+    }
+
+    pub fn conn_stats(&self, id: ConnId) -> Option<ConnStats> {
+        self.conns.get(&id).map(|e| e.conn.stats())
+    }
+
+    pub fn state(&self, id: ConnId) -> Option<State> {
+        self.conns.get(&id).map(|e| e.conn.state())
+    }
+
+    pub fn connection(&self, id: ConnId) -> Option<&Connection> {
+        self.conns.get(&id).map(|e| &e.conn)
+    }
+
+    /// Number of connections held (including TIME-WAIT and released-but-closing ones).
+    pub fn connection_count(&self) -> usize {
+        self.conns.len()
+    }
+
+    /// Endpoint counters plus the counters of every connection, live or gone.
+    pub fn stats(&self) -> TcpStats {
+        let mut s = self.stats;
+        for e in self.conns.values() {
+            s.connections.add(&e.conn.stats().counters_only());
+        }
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests;
