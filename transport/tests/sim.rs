@@ -122,7 +122,7 @@ fn app_step(
     }
     let mut budget = match sc.reader {
         None => usize::MAX,
-        Some(r) if side.next_read.map_or(true, |t| t <= now) => {
+        Some(r) if side.next_read.is_none_or(|t| t <= now) => {
             side.next_read = Some(now + r.tick);
             r.bytes
         }

@@ -987,9 +987,9 @@ impl Connection {
     ///   it waited behind a hole).
     fn ack_rtt_sample(&mut self, now: Instant, seg: &TcpRepr, acked: &Acked) {
         if let (Some(ts), true) = (seg.timestamp, self.ts_enabled) {
-            let fresh = acked.last_resend.map_or(true, |t| {
-                (ts.tsecr.wrapping_sub(self.ts_now(t)) as i32) >= 0
-            });
+            let fresh = acked
+                .last_resend
+                .is_none_or(|t| (ts.tsecr.wrapping_sub(self.ts_now(t)) as i32) >= 0);
             if fresh && self.ts_rtt_sample(now, seg) {
                 return;
             }
@@ -1184,7 +1184,7 @@ impl Connection {
             pto += Duration::from_millis(200);
         }
         let at = now + pto.max(Duration::from_millis(10));
-        if self.rto_deadline.map_or(true, |rto| at < rto) {
+        if self.rto_deadline.is_none_or(|rto| at < rto) {
             self.tlp_deadline = Some(at);
         }
     }

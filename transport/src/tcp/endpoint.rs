@@ -675,7 +675,7 @@ impl Endpoint {
         // Timer.
         let d = e.conn.poll_deadline();
         if let Some(d) = d {
-            if e.timer.map_or(true, |t| d < t) {
+            if e.timer.is_none_or(|t| d < t) {
                 e.timer = Some(d);
                 self.timers.push(Reverse((d, id)));
             }
