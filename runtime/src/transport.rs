@@ -18,13 +18,13 @@ use netstack_network::endpoint::{IcmpErrorKind, Ipv4Endpoint, Ipv4Stats, Outgoin
 use netstack_network::wire::icmpv4::{DstUnreachable, TimeExceeded};
 use netstack_network::wire::ipv4::Ipv4Repr;
 use netstack_network::wire::IpProtocol;
-use netstack_transport::udp::{UdpPacket, UdpRepr, UdpStats};
+use netstack_transport::udp::{SocketTable, UdpPacket, UdpRepr, UdpStats};
 
 use crate::actor::{self, Actor};
 use crate::msg::{Delivery, TransportMsg, TxMsg, TxPacket};
 use crate::stack::Shared;
 use crate::stats::Published;
-use crate::udp::Datagram;
+use crate::udp::{Datagram, SocketInner};
 
 /// Messages handled per wake-up before outputs are flushed.
 const DRAIN_LIMIT: usize = 64;
@@ -66,9 +66,12 @@ impl Actor for TransportWorker {
             TransportMsg::Inbound(batch) => {
                 // Only UDP arrives here until TCP is wired in: IPv4 answers TCP with protocol
                 // unreachable meanwhile (see `stack::ip_config`).
+                // One lock of the socket table per batch, not per datagram.
+                let shared = self.shared.clone();
+                let table = shared.udp.lock();
                 for d in batch {
                     if d.header.protocol == IpProtocol::Udp {
-                        self.udp_input(now, d);
+                        self.udp_input(now, d, &table);
                     }
                 }
             }
@@ -78,7 +81,7 @@ impl Actor for TransportWorker {
 }
 
 impl TransportWorker {
-    fn udp_input(&mut self, now: Instant, d: Delivery) {
+    fn udp_input(&mut self, now: Instant, d: Delivery, table: &SocketTable<Arc<SocketInner>>) {
         let st = &mut self.stats.layer.udp;
         st.rx_datagrams += 1;
         let (src, dst) = (d.header.src, d.header.dst);
@@ -94,14 +97,8 @@ impl TransportWorker {
         };
         let local = SocketAddrV4::new(dst, repr.dst_port);
         let remote = SocketAddrV4::new(src, repr.src_port);
-        let socket = self
-            .shared
-            .udp
-            .lock()
-            .lookup(local, remote)
-            .map(|(_, s)| s.clone());
-        match socket {
-            Some(sock) => {
+        match table.lookup(local, remote) {
+            Some((_, sock)) => {
                 let start = d.payload.start + netstack_transport::udp::HEADER_LEN;
                 let datagram = Datagram {
                     from: remote,
