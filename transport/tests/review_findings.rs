@@ -481,16 +481,12 @@ fn time_wait_connection_keeps_no_buffers() {
 // ------------------------------------------------------------------ segment size vs options
 
 /// RFC 9293 §3.7.1 / RFC 6691: the MSS limits the data plus TCP options beyond the fixed
-/// 20-byte header, so a segment may be at most 20 + MSS bytes of TCP. `data_mss`
-/// (connection.rs:470) subtracts only the timestamps option, but `header` (connection.rs:1473)
-/// adds SACK blocks (12–36 bytes, D-SACK included) to every segment, data too, while
-/// out-of-order data is held. A full data segment then exceeds the path MTU: with DF set it is
-/// dropped, and the ICMP "fragmentation needed" that comes back names the same MTU, so
-/// `on_icmp` changes nothing and every retransmission (which carries the blocks again) is lost
-/// as well. Happens whenever both directions carry data and the peer's data sees loss.
-/// (Linux shrinks the segment by the SACK option's size: tcp_current_mss.)
+/// 20-byte header, so a segment may be at most 20 + MSS bytes of TCP. SACK blocks (12–36 bytes,
+/// D-SACK included) ride on every segment while out-of-order data is held, so a data segment
+/// carrying them holds less data. Otherwise it exceeds the path MTU: with DF set it is dropped,
+/// the ICMP "fragmentation needed" names the same MTU, and every retransmission (carrying the
+/// blocks again) is lost too. (Linux shrinks the segment by the option's size: tcp_current_mss.)
 #[test]
-#[ignore = "review finding 1: not fixed yet"]
 fn data_segments_carrying_sack_blocks_stay_within_the_mss() {
     for ts in [false, true] {
         let mut c = Connection::connect(t0(), params(SocketOptions::default()));

@@ -68,6 +68,10 @@ impl RecvBuffer {
     pub fn ooo_bytes(&self) -> usize {
         self.ooo.iter().map(|r| r.end - r.start).sum()
     }
+    /// Out-of-order ranges held (each one SACK block).
+    pub fn ooo_range_count(&self) -> usize {
+        self.ooo.len()
+    }
     pub fn has_ooo(&self) -> bool {
         !self.ooo.is_empty()
     }
