@@ -526,13 +526,10 @@ fn data_segments_carrying_sack_blocks_stay_within_the_mss() {
 // ------------------------------------------------------------------ keepalive after a stall
 
 /// RFC 1122 §4.2.3.6 / RFC 9293 §3.8.4: keepalive probes are spaced by the interval so the
-/// peer can answer. `keepalive_deadline` (connection.rs:1265) is anchored at `last_rx`
-/// (`last_rx + idle + interval × probes`), not at the last probe, so when the timer is
-/// serviced late (a stalled worker, a suspended host, or keepalive switched on with
-/// `set_options` on a connection that was already idle), every deadline is already past:
-/// `Endpoint::on_timeout` fires them back to back at one instant and the connection ends with
-/// TimedOut without the peer having had any chance to answer. (Linux sends one probe and
-/// waits the interval.)
+/// peer can answer. When the timer is serviced late (a stalled worker, a suspended host, or
+/// keepalive switched on with `set_options` on a connection already idle), the connection sends
+/// a probe and waits, rather than ending at once with TimedOut (deadlines anchored at the last
+/// segment received were all already past). Linux sends one probe and waits the interval.
 #[test]
 fn keepalive_gives_the_peer_an_interval_to_answer_after_a_late_timer() {
     use netstack_transport::tcp::testing::pump;
@@ -569,4 +566,81 @@ fn keepalive_gives_the_peer_an_interval_to_answer_after_a_late_timer() {
         "keepalive gave up at one instant after sending {} segment(s)",
         out.len()
     );
+}
+
+/// RFC 1122 §4.2.3.6, at the level of one connection: after a late timer the worker services
+/// every deadline that is due, yet only one probe goes out and the next waits a whole interval;
+/// after `count` unanswered probes, each an interval apart, the connection ends with a RST.
+#[test]
+fn keepalive_probes_are_an_interval_apart_even_after_a_late_timer() {
+    use netstack_transport::tcp::Keepalive;
+    let interval = Duration::from_secs(2);
+    let opts = SocketOptions {
+        keepalive: Some(Keepalive {
+            idle: Duration::from_secs(10),
+            interval,
+            count: 3,
+        }),
+        ..SocketOptions::default()
+    };
+    let mut c = established(opts, false, MSS as u16);
+    let late = ms(60_000);
+    let mut probes = 0;
+    while c.poll_deadline().is_some_and(|d| d <= late) {
+        c.on_timeout(late);
+        probes += drain(&mut c, late).len();
+        assert!(probes < 10, "the keepalive timer re-arms at once");
+    }
+    assert_eq!((c.state(), probes), (State::Established, 1));
+    for k in 1..3 {
+        let d = c.poll_deadline().unwrap();
+        assert_eq!(d, late + interval * k);
+        c.on_timeout(d);
+        let out = drain(&mut c, d);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].0.seq, c.snd_una() - 1, "a probe below SND.UNA");
+    }
+    let d = c.poll_deadline().unwrap();
+    assert_eq!(d, late + interval * 3);
+    c.on_timeout(d);
+    assert_eq!(c.error(), Some(TcpError::TimedOut));
+    let out = drain(&mut c, d);
+    assert_eq!(out.len(), 1);
+    assert_eq!(
+        out[0].0.flags,
+        Flags::RST | Flags::ACK,
+        "a RST tells the peer"
+    );
+}
+
+/// RFC 1122 §4.2.3.6 with RFC 9293 §3.10.7.4: only an acceptable segment shows the peer is
+/// alive. An old segment outside the window draws an ACK but does not restart the idle time.
+#[test]
+fn unacceptable_segment_does_not_restart_the_keepalive_idle_time() {
+    use netstack_transport::tcp::Keepalive;
+    let opts = SocketOptions {
+        keepalive: Some(Keepalive {
+            idle: Duration::from_secs(10),
+            interval: Duration::from_secs(2),
+            count: 3,
+        }),
+        ..SocketOptions::default()
+    };
+    let mut c = established(opts, false, MSS as u16);
+    let first = c.poll_deadline().unwrap();
+    assert_eq!(first, ms(10) + Duration::from_secs(10));
+    let old = TcpRepr {
+        payload_len: 10,
+        ..peer(Flags::ACK, PEER_ISS.wrapping_sub(100_000), c.snd_nxt())
+    };
+    c.on_segment(ms(5_000), &old, &[0; 10]);
+    assert_eq!(
+        drain(&mut c, ms(5_000)).len(),
+        1,
+        "an unacceptable segment draws an ACK"
+    );
+    assert_eq!(c.poll_deadline(), Some(first));
+    // An acceptable one does restart it.
+    c.on_segment(ms(6_000), &peer_ack(c.snd_nxt()), &[]);
+    assert_eq!(c.poll_deadline(), Some(ms(16_000)));
 }

@@ -171,6 +171,8 @@ pub struct Connection {
     persist_backoff: u32,
     persist_due: bool,
     keepalive_probes: u32,
+    /// When the last keepalive probe went out: the next waits an interval from it.
+    keepalive_probe_at: Option<Instant>,
     keepalive_due: bool,
     last_rx: Instant,
     tw_deadline: Option<Instant>,
@@ -266,6 +268,7 @@ impl Connection {
             persist_backoff: 0,
             persist_due: false,
             keepalive_probes: 0,
+            keepalive_probe_at: None,
             keepalive_due: false,
             last_rx: now,
             tw_deadline: None,
@@ -709,10 +712,8 @@ impl Connection {
             State::SynSent => return self.on_segment_syn_sent(now, seg),
             _ => {}
         }
-        self.last_rx = now;
-        self.keepalive_probes = 0;
-
         if self.state == State::SynReceived && seg.flags.syn() && seg.seq == self.irs {
+            self.last_rx = now;
             if !seg.flags.ack() {
                 // The peer retransmitted its SYN: our SYN-ACK was lost.
                 self.syn_pending = true;
@@ -761,6 +762,11 @@ impl Connection {
             self.ack_now = true;
             return;
         }
+
+        // Only a segment that passed PAWS and the acceptability test shows the peer is alive
+        // (an old or forged one must not keep a dead connection open).
+        self.last_rx = now;
+        self.keepalive_probes = 0;
 
         // RFC 7323 §4.3: remember the peer's timestamp.
         if let Some(ts) = seg.timestamp {
@@ -1303,7 +1309,13 @@ impl Connection {
         if !matches!(self.state, State::Established | State::CloseWait) || !self.sb.is_empty() {
             return None;
         }
-        Some(self.last_rx + ka.idle + ka.interval * self.keepalive_probes)
+        // RFC 1122 §4.2.3.6: the first probe after `idle` without a segment, each further one
+        // an interval after the previous probe (not after `last_rx`, so a timer serviced late
+        // still gives the peer a whole interval to answer each probe).
+        Some(match self.keepalive_probe_at {
+            Some(t) if self.keepalive_probes > 0 => t + ka.interval,
+            _ => self.last_rx + ka.idle,
+        })
     }
 
     fn user_timeout_deadline(&self) -> Option<Instant> {
@@ -1342,10 +1354,13 @@ impl Connection {
         if let (Some(d), Some(ka)) = (self.keepalive_deadline(), self.opts.keepalive) {
             if d <= now {
                 if self.keepalive_probes >= ka.count {
+                    // Giving up on a silent peer: tell it, as Linux does.
+                    self.rst_pending = true;
                     self.fail(TcpError::TimedOut);
                     return;
                 }
                 self.keepalive_probes += 1;
+                self.keepalive_probe_at = Some(now);
                 self.keepalive_due = true;
             }
         }
