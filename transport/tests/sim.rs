@@ -307,6 +307,12 @@ fn run(sc: &Scenario) -> Result<Outcome, String> {
         while let Some((s, d, b)) = bwd.pop_due(now) {
             client.on_segment(now, s, d, &b);
         }
+        while let Some(info) = fwd.pop_icmp(now) {
+            client.on_icmp_error(now, info);
+        }
+        while let Some(info) = bwd.pop_icmp(now) {
+            server.on_icmp_error(now, info);
+        }
         for (name, ep) in [("client", &mut client), ("server", &mut server)] {
             if ep.poll_deadline().is_some_and(|d| d <= now) {
                 ep.on_timeout(now);
@@ -518,6 +524,7 @@ fn scenario(seed: u64) -> Scenario {
         delay,
         rate_bps: rate,
         queue_bytes: rng.pick(&[32 * 1024, 256 * 1024]),
+        mtu: 1500,
     };
     let backward = imp;
     imp.loss = loss;
@@ -552,7 +559,7 @@ fn scenario(seed: u64) -> Scenario {
     let transfers = (0..conns)
         .map(|_| (rng.pick(&sizes), rng.pick(&sizes)))
         .collect();
-    Scenario {
+    let mut sc = Scenario {
         seed,
         forward: imp,
         backward,
@@ -568,7 +575,13 @@ fn scenario(seed: u64) -> Scenario {
             bytes: rng.pick(&[100, 1000, 8000]),
             tick: Duration::from_millis(rng.pick(&[1, 10, 100])),
         }),
+    };
+    // A narrower path than the interface for some seeds: path MTU discovery under loss.
+    if rng.chance(0.2) {
+        sc.forward.mtu = rng.pick(&[576, 1000, 1280]);
+        sc.backward.mtu = sc.forward.mtu;
     }
+    sc
 }
 
 fn replay_hint(seed: u64) -> String {
@@ -589,6 +602,7 @@ struct Totals {
     cookies_sent: u64,
     cookies_accepted: u64,
     zero_window_probes: u64,
+    too_big: u64,
 }
 
 impl Totals {
@@ -596,6 +610,7 @@ impl Totals {
         self.packets += o.forward.sent;
         self.lost += o.forward.lost + o.forward.queue_drops;
         self.corrupted += o.forward.corrupted;
+        self.too_big += o.forward.too_big;
         self.cookies_sent += o.cookies.0;
         self.cookies_accepted += o.cookies.1;
         for s in o.client_sides.iter().chain(o.server_sides.iter()) {
@@ -621,6 +636,7 @@ impl Totals {
         self.cookies_sent += o.cookies_sent;
         self.cookies_accepted += o.cookies_accepted;
         self.zero_window_probes += o.zero_window_probes;
+        self.too_big += o.too_big;
     }
 }
 
@@ -762,7 +778,7 @@ fn main() {
     );
     println!(
         "tcp sim: {} bytes delivered; client->server link: {} packets, {} lost or queue-dropped, {} corrupted; \
-         {} retransmissions, {} RTO expiries, {} fast recoveries; {} SYN cookies sent, {} accepted; {} window probes; \
+         {} retransmissions, {} RTO expiries, {} fast recoveries; {} SYN cookies sent, {} accepted; {} window probes; {} packets too big for the path MTU; \
          {} sides ended with an error",
         totals.bytes,
         totals.packets,
@@ -774,6 +790,7 @@ fn main() {
         totals.cookies_sent,
         totals.cookies_accepted,
         totals.zero_window_probes,
+        totals.too_big,
         totals.errors
     );
     let rate = THROUGHPUT_RATE as f64 / 1e6;

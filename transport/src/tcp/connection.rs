@@ -66,9 +66,6 @@ pub const MIN_PATH_MTU: usize = 552;
 const HEADERS: usize = 40;
 /// Timestamps option with its two NOPs.
 const TS_OPT_LEN: usize = 12;
-/// SACK option: two NOPs, kind and length, then `SACK_BLOCK_LEN` per block (RFC 2018 §3).
-const SACK_OPT_BASE_LEN: usize = 4;
-const SACK_BLOCK_LEN: usize = 8;
 /// RFC 7323 §5.5: a TS.Recent older than 24 days is no longer a PAWS reference.
 const PAWS_IDLE: Duration = Duration::from_secs(24 * 24 * 3600);
 /// Pending control replies (RSTs) a connection queues; more are dropped.
@@ -485,31 +482,33 @@ impl Connection {
         mss.saturating_sub(opt).max(1)
     }
 
-    /// The data the next segment may hold: the SMSS less the SACK option `header` is about to
-    /// add. RFC 9293 §3.7.1 and RFC 6691: the MSS bounds data plus options, so a segment
-    /// carrying SACK blocks is shortened rather than made bigger than the path takes (as
-    /// Linux's tcp_current_mss does).
-    fn segment_mss(&self) -> usize {
+    /// Payload for the next segment: the MSS less the SACK blocks it will carry (RFC 6691:
+    /// every option comes out of the MSS, or the packet outgrows the path MTU).
+    fn seg_mss(&self) -> usize {
         self.data_mss()
             .saturating_sub(self.sack_option_len())
             .max(1)
     }
 
-    /// RFC 2018 §3: the SACK blocks the next ACK-bearing segment carries (D-SACK first, then
-    /// the out-of-order ranges), at most as many as fit beside the timestamps.
-    fn sack_block_count(&self) -> usize {
+    fn max_sack_blocks(&self) -> usize {
+        if self.ts_enabled {
+            3
+        } else {
+            4
+        }
+    }
+
+    /// Bytes the SACK option of the next ACK will take (NOP, NOP, kind, length, blocks).
+    fn sack_option_len(&self) -> usize {
         if !self.sack_enabled {
             return 0;
         }
-        let max = if self.ts_enabled { 3 } else { 4 };
-        (usize::from(self.dsack.is_some()) + self.recv.ooo_range_count()).min(max)
-    }
-
-    /// Bytes of the SACK option (two NOPs, kind, length, 8 per block), 0 without blocks.
-    fn sack_option_len(&self) -> usize {
-        match self.sack_block_count() {
-            0 => 0,
-            n => SACK_OPT_BASE_LEN + SACK_BLOCK_LEN * n,
+        let n = (usize::from(self.dsack.is_some()) + self.recv.ooo_ranges())
+            .min(self.max_sack_blocks());
+        if n == 0 {
+            0
+        } else {
+            4 + 8 * n
         }
     }
 
@@ -1530,8 +1529,7 @@ impl Connection {
 
     /// RFC 2018 §4: the first block covers the most recent segment; D-SACK (RFC 2883) goes first.
     fn sack_blocks(&mut self, out: &mut SackBlocks) {
-        // Counted beforehand by `segment_mss`, which sized any data to leave room for them.
-        let max = self.sack_block_count();
+        let max = self.max_sack_blocks();
         if let Some(d) = self.dsack.take() {
             out.push(d);
             self.stats.dsack_blocks_sent += 1;
@@ -1607,7 +1605,7 @@ impl Connection {
         if !self.can_send() {
             return None;
         }
-        let mss = self.segment_mss();
+        let mss = self.seg_mss();
         let cwnd = self.cc.cwnd();
         // First the segments deemed lost (RFC 6675 §4 NextSeg rule 1).
         if let Some(i) = self.sb.next_lost() {
@@ -1636,7 +1634,7 @@ impl Connection {
 
     /// Resends scoreboard entry `i` (at most one MSS of it).
     fn resend(&mut self, i: usize, now: Instant, payload: &mut Vec<u8>) -> Option<TcpRepr> {
-        let mss = self.segment_mss();
+        let mss = self.seg_mss();
         self.sb
             .split(i, mss + usize::from(self.sb.get(i).is_some_and(|s| s.fin)));
         let s = *self.sb.get(i)?;

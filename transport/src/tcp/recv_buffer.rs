@@ -68,8 +68,8 @@ impl RecvBuffer {
     pub fn ooo_bytes(&self) -> usize {
         self.ooo.iter().map(|r| r.end - r.start).sum()
     }
-    /// Out-of-order ranges held (each one SACK block).
-    pub fn ooo_range_count(&self) -> usize {
+    /// Number of out-of-order ranges held.
+    pub fn ooo_ranges(&self) -> usize {
         self.ooo.len()
     }
     pub fn has_ooo(&self) -> bool {

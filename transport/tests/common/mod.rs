@@ -4,9 +4,11 @@
 #![allow(dead_code)]
 
 use std::cmp::Reverse;
-use std::collections::BinaryHeap;
+use std::collections::{BinaryHeap, VecDeque};
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
+
+use netstack_transport::tcp::{IcmpErrorInfo, IcmpErrorKind};
 
 /// SplitMix64: small, fast, and the same everywhere, so a seed replays exactly.
 #[derive(Debug, Clone)]
@@ -56,6 +58,9 @@ pub struct Impairments {
     pub rate_bps: u64,
     /// Drop-tail queue in front of the bottleneck, in bytes.
     pub queue_bytes: usize,
+    /// The path MTU: larger packets are dropped and answered with ICMP fragmentation-needed
+    /// (RFC 1191), which itself may be lost.
+    pub mtu: usize,
 }
 
 impl Impairments {
@@ -69,6 +74,7 @@ impl Impairments {
             delay,
             rate_bps,
             queue_bytes: 256 * 1024,
+            mtu: 1500,
         }
     }
 }
@@ -81,6 +87,7 @@ pub struct LinkStats {
     pub duplicated: u64,
     pub corrupted: u64,
     pub delivered: u64,
+    pub too_big: u64,
 }
 
 #[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -100,6 +107,8 @@ pub struct Pipe {
     queue: BinaryHeap<Reverse<InFlight>>,
     order: u64,
     pub stats: LinkStats,
+    /// ICMP errors on their way back to the sender.
+    icmp: VecDeque<(Instant, IcmpErrorInfo)>,
 }
 
 impl Pipe {
@@ -110,6 +119,7 @@ impl Pipe {
             queue: BinaryHeap::new(),
             order: 0,
             stats: LinkStats::default(),
+            icmp: VecDeque::new(),
         }
     }
 
@@ -129,6 +139,19 @@ impl Pipe {
         self.stats.sent += 1;
         if rng.chance(self.imp.loss) {
             self.stats.lost += 1;
+            return;
+        }
+        if Self::wire_len(&bytes) > self.imp.mtu {
+            // RFC 1191: the router drops it and says how large a packet may be.
+            self.stats.too_big += 1;
+            let kind = IcmpErrorKind::FragmentationNeeded {
+                next_hop_mtu: self.imp.mtu as u16,
+            };
+            if let Some(info) = IcmpErrorInfo::new(kind, src, dst, &bytes) {
+                if !rng.chance(self.imp.loss) {
+                    self.icmp.push_back((now + self.imp.delay, info));
+                }
+            }
             return;
         }
         let tx = Duration::from_nanos(
@@ -171,12 +194,24 @@ impl Pipe {
     }
 
     pub fn next_arrival(&self) -> Option<Instant> {
-        self.queue.peek().map(|Reverse(p)| p.at)
+        let icmp = self.icmp.front().map(|(t, _)| *t);
+        [self.queue.peek().map(|Reverse(p)| p.at), icmp]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    /// Pops the next ICMP error due back at the sender by `now`.
+    pub fn pop_icmp(&mut self, now: Instant) -> Option<IcmpErrorInfo> {
+        if self.icmp.front()?.0 > now {
+            return None;
+        }
+        self.icmp.pop_front().map(|(_, i)| i)
     }
 
     /// Pops the next packet due by `now`.
     pub fn pop_due(&mut self, now: Instant) -> Option<(Ipv4Addr, Ipv4Addr, Vec<u8>)> {
-        if self.next_arrival()? > now {
+        if self.queue.peek()?.0.at > now {
             return None;
         }
         let Reverse(p) = self.queue.pop()?;

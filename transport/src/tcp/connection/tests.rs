@@ -1413,3 +1413,22 @@ fn idle_connection_restarts_from_the_initial_window() {
     assert_eq!(v.len(), 10);
     assert_eq!(c.cwnd(), 10 * MSS);
 }
+
+#[test]
+fn data_segments_leave_room_for_their_sack_blocks() {
+    // RFC 6691 §2: every option comes out of the MSS, so the packet still fits the path.
+    let both = PeerOpts {
+        ts: true,
+        sack: true,
+        ws: None,
+        mss: Some(MSS as u16),
+    };
+    let (mut c, p) = established_with(SocketOptions::default(), both);
+    c.on_segment(ms(20), &p.seg(&c, Flags::ACK, p.seq + 100, 10), &[1; 10]);
+    drain(&mut c, ms(20));
+    c.send(&[0; 3000]).unwrap();
+    let r = next_seg(&mut c, ms(21));
+    assert_eq!(r.sack.len(), 1);
+    assert_eq!(r.payload_len, MSS - 12 - 12);
+    assert_eq!(r.header_len() - 20 + r.payload_len, MSS);
+}
