@@ -423,12 +423,11 @@ mod alloc_count {
 static ALLOC: alloc_count::Counting = alloc_count::Counting;
 
 /// Bounded memory (issue 4, house rules): a connection in TIME-WAIT needs only its 4-tuple,
-/// sequence numbers, timestamps and a deadline, and lives 2×MSL = 60 s. Here it keeps the
-/// whole receive ring (`RecvBuffer::buf`, 256 KiB by default, never freed) and the send
-/// VecDeque's capacity, so every recently closed connection pins ~0.5 MiB for a minute and
-/// there is no limit on how many there are (Linux: tiny timewait socks, tcp_max_tw_buckets).
+/// sequence numbers, timestamps and a deadline, and lives 2×MSL = 60 s. It must not keep its
+/// receive ring (256 KiB by default) or send buffer, or every recently closed connection pins
+/// about 0.5 MiB for a minute. (The number of TIME-WAIT connections is bounded as well:
+/// `TcpConfig::max_time_wait`, tested in the endpoint's unit tests.)
 #[test]
-#[ignore = "review finding 3: not fixed yet"]
 fn time_wait_connection_keeps_no_buffers() {
     use netstack_transport::tcp::testing::pump;
     use netstack_transport::tcp::TcpEvent;

@@ -173,6 +173,8 @@ pub struct Connection {
     keepalive_due: bool,
     last_rx: Instant,
     tw_deadline: Option<Instant>,
+    /// The endpoint's TIME-WAIT table is full: close once the last ACK is out.
+    tw_skip: bool,
     fw2_deadline: Option<Instant>,
 
     // Socket-layer state.
@@ -269,6 +271,7 @@ impl Connection {
             keepalive_due: false,
             last_rx: now,
             tw_deadline: None,
+            tw_skip: false,
             fw2_deadline: None,
             events: VecDeque::new(),
             readable_signaled: false,
@@ -557,6 +560,9 @@ impl Connection {
         if self.recv.readable() > 0 {
             let n = self.recv.read(buf);
             self.maybe_window_update();
+            if matches!(self.state, State::TimeWait | State::Closed) {
+                self.recv.release_if_drained();
+            }
             return Ok(n);
         }
         if self.fin_received {
@@ -632,7 +638,18 @@ impl Connection {
         self.error = Some(e);
         self.state = State::Closed;
         self.clear_timers();
+        self.release_buffers();
         self.push_event(Event::Closed(Some(e)));
+    }
+
+    /// A connection that will send no more data (TIME-WAIT, CLOSED) keeps only what its
+    /// remaining duties need: the send buffer and scoreboard go, and the receive ring once the
+    /// application has read it. The endpoint may hold such a connection for 2×MSL, so it
+    /// must cost a few hundred bytes, not its buffers.
+    fn release_buffers(&mut self) {
+        self.send_buf = VecDeque::new();
+        self.sb = Scoreboard::default();
+        self.recv.release_if_drained();
     }
 
     fn clear_timers(&mut self) {
@@ -1106,6 +1123,7 @@ impl Connection {
             State::LastAck if self.fin_acked => {
                 self.state = State::Closed;
                 self.clear_timers();
+                self.release_buffers();
                 self.push_event(Event::Closed(None));
                 return false;
             }
@@ -1269,9 +1287,20 @@ impl Connection {
     fn enter_time_wait(&mut self, now: Instant) {
         self.state = State::TimeWait;
         self.clear_timers();
+        self.release_buffers();
         self.ack_now = true;
         self.tw_deadline = Some(now + self.cfg.time_wait);
         self.push_event(Event::Closed(None));
+    }
+
+    /// The endpoint's TIME-WAIT table is full (`TcpConfig::max_time_wait`): this connection
+    /// closes as soon as its last ACK is sent instead of waiting 2×MSL (as Linux does when
+    /// tcp_max_tw_buckets is reached).
+    pub fn skip_time_wait(&mut self) {
+        if self.state == State::TimeWait {
+            self.tw_skip = true;
+            self.tw_deadline = None;
+        }
     }
 
     /// The endpoint asks whether a new SYN may take over this TIME-WAIT connection (RFC 6191:
@@ -1429,6 +1458,10 @@ impl Connection {
         match self.state {
             State::Closed | State::Listen => return None,
             State::SynSent | State::SynReceived => return self.syn_segment(now),
+            State::TimeWait if self.tw_skip && !self.ack_now => {
+                self.state = State::Closed;
+                return None;
+            }
             _ => {}
         }
         if let Some(seg) = self.data_segment(now, payload) {

@@ -27,6 +27,8 @@
 //!   socket layer first touches it (`accepted`, `send`, `recv`, `close`…).
 //! - Stateless replies (RSTs, cookie SYN-ACKs) wait in a queue of `max_stateless_queue`; more
 //!   are dropped and counted.
+//! - At most `max_time_wait` connections sit in TIME-WAIT (holding no buffers); past that a
+//!   connection closes once its last ACK is sent, counted in `time_wait_overflows`.
 //! - Events wait in an unbounded queue: each is caused by a call the runtime made, and the
 //!   runtime drains it after every batch.
 
@@ -110,6 +112,8 @@ struct Entry {
     released: bool,
     timer: Option<Instant>,
     dirty: bool,
+    /// Counted in `Endpoint::time_wait`.
+    in_time_wait: bool,
 }
 
 pub struct Endpoint {
@@ -125,6 +129,8 @@ pub struct Endpoint {
     stateless: VecDeque<(Ipv4Addr, Ipv4Addr, Vec<u8>)>,
     events: VecDeque<TcpEvent>,
     stats: TcpStats,
+    /// Connections in TIME-WAIT, at most `TcpConfig::max_time_wait`.
+    time_wait: usize,
     payload_scratch: Vec<u8>,
     /// The latest `now` the runtime gave us, for calls that take no time (`close`).
     last_now: Option<Instant>,
@@ -146,6 +152,7 @@ impl Endpoint {
             stateless: VecDeque::new(),
             events: VecDeque::new(),
             stats: TcpStats::default(),
+            time_wait: 0,
             payload_scratch: Vec::new(),
             last_now: None,
         }
@@ -265,6 +272,7 @@ impl Endpoint {
                 released: false,
                 timer: None,
                 dirty: false,
+                in_time_wait: false,
             },
         );
         id
@@ -671,6 +679,20 @@ impl Endpoint {
                 }
             }
         }
+        // TIME-WAIT is bounded: past the limit a connection leaves once its last ACK is out.
+        let tw = e.conn.state() == State::TimeWait;
+        if tw && !e.in_time_wait {
+            if self.time_wait >= self.config.max_time_wait {
+                self.stats.endpoint.time_wait_overflows += 1;
+                e.conn.skip_time_wait();
+            } else {
+                e.in_time_wait = true;
+                self.time_wait += 1;
+            }
+        } else if !tw && e.in_time_wait {
+            e.in_time_wait = false;
+            self.time_wait -= 1;
+        }
         // Timer.
         let d = e.conn.poll_deadline();
         if let Some(d) = d {
@@ -702,6 +724,9 @@ impl Endpoint {
         let Some(e) = self.conns.remove(&id) else {
             return;
         };
+        if e.in_time_wait {
+            self.time_wait -= 1;
+        }
         if self.by_tuple.get(&e.conn.tuple()) == Some(&id) {
             self.by_tuple.remove(&e.conn.tuple());
         }
@@ -807,6 +832,11 @@ impl Endpoint {
     /// Number of connections held (including TIME-WAIT and released-but-closing ones).
     pub fn connection_count(&self) -> usize {
         self.conns.len()
+    }
+
+    /// Connections in TIME-WAIT (at most `TcpConfig::max_time_wait`).
+    pub fn time_wait_count(&self) -> usize {
+        self.time_wait
     }
 
     /// Endpoint counters plus the counters of every connection, live or gone.

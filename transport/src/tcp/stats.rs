@@ -97,6 +97,9 @@ counters! {
         syn_cookies_accepted,
         syn_cookies_rejected,
         time_wait_reused,
+        /// Connections that skipped TIME-WAIT because `TcpConfig::max_time_wait` others were
+        /// in it (Linux: TCPTimeWaitOverflow).
+        time_wait_overflows,
         resets_received,
         timeouts,
         icmp_accepted,
