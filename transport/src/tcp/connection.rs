@@ -731,8 +731,11 @@ impl Connection {
         if self.state == State::SynReceived && seg.flags.syn() && seg.seq == self.irs {
             self.last_rx = now;
             if !seg.flags.ack() {
-                // The peer retransmitted its SYN: our SYN-ACK was lost.
+                // The peer retransmitted its SYN: our SYN-ACK was lost, and the one we resend
+                // is a retransmission like a timer's (RFC 6298 §3 Karn: the handshake's ACK
+                // may answer either copy, so it gives no RTT sample).
                 self.syn_pending = true;
+                self.syn_retransmitted = true;
                 return;
             }
             if seg.ack == self.snd_max {
