@@ -218,14 +218,11 @@ fn initial_window_follows_the_negotiated_mss() {
 
 // ------------------------------------------------------------------ SACK recovery
 
-/// RFC 6675 §4 NextSeg() rules 3 and 4 (rescue retransmission, SHOULD): when nothing is
-/// deemed lost and there is no new data, an unSACKed segment above HighRxt is resent so a
-/// lost last segment does not wait for the RTO. `data_segment` (connection.rs:1554) has rules 1 and
-/// 2, and (new in the working tree) rule 3 only for holes *below SACKed data*
-/// (`Scoreboard::next_hole`); a lost last segment has nothing SACKed above it, so after the
-/// partial ACK nothing is sent until the RTO.
+/// RFC 6675 §4 NextSeg() rule 4 (rescue retransmission, SHOULD): when nothing is deemed lost,
+/// there is no new data and no hole below SACKed data (rule 3), the segment holding the highest
+/// unSACKed sequence number is resent once per recovery. A lost last segment has nothing SACKed
+/// above it, so it is never deemed lost: without the rescue it waits for the RTO.
 #[test]
-#[ignore = "review finding 5: not fixed yet"]
 fn sack_recovery_resends_a_lost_last_segment_without_waiting_for_the_rto() {
     let mut c = established(SocketOptions::default(), true, MSS as u16);
     let seq = send_segments(&mut c, ms(20), 10);

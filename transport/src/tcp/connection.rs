@@ -150,6 +150,8 @@ pub struct Connection {
     reno_sacked: usize,
     /// Send the first lost segment even if pipe ≥ cwnd (RFC 6675 §5 step 4.2).
     force_rexmit: bool,
+    /// RFC 6675 §4 RescueRxt: the recovery point of the last rescue retransmission.
+    rescue_rxt: Option<SeqNumber>,
     cc: Box<dyn CongestionControl>,
     unacked_since: Option<Instant>,
     /// When new data last went out, for RFC 5681 §4.1 restart after idle.
@@ -254,6 +256,7 @@ impl Connection {
             recovery_started: now,
             reno_sacked: 0,
             force_rexmit: false,
+            rescue_rxt: None,
             cc: new_controller(p.opts.congestion, mss),
             unacked_since: None,
             last_send: None,
@@ -1188,6 +1191,7 @@ impl Connection {
         self.recovery_started = now;
         self.recovery_point = self.snd_max;
         self.recover = self.snd_max;
+        self.rescue_rxt = Some(self.snd_una);
         self.stats.fast_recoveries += 1;
         self.cc.on_congestion_event(now, self.flight());
         self.sb.mark_first_lost();
@@ -1663,6 +1667,19 @@ impl Connection {
         if self.in_recovery && self.sack_enabled {
             if let Some(i) = self.sb.next_hole() {
                 return self.resend(i, now, payload);
+            }
+            // Rule 4, rescue retransmission: once per recovery, the segment holding the highest
+            // unSACKed sequence number, so a lost last segment, with nothing SACKed above it
+            // to mark it lost, is not left to the RTO. RescueRxt starts at the ACK point where
+            // recovery began, so the rescue waits for a partial ACK, and it takes only a
+            // segment sent before recovery: by then that one, had it arrived, would have been
+            // SACKed (earlier it may just be in flight, and resending it would be spurious).
+            if self.rescue_rxt.is_some_and(|r| self.snd_una > r) {
+                if let Some(i) = self.sb.rescue(mss, self.recovery_started) {
+                    self.rescue_rxt = Some(self.recovery_point);
+                    self.stats.rescue_retransmissions += 1;
+                    return self.resend(i, now, payload);
+                }
             }
         }
         None

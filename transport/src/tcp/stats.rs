@@ -22,6 +22,8 @@ counters! {
         retransmissions,
         retransmitted_bytes,
         fast_recoveries,
+        /// RFC 6675 §4 NextSeg rule 4: one per recovery at most.
+        rescue_retransmissions,
         rto_expiries,
         sack_blocks_received,
         dsack_blocks_received,
