@@ -252,16 +252,21 @@ fn sack_recovery_resends_a_lost_last_segment_without_waiting_for_the_rto() {
 // ------------------------------------------------------------------ persist
 
 /// RFC 9293 §3.8.6.1 / RFC 1122 §4.2.2.17 allow probing a zero window forever only while the
-/// peer answers; the issue asks that no timer rearm forever. With the peer gone, the persist
-/// timer (connection.rs:1683) backs off to 120 s and probes for ever: no retry limit, and the
-/// user timeout does not apply either (`unacked_since` is None while nothing is in flight).
+/// peer answers; the issue asks that no timer rearm forever. With the peer gone, the user
+/// timeout (RFC 5482) runs from the first unanswered probe, as it does for unacknowledged data.
 #[test]
-#[ignore = "review finding 6: not fixed yet"]
 fn unanswered_zero_window_probes_end_the_connection() {
     let opts = SocketOptions {
         user_timeout: Some(Duration::from_secs(60)),
         ..SocketOptions::default()
     };
+    let (end, probes) = probe_a_vanished_peer(blocked_by_a_zero_window(opts));
+    assert!(probes > 0);
+    assert!(end <= ms(61_000), "the user timeout ran out at {end:?}");
+}
+
+/// A connection with data waiting behind a zero window from 30 ms on.
+fn blocked_by_a_zero_window(opts: SocketOptions) -> Connection {
     let mut c = established(opts, false, MSS as u16);
     c.send(&[1; 100]).unwrap();
     drain(&mut c, ms(20));
@@ -270,7 +275,12 @@ fn unanswered_zero_window_probes_end_the_connection() {
     c.on_segment(ms(30), &zero, &[]);
     c.send(&[2; 100]).unwrap();
     drain(&mut c, ms(30));
-    // The peer vanishes. A day of virtual time.
+    c
+}
+
+/// Runs the timers of a connection whose peer has vanished, for at most a virtual day; asserts
+/// it timed out and returns when, and how many segments it sent.
+fn probe_a_vanished_peer(mut c: Connection) -> (Instant, usize) {
     let mut now = ms(30);
     let mut probes = 0;
     while c.state() != State::Closed && now < ms(86_400_000) {
@@ -282,9 +292,10 @@ fn unanswered_zero_window_probes_end_the_connection() {
     assert_eq!(
         c.error(),
         Some(TcpError::TimedOut),
-        "still {:?} after {probes} unanswered probes over a day",
+        "still {:?} after {probes} unanswered probes",
         c.state()
     );
+    (now, probes)
 }
 
 // ------------------------------------------------------------------ LISTEN
@@ -638,4 +649,14 @@ fn unacceptable_segment_does_not_restart_the_keepalive_idle_time() {
     // An acceptable one does restart it.
     c.on_segment(ms(6_000), &peer_ack(c.snd_nxt()), &[]);
     assert_eq!(c.poll_deadline(), Some(ms(16_000)));
+}
+
+/// RFC 1122 §4.2.2.17: without a user timeout, unanswered zero-window probes are bounded by the
+/// retry limit (`max_retries`, Linux's tcp_retries2), after which the connection times out.
+#[test]
+fn zero_window_probes_give_up_after_the_retry_limit() {
+    let c = blocked_by_a_zero_window(SocketOptions::default());
+    let (end, probes) = probe_a_vanished_peer(c);
+    assert_eq!(probes, config().max_retries as usize);
+    assert!(end < ms(3_600_000), "gave up only after {end:?}");
 }

@@ -169,6 +169,10 @@ pub struct Connection {
     persist_deadline: Option<Instant>,
     persist_backoff: u32,
     persist_due: bool,
+    /// Zero-window probes the peer has not answered, and when the first of them went out
+    /// (RFC 1122 §4.2.2.17: probe only while the peer answers).
+    persist_probes: u32,
+    persist_since: Option<Instant>,
     keepalive_probes: u32,
     /// When the last keepalive probe went out: the next waits an interval from it.
     keepalive_probe_at: Option<Instant>,
@@ -269,6 +273,8 @@ impl Connection {
             persist_deadline: None,
             persist_backoff: 0,
             persist_due: false,
+            persist_probes: 0,
+            persist_since: None,
             keepalive_probes: 0,
             keepalive_probe_at: None,
             keepalive_due: false,
@@ -662,6 +668,7 @@ impl Connection {
         self.tw_deadline = None;
         self.fw2_deadline = None;
         self.unacked_since = None;
+        self.persist_since = None;
         self.ack_now = false;
     }
 
@@ -1051,6 +1058,9 @@ impl Connection {
             self.challenge_ack(now);
             return false;
         }
+        // An acceptable ACK answers any zero-window probe.
+        self.persist_probes = 0;
+        self.persist_since = None;
         let wnd = usize::from(seg.window) << self.snd_wscale;
         let window_changed = wnd != self.snd_wnd;
         // RFC 9293 §3.10.7.4: update the window from newer segments only.
@@ -1353,8 +1363,10 @@ impl Connection {
         })
     }
 
+    /// RFC 5482 / RFC 9293 §3.8.3: data unacknowledged, or zero-window probes unanswered,
+    /// for this long ends the connection (as Linux applies TCP_USER_TIMEOUT to both).
     fn user_timeout_deadline(&self) -> Option<Instant> {
-        Some(self.unacked_since? + self.opts.user_timeout?)
+        Some(self.unacked_since.or(self.persist_since)? + self.opts.user_timeout?)
     }
 
     pub fn on_timeout(&mut self, now: Instant) {
@@ -1383,6 +1395,12 @@ impl Connection {
         }
         if self.persist_deadline.is_some_and(|d| d <= now) {
             self.persist_deadline = None;
+            if self.persist_probes >= self.cfg.max_retries {
+                // RFC 1122 §4.2.2.17 keeps probing only while the peer answers: after as many
+                // unanswered probes as retransmissions allowed, give up (Linux: tcp_retries2).
+                self.fail(TcpError::TimedOut);
+                return;
+            }
             self.persist_due = true;
             self.persist_backoff = self.persist_backoff.saturating_add(1);
         }
@@ -1478,6 +1496,8 @@ impl Connection {
         if self.persist_due || self.keepalive_due {
             if self.persist_due {
                 self.stats.zero_window_probes += 1;
+                self.persist_probes += 1;
+                self.persist_since.get_or_insert(now);
             } else {
                 self.stats.keepalive_probes += 1;
             }
