@@ -395,6 +395,29 @@ fn cwnd_restarts_from_the_initial_window_after_idle() {
     );
 }
 
+/// RFC 7661 §4.4 in the form Linux uses (tcp_is_cwnd_limited): cwnd grows only while the
+/// sender uses it. An application sending one segment per round trip for fifty round trips has
+/// not shown that the path takes more than the initial window; a cwnd grown on its ACKs would
+/// later leave as one burst.
+#[test]
+fn cwnd_does_not_grow_while_the_application_limits_the_sender() {
+    let mut c = established(SocketOptions::default(), false, MSS as u16);
+    let iw = c.cwnd();
+    for k in 0..50 {
+        let t = 20 + 20 * k;
+        let seq = send_segments(&mut c, ms(t), 1);
+        c.on_segment(ms(t + 10), &peer_ack(seq[0] + MSS), &[]);
+        drain(&mut c, ms(t + 10));
+    }
+    assert_eq!(c.cwnd(), iw);
+    // A sender that fills the window grows it.
+    let seq = send_segments(&mut c, ms(1100), 10);
+    for (k, s) in seq.iter().enumerate() {
+        c.on_segment(ms(1110 + k as u64), &peer_ack(*s + MSS), &[]);
+    }
+    assert_eq!(c.cwnd(), iw + 10 * MSS);
+}
+
 // ------------------------------------------------------------------ TIME-WAIT memory
 
 mod alloc_count {

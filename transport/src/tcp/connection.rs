@@ -156,6 +156,11 @@ pub struct Connection {
     unacked_since: Option<Instant>,
     /// When new data last went out, for RFC 5681 §4.1 restart after idle.
     last_send: Option<Instant>,
+    /// How fully the current window used cwnd (RFC 7661 §4.4, as Linux tracks it): whether a
+    /// send was held back by cwnd, and the largest flight, since `cwnd_usage_seq` was sent.
+    cwnd_limited: bool,
+    max_flight: usize,
+    cwnd_usage_seq: SeqNumber,
 
     // ACK generation.
     ack_now: bool,
@@ -264,6 +269,9 @@ impl Connection {
             cc: new_controller(p.opts.congestion, mss),
             unacked_since: None,
             last_send: None,
+            cwnd_limited: false,
+            max_flight: 0,
+            cwnd_usage_seq: p.iss,
             ack_now: false,
             delack_deadline: None,
             segs_unacked: 0,
@@ -1187,11 +1195,41 @@ impl Connection {
         } else {
             self.dupacks = 0;
             self.reno_sacked = 0;
-            self.cc.on_ack(now, newly, self.rtt.srtt());
+            if self.is_cwnd_limited() {
+                self.cc.on_ack(now, newly, self.rtt.srtt());
+            }
         }
         if self.writable_wanted && self.send_buf.len() < self.send_cap {
             self.writable_wanted = false;
             self.push_event(Event::Writable);
+        }
+    }
+
+    /// RFC 7661 §4.4 (in the simpler form Linux uses): cwnd grows only while the sender uses
+    /// it. An application-limited (or receive-window-limited) sender has not shown the path
+    /// takes a larger window, and a cwnd grown on such ACKs would later go out as a burst. In
+    /// slow start the window may reach twice the largest recent flight; in congestion
+    /// avoidance a send must have been held back by cwnd during the last window.
+    fn is_cwnd_limited(&self) -> bool {
+        let cwnd = self.cc.cwnd();
+        if cwnd < self.cc.ssthresh() {
+            cwnd < 2 * self.max_flight
+        } else {
+            self.cwnd_limited
+        }
+    }
+
+    /// Records how fully this window used cwnd (`limited`: a send was held back by it, or
+    /// the flight reached it). A new window (SND.UNA past the mark) starts a new record.
+    fn note_cwnd_usage(&mut self, limited: bool) {
+        let flight = self.flight();
+        if self.snd_una >= self.cwnd_usage_seq
+            || limited
+            || (!self.cwnd_limited && flight > self.max_flight)
+        {
+            self.cwnd_limited = limited;
+            self.max_flight = flight;
+            self.cwnd_usage_seq = self.snd_max;
         }
     }
 
@@ -1677,9 +1715,14 @@ impl Connection {
         }
         self.force_rexmit = false;
         if self.pipe() >= cwnd {
+            if self.send_end() > self.snd_max {
+                self.note_cwnd_usage(true);
+            }
             return None;
         }
         if let Some(r) = self.new_data(now, payload, mss) {
+            let limited = self.pipe() >= self.cc.cwnd();
+            self.note_cwnd_usage(limited);
             return Some(r);
         }
         // RFC 6675 §4 NextSeg rule 3: with no new data to send, resend a hole below SACKed
