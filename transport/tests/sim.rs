@@ -603,6 +603,7 @@ struct Totals {
     cookies_accepted: u64,
     zero_window_probes: u64,
     too_big: u64,
+    tail_loss_probes: u64,
 }
 
 impl Totals {
@@ -621,6 +622,7 @@ impl Totals {
                 self.rto_expiries += st.rto_expiries;
                 self.fast_recoveries += st.fast_recoveries;
                 self.zero_window_probes += st.zero_window_probes;
+                self.tail_loss_probes += st.tail_loss_probes;
             }
         }
     }
@@ -637,6 +639,7 @@ impl Totals {
         self.cookies_accepted += o.cookies_accepted;
         self.zero_window_probes += o.zero_window_probes;
         self.too_big += o.too_big;
+        self.tail_loss_probes += o.tail_loss_probes;
     }
 }
 
@@ -778,7 +781,7 @@ fn main() {
     );
     println!(
         "tcp sim: {} bytes delivered; client->server link: {} packets, {} lost or queue-dropped, {} corrupted; \
-         {} retransmissions, {} RTO expiries, {} fast recoveries; {} SYN cookies sent, {} accepted; {} window probes; {} packets too big for the path MTU; \
+         {} retransmissions, {} RTO expiries, {} tail loss probes, {} fast recoveries; {} SYN cookies sent, {} accepted; {} window probes; {} packets too big for the path MTU; \
          {} sides ended with an error",
         totals.bytes,
         totals.packets,
@@ -786,6 +789,7 @@ fn main() {
         totals.corrupted,
         totals.retransmissions,
         totals.rto_expiries,
+        totals.tail_loss_probes,
         totals.fast_recoveries,
         totals.cookies_sent,
         totals.cookies_accepted,

@@ -178,6 +178,10 @@ pub struct Connection {
     /// (RFC 1122 §4.2.2.17: probe only while the peer answers).
     persist_probes: u32,
     persist_since: Option<Instant>,
+    /// RFC 8985 §7 tail loss probe: its timer, a probe due, and one probe per episode.
+    tlp_deadline: Option<Instant>,
+    tlp_due: bool,
+    tlp_out: bool,
     keepalive_probes: u32,
     /// When the last keepalive probe went out: the next waits an interval from it.
     keepalive_probe_at: Option<Instant>,
@@ -283,6 +287,9 @@ impl Connection {
             persist_due: false,
             persist_probes: 0,
             persist_since: None,
+            tlp_deadline: None,
+            tlp_due: false,
+            tlp_out: false,
             keepalive_probes: 0,
             keepalive_probe_at: None,
             keepalive_due: false,
@@ -652,6 +659,7 @@ impl Connection {
     }
 
     fn fail(&mut self, e: TcpError) {
+        log::debug!("tcp {:?}: {} in {:?}", self.tuple, e, self.state);
         self.error = Some(e);
         self.state = State::Closed;
         self.clear_timers();
@@ -671,6 +679,7 @@ impl Connection {
 
     fn clear_timers(&mut self) {
         self.rto_deadline = None;
+        self.tlp_deadline = None;
         self.delack_deadline = None;
         self.persist_deadline = None;
         self.tw_deadline = None;
@@ -981,6 +990,7 @@ impl Connection {
 
     fn queue_rst(&mut self, seq: SeqNumber, ack: Option<SeqNumber>) {
         if self.ctl_replies.len() >= MAX_CTL_REPLIES {
+            self.stats.ctl_replies_dropped += 1;
             return;
         }
         let mut r = TcpRepr {
@@ -1203,6 +1213,32 @@ impl Connection {
             self.writable_wanted = false;
             self.push_event(Event::Writable);
         }
+        self.tlp_out = false;
+        self.arm_tlp(now);
+    }
+
+    /// RFC 8985 §7.2: after sending new data or an ACK of new data, with SACK, outside
+    /// recovery and timeouts, probe the tail after PTO = 2 SRTT (+ a worst-case delayed ACK
+    /// when one segment is in flight), if that comes before the RTO.
+    fn arm_tlp(&mut self, now: Instant) {
+        self.tlp_deadline = None;
+        if !self.sack_enabled
+            || self.in_recovery
+            || self.tlp_out
+            || self.retries > 0
+            || self.sb.is_empty()
+        {
+            return;
+        }
+        let Some(srtt) = self.rtt.srtt() else { return };
+        let mut pto = srtt * 2;
+        if self.flight() <= self.data_mss() + 1 {
+            pto += Duration::from_millis(200);
+        }
+        let at = now + pto.max(Duration::from_millis(10));
+        if self.rto_deadline.map_or(true, |rto| at < rto) {
+            self.tlp_deadline = Some(at);
+        }
     }
 
     /// RFC 7661 §4.4 (in the simpler form Linux uses): cwnd grows only while the sender uses
@@ -1236,6 +1272,7 @@ impl Connection {
     /// RFC 6675 §5 (with SACK) or RFC 6582 §3.2 (without): fast retransmit and recovery.
     fn enter_recovery(&mut self, now: Instant) {
         self.in_recovery = true;
+        self.tlp_deadline = None;
         self.recovery_started = now;
         self.recovery_point = self.snd_max;
         self.recover = self.snd_max;
@@ -1375,6 +1412,7 @@ impl Connection {
     pub fn poll_deadline(&self) -> Option<Instant> {
         [
             self.rto_deadline,
+            self.tlp_deadline,
             self.delack_deadline,
             self.persist_deadline,
             self.tw_deadline,
@@ -1427,6 +1465,11 @@ impl Connection {
         if self.rto_deadline.is_some_and(|d| d <= now) {
             self.on_rto(now);
         }
+        if self.tlp_deadline.is_some_and(|d| d <= now) {
+            self.tlp_deadline = None;
+            self.tlp_due = true;
+            self.stats.tail_loss_probes += 1;
+        }
         if self.delack_deadline.is_some_and(|d| d <= now) {
             self.delack_deadline = None;
             self.ack_now = true;
@@ -1460,6 +1503,7 @@ impl Connection {
     /// RFC 6298 §5.4–5.6 plus RFC 5681 §3.1 on expiry of the retransmission timer.
     fn on_rto(&mut self, now: Instant) {
         self.rto_deadline = None;
+        self.tlp_deadline = None;
         self.retries += 1;
         self.stats.rto_expiries += 1;
         match self.state {
@@ -1705,6 +1749,19 @@ impl Connection {
         }
         let mss = self.seg_mss();
         let cwnd = self.cc.cwnd();
+        if self.tlp_due {
+            // RFC 8985 §7.3: the probe is new data if any may go, else the last segment.
+            self.tlp_due = false;
+            self.tlp_out = true;
+            if let Some(r) = self.new_data(now, payload, mss) {
+                return Some(r);
+            }
+            if let Some(last) = self.sb.len().checked_sub(1) {
+                if self.sb.get(last).is_some_and(|s| !s.sacked) {
+                    return self.resend(last, now, payload);
+                }
+            }
+        }
         // First the segments deemed lost (RFC 6675 §4 NextSeg rule 1).
         if let Some(i) = self.sb.next_lost() {
             if self.pipe() < cwnd || self.force_rexmit {
@@ -1850,8 +1907,9 @@ impl Connection {
         });
         self.snd_max = seq + seq_len;
         self.last_send = Some(now);
-        self.stats.bytes_sent += len as u64;
         self.rto_deadline.get_or_insert(now + self.rtt.rto());
+        self.arm_tlp(now);
+        self.stats.bytes_sent += len as u64;
         self.unacked_since.get_or_insert(now);
         self.persist_deadline = None;
         Some(r)

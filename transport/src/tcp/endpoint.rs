@@ -54,13 +54,13 @@ pub struct ConnId(pub u64);
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TcpEvent {
     /// A passive open completed on the listener bound to `listener`.
-    Accepted {
-        listener: SocketAddrV4,
-        id: ConnId,
-    },
+    Accepted { listener: SocketAddrV4, id: ConnId },
     /// An active open completed.
     Connected(ConnId),
+    /// Data or end of stream arrived. Edge-triggered: raised once per arrival after the last
+    /// `recv`; `readiness` tells how much is there.
     Readable(ConnId),
+    /// Send-buffer space freed after a `send` that took less than offered.
     Writable(ConnId),
     /// The connection ended: `None` orderly, else the error.
     Closed(ConnId, Option<TcpError>),
@@ -290,6 +290,7 @@ impl Endpoint {
         let (repr, hl) = match parsed {
             Ok(v) => v,
             Err(e) => {
+                log::trace!("tcp: dropped a segment from {src}: {e}");
                 let c = &mut self.stats.endpoint;
                 match e {
                     SegmentError::TooShort => c.dropped_too_short += 1,

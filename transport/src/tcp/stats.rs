@@ -37,9 +37,13 @@ counters! {
         unacceptable_segments,
         challenge_acks,
         challenge_acks_suppressed,
+        /// RSTs a connection could not queue (more than 4 waiting for `poll_transmit`).
+        ctl_replies_dropped,
         paws_drops,
         zero_window_probes,
         keepalive_probes,
+        /// RFC 8985 tail loss probes sent.
+        tail_loss_probes,
         window_updates,
         srtt_us, rttvar_us, rto_us, cwnd, ssthresh, snd_wnd, rcv_wnd,
     }

@@ -1432,3 +1432,32 @@ fn data_segments_leave_room_for_their_sack_blocks() {
     assert_eq!(r.payload_len, MSS - 12 - 12);
     assert_eq!(r.header_len() - 20 + r.payload_len, MSS);
 }
+
+#[test]
+fn tail_loss_probe_resends_the_last_segment_after_two_srtt() {
+    // RFC 8985 §7: with SACK, a silent tail is probed after PTO = 2 SRTT, before the RTO.
+    let (mut c, _) = established_with(SocketOptions::default(), SACK);
+    let v = send_segments(&mut c, ms(20), 3);
+    // The handshake measured SRTT = 10 ms: PTO fires at 20 + 20 ms.
+    assert_eq!(c.poll_deadline(), Some(ms(40)));
+    c.on_timeout(ms(40));
+    let (r, payload) = next(&mut c, ms(40)).unwrap();
+    assert_eq!(r.seq, v[2].0.seq, "the probe is the last segment");
+    assert_eq!(payload.len(), MSS);
+    assert!(next(&mut c, ms(40)).is_none(), "one probe per tail");
+    assert_eq!(c.stats().tail_loss_probes, 1);
+    // Only the RTO is left.
+    assert_eq!(c.poll_deadline(), Some(ms(220)));
+}
+
+#[test]
+fn tail_loss_probe_sends_new_data_when_it_may() {
+    // RFC 8985 §7.3: new data is the better probe when the window allows it.
+    let (mut c, _) = established_with(SocketOptions::default(), SACK);
+    send_segments(&mut c, ms(20), 10);
+    c.send(&[1; MSS]).unwrap();
+    assert!(next(&mut c, ms(20)).is_none(), "cwnd is full");
+    c.on_timeout(ms(40));
+    let (r, _) = next(&mut c, ms(40)).unwrap();
+    assert_eq!(r.seq, SeqNumber(101 + 10 * MSS as u32));
+}
