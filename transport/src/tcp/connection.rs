@@ -10,7 +10,7 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use super::congestion::{new_controller, CongestionControl};
+use super::congestion::{initial_window, new_controller, CongestionControl};
 use super::recv_buffer::RecvBuffer;
 use super::rtt::RttEstimator;
 use super::sack::{Acked, Scoreboard, SentSegment, DUP_THRESH};
@@ -928,6 +928,15 @@ impl Connection {
         } else {
             State::Established
         };
+        // RFC 6928 §2: the initial window from the MSS the connection actually uses; RFC 5681
+        // §3.1: one segment if our SYN (or SYN-ACK) had to be sent again.
+        let mss = self.data_mss();
+        let iw = if self.syn_retransmitted {
+            mss
+        } else {
+            initial_window(mss)
+        };
+        self.cc.set_initial_window(mss, iw);
         self.rcv_adv = self.rcv_adv.max(self.rcv_nxt);
         self.push_event(Event::Connected);
     }

@@ -120,6 +120,10 @@ impl CongestionControl for Cubic {
         self.cwnd = self.cwnd.min(iw);
         self.epoch = None;
     }
+    fn set_initial_window(&mut self, mss: usize, cwnd: usize) {
+        self.mss = mss;
+        self.cwnd = cwnd as f64 / mss as f64;
+    }
     fn set_mss(&mut self, mss: usize) {
         // Keep the window in bytes when the segment size changes.
         let scale = self.mss as f64 / mss as f64;
