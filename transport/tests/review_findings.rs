@@ -97,6 +97,14 @@ fn established(opts: SocketOptions, sack: bool, mss: u16) -> Connection {
     c
 }
 
+/// The peer's SYN for a passive open.
+fn peer_syn() -> TcpRepr {
+    TcpRepr {
+        mss: Some(MSS as u16),
+        ..peer(Flags::SYN, PEER_ISS, SeqNumber(0))
+    }
+}
+
 fn send_segments(c: &mut Connection, now: Instant, n: usize) -> Vec<SeqNumber> {
     let data: Vec<u8> = (0..n * MSS).map(|i| i as u8).collect();
     assert_eq!(c.send(&data).unwrap(), data.len());
@@ -120,10 +128,7 @@ fn with_sack(mut a: TcpRepr, blocks: &[(SeqNumber, SeqNumber)]) -> TcpRepr {
 /// SYN timeout (1 s for Linux). The resend is counted as a retransmission too.
 #[test]
 fn syn_ack_resent_for_a_duplicate_syn_gives_no_rtt_sample() {
-    let syn = TcpRepr {
-        mss: Some(MSS as u16),
-        ..peer(Flags::SYN, PEER_ISS, SeqNumber(0))
-    };
+    let syn = peer_syn();
     let mut c = Connection::accept(t0(), params(SocketOptions::default()), &syn);
     let first = next(&mut c, t0()).unwrap().0;
     assert_eq!(first.flags, Flags::SYN | Flags::ACK);
@@ -195,11 +200,26 @@ fn established_after_a_retransmitted_syn() -> Connection {
 /// RFC 6298 §5.7: when the SYN had to be retransmitted and no RTT sample exists, the RTO MUST
 /// be re-initialised to 3 s once data transmission begins (not left at the 1 s initial RTO).
 #[test]
-#[ignore = "review finding 9: not fixed yet"]
 fn rto_is_three_seconds_after_a_retransmitted_syn_without_a_sample() {
     let c = established_after_a_retransmitted_syn();
     assert_eq!(c.state(), State::Established);
     assert_eq!(c.srtt(), None, "no sample: the SYN was retransmitted");
+    assert_eq!(c.rto(), Duration::from_secs(3));
+}
+
+/// RFC 6298 §5.7 on the passive side: after the SYN-ACK timed out, data starts with a 3 s RTO,
+/// not with the SYN-ACK's backed-off timeout nor the 1 s initial one.
+#[test]
+fn rto_is_three_seconds_after_a_retransmitted_syn_ack_without_a_sample() {
+    let syn = peer_syn();
+    let mut c = Connection::accept(t0(), params(SocketOptions::default()), &syn);
+    drain(&mut c, t0());
+    for t in [1000, 3000] {
+        c.on_timeout(ms(t));
+        assert_eq!(drain(&mut c, ms(t)).len(), 1, "SYN-ACK resent at {t} ms");
+    }
+    c.on_segment(ms(3010), &peer_ack(SeqNumber(ISS + 1)), &[]);
+    assert_eq!(c.state(), State::Established);
     assert_eq!(c.rto(), Duration::from_secs(3));
 }
 
@@ -235,10 +255,7 @@ fn initial_window_is_one_segment_after_a_retransmitted_syn() {
 /// means one was lost, so the server too starts from one segment.
 #[test]
 fn initial_window_is_one_segment_after_a_resent_syn_ack() {
-    let syn = TcpRepr {
-        mss: Some(MSS as u16),
-        ..peer(Flags::SYN, PEER_ISS, SeqNumber(0))
-    };
+    let syn = peer_syn();
     let mut c = Connection::accept(t0(), params(SocketOptions::default()), &syn);
     drain(&mut c, t0());
     c.on_segment(ms(1000), &syn, &[]);

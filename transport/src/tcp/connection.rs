@@ -937,6 +937,10 @@ impl Connection {
             initial_window(mss)
         };
         self.cc.set_initial_window(mss, iw);
+        if self.syn_retransmitted {
+            // RFC 6298 §5.7: without an RTT sample, data starts with a 3 s RTO.
+            self.rtt.reset_after_syn_loss();
+        }
         self.rcv_adv = self.rcv_adv.max(self.rcv_nxt);
         self.push_event(Event::Connected);
     }
