@@ -350,10 +350,9 @@ fn probe_a_vanished_peer(mut c: Connection) -> (Instant, usize) {
 // ------------------------------------------------------------------ LISTEN
 
 /// RFC 9293 §3.10.7.2 (LISTEN, "fourth, other text or control"): a segment with neither SYN
-/// nor ACK (nor RST) is dropped. endpoint.rs:341 answers it with a RST (Linux drops it too, so
-/// FIN/NULL scans see a closed port where Linux shows an open one).
+/// nor ACK (nor RST) is dropped and counted. (Linux drops it too; answering with a RST would let
+/// FIN/NULL scans see a closed port where Linux shows an open one.) A SYN-ACK still draws a RST.
 #[test]
-#[ignore = "review finding 10: not fixed yet"]
 fn listener_drops_a_segment_without_syn_or_ack() {
     let mut ep = Endpoint::new(config(), [9; 16]);
     let local = SocketAddrV4::new(Ipv4Addr::new(192, 0, 2, 2), 80);
@@ -376,6 +375,21 @@ fn listener_drops_a_segment_without_syn_or_ack() {
         "LISTEN answered a FIN-only segment: {} segment(s)",
         out.len()
     );
+    assert_eq!(ep.stats().endpoint.dropped_listen_no_syn_or_ack, 1);
+    // RFC 9293 §3.10.7.2 second: an ACK-bearing segment, even with SYN, draws <SEQ=SEG.ACK><RST>.
+    let synack = TcpRepr {
+        flags: Flags::SYN | Flags::ACK,
+        ack: SeqNumber(777),
+        ..fin
+    };
+    ep.on_segment(
+        t0(),
+        src,
+        *local.ip(),
+        &synack.to_bytes(src, *local.ip(), &[]),
+    );
+    ep.poll_transmit(t0(), &mut out);
+    assert_eq!(out.len(), 1, "a SYN-ACK to a listener draws a RST");
 }
 
 // ------------------------------------------------------------------ timestamps

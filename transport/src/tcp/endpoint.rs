@@ -346,8 +346,13 @@ impl Endpoint {
             self.on_listener_syn(now, laddr, tuple, &repr);
         } else if repr.flags.ack() && !repr.flags.syn() {
             self.on_listener_ack(now, laddr, tuple, &repr, payload);
-        } else {
+        } else if repr.flags.ack() {
+            // RFC 9293 §3.10.7.2 second: any ACK in LISTEN (here a SYN-ACK) draws a RST.
             self.reply_rst(&tuple, &repr);
+        } else {
+            // RFC 9293 §3.10.7.2 fourth: neither SYN, ACK nor RST (a FIN or NULL probe) is
+            // dropped, as Linux does, so a scan cannot tell an open port from a closed one.
+            self.stats.endpoint.dropped_listen_no_syn_or_ack += 1;
         }
     }
 

@@ -94,6 +94,8 @@ counters! {
         rst_sent_no_socket,
         /// RSTs to no connection (never answered).
         rst_ignored_no_socket,
+        /// Segments to a listener with neither SYN, ACK nor RST, dropped (RFC 9293 §3.10.7.2).
+        dropped_listen_no_syn_or_ack,
         active_opens,
         passive_opens,
         established,
