@@ -1465,13 +1465,16 @@ impl Connection {
             return;
         }
         if self.fw2_deadline.is_some_and(|d| d <= now) {
+            // The orphan's peer never sent its FIN: tell it the connection is gone (Linux
+            // resets too), so it does not wait in CLOSE-WAIT for ever.
             self.fw2_deadline = None;
+            self.rst_pending = true;
             self.state = State::Closed;
             self.clear_timers();
+            self.release_buffers();
             return;
         }
         if self.user_timeout_deadline().is_some_and(|d| d <= now) {
-            self.stats.rto_expiries += 0;
             self.fail(TcpError::TimedOut);
             return;
         }
