@@ -431,6 +431,27 @@ fn echoed_timestamps_keep_srtt_right_when_a_hole_fills_after_an_rto() {
     assert!(c.srtt().unwrap() <= before * 2);
 }
 
+// ------------------------------------------------------------------ close
+
+/// RFC 2525 §2.17 as Linux applies it: close with unread data resets, but only in-order data
+/// was ever readable. With nothing but out-of-order bytes held, close sends a FIN.
+#[test]
+fn close_with_only_out_of_order_data_sends_a_fin() {
+    let mut c = established(SocketOptions::default(), true, MSS as u16);
+    let ooo = TcpRepr {
+        payload_len: 100,
+        ..peer(Flags::ACK, PEER_ISS + 101, c.snd_nxt())
+    };
+    c.on_segment(ms(20), &ooo, &[0; 100]);
+    drain(&mut c, ms(20));
+    assert_eq!((c.readable(), c.recv_queued()), (0, 100));
+    c.close(Some(ms(30)));
+    let out = drain(&mut c, ms(30));
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].0.flags, Flags::FIN | Flags::ACK);
+    assert_eq!(c.state(), State::FinWait1);
+}
+
 // ------------------------------------------------------------------ restart after idle
 
 /// RFC 5681 §4.1: after an idle period longer than the RTO the sender SHOULD restart from

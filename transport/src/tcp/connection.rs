@@ -623,11 +623,13 @@ impl Connection {
 
     /// Full close. Like Linux, a close with unread data (or with SO_LINGER 0) aborts with RST
     /// (RFC 2525 §2.17); otherwise the FIN follows the data and the connection is orphaned.
+    /// Only in-order data counts as unread: out-of-order bytes were never readable (Linux
+    /// resets only for its receive queue, not its out-of-order queue).
     pub fn close(&mut self, now: Option<Instant>) {
         if self.user_closed {
             return;
         }
-        if self.opts.linger_zero || self.recv.readable() > 0 || self.recv.ooo_bytes() > 0 {
+        if self.opts.linger_zero || self.recv.readable() > 0 {
             self.abort();
             return;
         }
