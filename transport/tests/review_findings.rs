@@ -431,6 +431,57 @@ fn echoed_timestamps_keep_srtt_right_when_a_hole_fills_after_an_rto() {
     assert!(c.srtt().unwrap() <= before * 2);
 }
 
+// ------------------------------------------------------------------ D-SACK
+
+/// A data segment from the peer: `len` bytes at `off` past the peer's ISS + 1.
+fn peer_data(c: &Connection, off: u32, len: usize) -> TcpRepr {
+    TcpRepr {
+        payload_len: len,
+        ..peer(Flags::ACK, PEER_ISS + 1 + off, c.snd_nxt())
+    }
+}
+
+/// RFC 2883 §4: a segment only partly below RCV.NXT (it straddles it) reports its duplicate
+/// part as a D-SACK block.
+#[test]
+fn partly_duplicate_segment_reports_its_duplicate_part_as_dsack() {
+    let mut c = established(SocketOptions::default(), true, MSS as u16);
+    c.on_segment(ms(20), &peer_data(&c, 0, 100), &[1; 100]);
+    drain(&mut c, ms(20));
+    c.on_segment(ms(30), &peer_data(&c, 50, 100), &[1; 100]);
+    let out = drain(&mut c, ms(30));
+    let block = out.last().and_then(|(r, _)| r.sack.iter().next());
+    let start = SeqNumber(PEER_ISS + 51);
+    assert_eq!(
+        block,
+        Some(SackBlock {
+            start,
+            end: start + 50
+        })
+    );
+}
+
+/// RFC 2883 §4: when the duplicate lies in out-of-order data held above RCV.NXT, the second
+/// block is the one holding it, even if another block is more recent.
+#[test]
+fn dsack_above_rcv_nxt_is_followed_by_the_block_holding_it() {
+    let mut c = established(SocketOptions::default(), true, MSS as u16);
+    c.on_segment(ms(20), &peer_data(&c, 100, 100), &[1; 100]);
+    c.on_segment(ms(21), &peer_data(&c, 300, 100), &[1; 100]);
+    drain(&mut c, ms(21));
+    c.on_segment(ms(30), &peer_data(&c, 100, 100), &[1; 100]);
+    let out = drain(&mut c, ms(30));
+    let blocks: Vec<(u32, u32)> = out
+        .last()
+        .unwrap()
+        .0
+        .sack
+        .iter()
+        .map(|b| (b.start.0 - PEER_ISS - 1, b.end.0 - PEER_ISS - 1))
+        .collect();
+    assert_eq!(blocks, vec![(100, 200), (100, 200), (300, 400)]);
+}
+
 // ------------------------------------------------------------------ close
 
 /// RFC 2525 §2.17 as Linux applies it: close with unread data resets, but only in-order data

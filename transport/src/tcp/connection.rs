@@ -1317,13 +1317,13 @@ impl Connection {
         let mut data = payload;
         if seq < self.rcv_nxt {
             let cut = self.rcv_nxt.since(seq);
+            // RFC 2883 §4: report the duplicate part, whole segment or the part below RCV.NXT.
+            self.dsack = Some(SackBlock {
+                start: seq,
+                end: seq + cut.min(data.len()),
+            });
+            self.ack_now = true;
             if cut >= data.len() {
-                // RFC 2883: report the duplicate.
-                self.dsack = Some(SackBlock {
-                    start: seq,
-                    end: seq + data.len(),
-                });
-                self.ack_now = true;
                 return;
             }
             data = &data[cut..];
@@ -1690,18 +1690,30 @@ impl Connection {
     /// RFC 2018 §4: the first block covers the most recent segment; D-SACK (RFC 2883) goes first.
     fn sack_blocks(&mut self, out: &mut SackBlocks) {
         let max = self.max_sack_blocks();
-        if let Some(d) = self.dsack.take() {
+        let dsack = self.dsack.take();
+        if let Some(d) = dsack {
             out.push(d);
             self.stats.dsack_blocks_sent += 1;
         }
-        for r in self.recv.ranges_by_recency() {
+        let blocks: Vec<SackBlock> = self
+            .recv
+            .ranges_by_recency()
+            .into_iter()
+            .map(|r| SackBlock {
+                start: self.rcv_nxt + r.start,
+                end: self.rcv_nxt + r.end,
+            })
+            .collect();
+        // RFC 2883 §4: a D-SACK for data held above RCV.NXT is followed by the block holding it.
+        let holds_dsack =
+            |b: &SackBlock| dsack.is_some_and(|d| d.start >= b.start && d.end <= b.end);
+        let first = blocks.iter().filter(|b| holds_dsack(b));
+        let rest = blocks.iter().filter(|b| !holds_dsack(b));
+        for b in first.chain(rest) {
             if out.len() >= max {
                 break;
             }
-            out.push(SackBlock {
-                start: self.rcv_nxt + r.start,
-                end: self.rcv_nxt + r.end,
-            });
+            out.push(*b);
         }
     }
 
