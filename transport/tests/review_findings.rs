@@ -431,6 +431,30 @@ fn echoed_timestamps_keep_srtt_right_when_a_hole_fills_after_an_rto() {
     assert!(c.srtt().unwrap() <= before * 2);
 }
 
+// ------------------------------------------------------------------ ACK storms
+
+/// RFC 9293 §3.10.7.4 answers an unacceptable segment with an ACK; for empty segments those
+/// ACKs are rate-limited (Linux: tcp_invalid_ratelimit, 500 ms), or two peers out of step ACK
+/// each other for ever. Segments with data always get their ACK.
+#[test]
+fn acks_for_empty_unacceptable_segments_are_rate_limited() {
+    let mut c = established(SocketOptions::default(), false, MSS as u16);
+    let stale = peer(Flags::ACK, PEER_ISS.wrapping_sub(100_000), c.snd_nxt());
+    let mut answered = Vec::new();
+    for t in [20, 120, 400, 530] {
+        c.on_segment(ms(t), &stale, &[]);
+        answered.push(drain(&mut c, ms(t)).len());
+    }
+    assert_eq!(answered, vec![1, 0, 0, 1]);
+    assert_eq!(c.stats().invalid_acks_suppressed, 2);
+    let stale_data = TcpRepr {
+        payload_len: 10,
+        ..stale
+    };
+    c.on_segment(ms(540), &stale_data, &[0; 10]);
+    assert_eq!(drain(&mut c, ms(540)).len(), 1, "data always gets its ACK");
+}
+
 // ------------------------------------------------------------------ D-SACK
 
 /// A data segment from the peer: `len` bytes at `off` past the peer's ISS + 1.

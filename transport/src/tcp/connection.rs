@@ -68,6 +68,8 @@ const HEADERS: usize = 40;
 const TS_OPT_LEN: usize = 12;
 /// RFC 7323 §5.5: a TS.Recent older than 24 days is no longer a PAWS reference.
 const PAWS_IDLE: Duration = Duration::from_secs(24 * 24 * 3600);
+/// Minimum spacing of the ACKs answering empty invalid segments (Linux: tcp_invalid_ratelimit).
+const INVALID_ACK_INTERVAL: Duration = Duration::from_millis(500);
 /// Pending control replies (RSTs) a connection queues; more are dropped.
 const MAX_CTL_REPLIES: usize = 4;
 
@@ -169,6 +171,7 @@ pub struct Connection {
     dsack: Option<SackBlock>,
     challenge_window: Option<Instant>,
     challenge_count: u32,
+    last_invalid_ack: Option<Instant>,
 
     // Other timers.
     persist_deadline: Option<Instant>,
@@ -282,6 +285,7 @@ impl Connection {
             dsack: None,
             challenge_window: None,
             challenge_count: 0,
+            last_invalid_ack: None,
             persist_deadline: None,
             persist_backoff: 0,
             persist_due: false,
@@ -783,7 +787,7 @@ impl Connection {
                 let stale = now.saturating_duration_since(self.ts_recent_at) > PAWS_IDLE;
                 if (ts.tsval.wrapping_sub(self.ts_recent) as i32) < 0 && !stale {
                     self.stats.paws_drops += 1;
-                    self.ack_now = true;
+                    self.ack_invalid(now, seg);
                     return;
                 }
             }
@@ -807,7 +811,7 @@ impl Connection {
                     end: seg.seq + seg.payload_len,
                 });
             }
-            self.ack_now = true;
+            self.ack_invalid(now, seg);
             return;
         }
 
@@ -983,6 +987,25 @@ impl Connection {
             TcpError::ConnectionReset
         };
         self.fail(err);
+    }
+
+    /// The duplicate ACK that answers an unacceptable or PAWS-failing segment. For a segment
+    /// occupying no sequence space at most one per `INVALID_ACK_INTERVAL` (Linux's
+    /// tcp_invalid_ratelimit): two peers out of step would otherwise answer each other's
+    /// ACKs for ever. Data, SYN and FIN segments are never part of such a loop and always get
+    /// their ACK (a retransmitted FIN in TIME-WAIT needs it).
+    fn ack_invalid(&mut self, now: Instant, seg: &TcpRepr) {
+        if seg.seq_len() == 0 {
+            if self
+                .last_invalid_ack
+                .is_some_and(|t| now.saturating_duration_since(t) < INVALID_ACK_INTERVAL)
+            {
+                self.stats.invalid_acks_suppressed += 1;
+                return;
+            }
+            self.last_invalid_ack = Some(now);
+        }
+        self.ack_now = true;
     }
 
     /// RFC 5961 §7: challenge ACKs are rate-limited per connection.

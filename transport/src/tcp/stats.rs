@@ -35,6 +35,8 @@ counters! {
         ooo_dropped,
         /// Segments outside the receive window (answered with an ACK).
         unacceptable_segments,
+        /// ACKs for empty unacceptable or PAWS-failing segments left out by the rate limit.
+        invalid_acks_suppressed,
         challenge_acks,
         challenge_acks_suppressed,
         /// RSTs a connection could not queue (more than 4 waiting for `poll_transmit`).
