@@ -41,8 +41,8 @@ impl SentSegment {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Acked {
     pub bytes: usize,
-    /// Send time of the newest fully acknowledged, never retransmitted segment (an RTT sample
-    /// allowed by Karn's rule).
+    /// Send time of the newest fully acknowledged segment that was neither retransmitted
+    /// (Karn's rule) nor SACKed before (an RTT sample of this ACK).
     pub rtt_sample_from: Option<Instant>,
     /// Latest (re)transmission among the acknowledged segments that were ever resent: an
     /// echoed timestamp older than this belongs to an earlier copy.
@@ -135,7 +135,9 @@ impl Scoreboard {
                 out.fin_acked |= front.fin;
                 if front.ever_retransmitted {
                     out.last_resend = out.last_resend.max(Some(front.sent_at));
-                } else {
+                } else if !front.sacked {
+                    // A segment SACKed earlier arrived then, not now: its send time would
+                    // measure the wait for the hole before it, not the path.
                     out.rtt_sample_from = Some(front.sent_at);
                 }
                 self.count_out(&front);
@@ -428,5 +430,20 @@ mod tests {
         assert_eq!(b.rescue(40, before), None);
         b.mark_retransmitted(i, t);
         assert_eq!(b.rescue(40, t), None);
+    }
+
+    #[test]
+    fn segment_sacked_before_gives_no_rtt_sample_when_cumulatively_acked() {
+        // RFC 6298 §3 / RFC 2018: only the segment whose arrival caused the ACK is timed.
+        let (mut b, t) = board(1);
+        let later = t + std::time::Duration::from_millis(5);
+        b.push(SentSegment {
+            seq: SeqNumber(1100),
+            sent_at: later,
+            ..*b.get(0).unwrap()
+        });
+        b.apply_sack(blk(1100, 1200));
+        // The hole fills: the sample is the first segment's, not the SACKed later one's.
+        assert_eq!(b.ack(SeqNumber(1200)).rtt_sample_from, Some(t));
     }
 }
