@@ -16,8 +16,11 @@
 //! }
 //! ```
 //! Inputs are the IPv4 payload with the IPv4 addresses (the checksum is verified here);
-//! `TcpConfig::mss` should be the interface MTU − 40. Every worker gets the same `secret`, so
-//! ISNs and SYN cookies agree whichever worker answers.
+//! `TcpConfig::mss` should be the interface MTU − 40. Workers may share one `secret`, but the
+//! ISN clock, the SYN-cookie counter and the timestamp clock run from each endpoint's own
+//! epoch (its first `now`), and a listener's "cookies in use" state is per endpoint: the
+//! runtime must deliver every segment of a 4-tuple to the same worker (shard by 4-tuple), or a
+//! cookie ACK reaching another worker fails its check and its timestamps are off.
 //!
 //! Policy, in one place:
 //! - A `ConnId` stays valid until the socket layer calls `close` or `abort`, even after the
@@ -137,7 +140,8 @@ pub struct Endpoint {
 }
 
 impl Endpoint {
-    /// `secret` keys ISNs (RFC 6528) and SYN cookies; every worker gets the same one.
+    /// `secret` keys ISNs (RFC 6528) and SYN cookies. The clocks they use start at this
+    /// endpoint's first `now`, so a connection's segments must all reach the same endpoint.
     pub fn new(config: TcpConfig, secret: [u8; 16]) -> Self {
         Endpoint {
             config,
