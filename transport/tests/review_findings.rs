@@ -666,6 +666,26 @@ fn time_wait_connection_keeps_no_buffers() {
     );
 }
 
+/// The same bound for a connection that ended with a reset but whose handle the application
+/// still holds: CLOSED keeps neither its unsent data nor its (read) receive ring.
+#[test]
+fn reset_connection_keeps_no_buffers() {
+    let mut c = established(SocketOptions::default(), false, MSS as u16);
+    let before = alloc_count::net();
+    c.send(&vec![1; 100_000]).unwrap();
+    drain(&mut c, ms(20));
+    c.on_segment(ms(30), &peer_data(&c, 0, 1000), &[2; 1000]);
+    let mut buf = [0u8; 1000];
+    assert_eq!(c.recv(&mut buf), Ok(1000));
+    assert!(alloc_count::net() - before > 200_000, "buffers in use");
+    let rst = peer(Flags::RST, PEER_ISS + 1001, SeqNumber(0));
+    c.on_segment(ms(40), &rst, &[]);
+    assert_eq!(c.error(), Some(TcpError::ConnectionReset));
+    let held = alloc_count::net() - before;
+    assert!(held < 8 * 1024, "{held} bytes still held after the reset");
+    assert_eq!(c.send_queued(), 0);
+}
+
 // ------------------------------------------------------------------ segment size vs options
 
 /// RFC 9293 §3.7.1 / RFC 6691: the MSS limits the data plus TCP options beyond the fixed
