@@ -10,7 +10,7 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use super::congestion::{new_controller, CongestionControl};
+use super::congestion::{initial_window, new_controller, CongestionControl};
 use super::recv_buffer::RecvBuffer;
 use super::rtt::RttEstimator;
 use super::sack::{Acked, Scoreboard, SentSegment, DUP_THRESH};
@@ -68,6 +68,8 @@ const HEADERS: usize = 40;
 const TS_OPT_LEN: usize = 12;
 /// RFC 7323 §5.5: a TS.Recent older than 24 days is no longer a PAWS reference.
 const PAWS_IDLE: Duration = Duration::from_secs(24 * 24 * 3600);
+/// Minimum spacing of the ACKs answering empty invalid segments (Linux: tcp_invalid_ratelimit).
+const INVALID_ACK_INTERVAL: Duration = Duration::from_millis(500);
 /// Pending control replies (RSTs) a connection queues; more are dropped.
 const MAX_CTL_REPLIES: usize = 4;
 
@@ -150,10 +152,17 @@ pub struct Connection {
     reno_sacked: usize,
     /// Send the first lost segment even if pipe ≥ cwnd (RFC 6675 §5 step 4.2).
     force_rexmit: bool,
+    /// RFC 6675 §4 RescueRxt: the recovery point of the last rescue retransmission.
+    rescue_rxt: Option<SeqNumber>,
     cc: Box<dyn CongestionControl>,
     unacked_since: Option<Instant>,
     /// When new data last went out, for RFC 5681 §4.1 restart after idle.
     last_send: Option<Instant>,
+    /// How fully the current window used cwnd (RFC 7661 §4.4, as Linux tracks it): whether a
+    /// send was held back by cwnd, and the largest flight, since `cwnd_usage_seq` was sent.
+    cwnd_limited: bool,
+    max_flight: usize,
+    cwnd_usage_seq: SeqNumber,
 
     // ACK generation.
     ack_now: bool,
@@ -162,19 +171,28 @@ pub struct Connection {
     dsack: Option<SackBlock>,
     challenge_window: Option<Instant>,
     challenge_count: u32,
+    last_invalid_ack: Option<Instant>,
 
     // Other timers.
     persist_deadline: Option<Instant>,
     persist_backoff: u32,
     persist_due: bool,
+    /// Zero-window probes the peer has not answered, and when the first of them went out
+    /// (RFC 1122 §4.2.2.17: probe only while the peer answers).
+    persist_probes: u32,
+    persist_since: Option<Instant>,
     /// RFC 8985 §7 tail loss probe: its timer, a probe due, and one probe per episode.
     tlp_deadline: Option<Instant>,
     tlp_due: bool,
     tlp_out: bool,
     keepalive_probes: u32,
+    /// When the last keepalive probe went out: the next waits an interval from it.
+    keepalive_probe_at: Option<Instant>,
     keepalive_due: bool,
     last_rx: Instant,
     tw_deadline: Option<Instant>,
+    /// The endpoint's TIME-WAIT table is full: close once the last ACK is out.
+    tw_skip: bool,
     fw2_deadline: Option<Instant>,
 
     // Socket-layer state.
@@ -254,25 +272,34 @@ impl Connection {
             recovery_started: now,
             reno_sacked: 0,
             force_rexmit: false,
+            rescue_rxt: None,
             cc: new_controller(p.opts.congestion, mss),
             unacked_since: None,
             last_send: None,
+            cwnd_limited: false,
+            max_flight: 0,
+            cwnd_usage_seq: p.iss,
             ack_now: false,
             delack_deadline: None,
             segs_unacked: 0,
             dsack: None,
             challenge_window: None,
             challenge_count: 0,
+            last_invalid_ack: None,
             persist_deadline: None,
             persist_backoff: 0,
             persist_due: false,
+            persist_probes: 0,
+            persist_since: None,
             tlp_deadline: None,
             tlp_due: false,
             tlp_out: false,
             keepalive_probes: 0,
+            keepalive_probe_at: None,
             keepalive_due: false,
             last_rx: now,
             tw_deadline: None,
+            tw_skip: false,
             fw2_deadline: None,
             events: VecDeque::new(),
             readable_signaled: false,
@@ -477,6 +504,8 @@ impl Connection {
         s
     }
 
+    /// SMSS: the data a segment with the options every segment carries (timestamps) may hold.
+    /// Congestion control and the window logic count in these.
     fn data_mss(&self) -> usize {
         let mss = self.peer_mss.min(self.path_mss);
         // RFC 6691: options come out of the MSS.
@@ -559,6 +588,9 @@ impl Connection {
         if self.recv.readable() > 0 {
             let n = self.recv.read(buf);
             self.maybe_window_update();
+            if matches!(self.state, State::TimeWait | State::Closed) {
+                self.recv.release_if_drained();
+            }
             return Ok(n);
         }
         if self.fin_received {
@@ -595,11 +627,13 @@ impl Connection {
 
     /// Full close. Like Linux, a close with unread data (or with SO_LINGER 0) aborts with RST
     /// (RFC 2525 §2.17); otherwise the FIN follows the data and the connection is orphaned.
+    /// Only in-order data counts as unread: out-of-order bytes were never readable (Linux
+    /// resets only for its receive queue, not its out-of-order queue).
     pub fn close(&mut self, now: Option<Instant>) {
         if self.user_closed {
             return;
         }
-        if self.opts.linger_zero || self.recv.readable() > 0 || self.recv.ooo_bytes() > 0 {
+        if self.opts.linger_zero || self.recv.readable() > 0 {
             self.abort();
             return;
         }
@@ -635,7 +669,18 @@ impl Connection {
         self.error = Some(e);
         self.state = State::Closed;
         self.clear_timers();
+        self.release_buffers();
         self.push_event(Event::Closed(Some(e)));
+    }
+
+    /// A connection that will send no more data (TIME-WAIT, CLOSED) keeps only what its
+    /// remaining duties need: the send buffer and scoreboard go, and the receive ring once the
+    /// application has read it. The endpoint may hold such a connection for 2×MSL, so it
+    /// must cost a few hundred bytes, not its buffers.
+    fn release_buffers(&mut self) {
+        self.send_buf = VecDeque::new();
+        self.sb = Scoreboard::default();
+        self.recv.release_if_drained();
     }
 
     fn clear_timers(&mut self) {
@@ -646,6 +691,7 @@ impl Connection {
         self.tw_deadline = None;
         self.fw2_deadline = None;
         self.unacked_since = None;
+        self.persist_since = None;
         self.ack_now = false;
     }
 
@@ -715,13 +761,14 @@ impl Connection {
             State::SynSent => return self.on_segment_syn_sent(now, seg),
             _ => {}
         }
-        self.last_rx = now;
-        self.keepalive_probes = 0;
-
         if self.state == State::SynReceived && seg.flags.syn() && seg.seq == self.irs {
+            self.last_rx = now;
             if !seg.flags.ack() {
-                // The peer retransmitted its SYN: our SYN-ACK was lost.
+                // The peer retransmitted its SYN: our SYN-ACK was lost, and the one we resend
+                // is a retransmission like a timer's (RFC 6298 §3 Karn: the handshake's ACK
+                // may answer either copy, so it gives no RTT sample).
                 self.syn_pending = true;
+                self.syn_retransmitted = true;
                 return;
             }
             if seg.ack == self.snd_max {
@@ -740,7 +787,7 @@ impl Connection {
                 let stale = now.saturating_duration_since(self.ts_recent_at) > PAWS_IDLE;
                 if (ts.tsval.wrapping_sub(self.ts_recent) as i32) < 0 && !stale {
                     self.stats.paws_drops += 1;
-                    self.ack_now = true;
+                    self.ack_invalid(now, seg);
                     return;
                 }
             }
@@ -764,9 +811,14 @@ impl Connection {
                     end: seg.seq + seg.payload_len,
                 });
             }
-            self.ack_now = true;
+            self.ack_invalid(now, seg);
             return;
         }
+
+        // Only a segment that passed PAWS and the acceptability test shows the peer is alive
+        // (an old or forged one must not keep a dead connection open).
+        self.last_rx = now;
+        self.keepalive_probes = 0;
 
         // RFC 7323 §4.3: remember the peer's timestamp.
         if let Some(ts) = seg.timestamp {
@@ -882,6 +934,19 @@ impl Connection {
         } else {
             State::Established
         };
+        // RFC 6928 §2: the initial window from the MSS the connection actually uses; RFC 5681
+        // §3.1: one segment if our SYN (or SYN-ACK) had to be sent again.
+        let mss = self.data_mss();
+        let iw = if self.syn_retransmitted {
+            mss
+        } else {
+            initial_window(mss)
+        };
+        self.cc.set_initial_window(mss, iw);
+        if self.syn_retransmitted {
+            // RFC 6298 §5.7: without an RTT sample, data starts with a 3 s RTO.
+            self.rtt.reset_after_syn_loss();
+        }
         self.rcv_adv = self.rcv_adv.max(self.rcv_nxt);
         self.push_event(Event::Connected);
     }
@@ -922,6 +987,25 @@ impl Connection {
             TcpError::ConnectionReset
         };
         self.fail(err);
+    }
+
+    /// The duplicate ACK that answers an unacceptable or PAWS-failing segment. For a segment
+    /// occupying no sequence space at most one per `INVALID_ACK_INTERVAL` (Linux's
+    /// tcp_invalid_ratelimit): two peers out of step would otherwise answer each other's
+    /// ACKs for ever. Data, SYN and FIN segments are never part of such a loop and always get
+    /// their ACK (a retransmitted FIN in TIME-WAIT needs it).
+    fn ack_invalid(&mut self, now: Instant, seg: &TcpRepr) {
+        if seg.seq_len() == 0 {
+            if self
+                .last_invalid_ack
+                .is_some_and(|t| now.saturating_duration_since(t) < INVALID_ACK_INTERVAL)
+            {
+                self.stats.invalid_acks_suppressed += 1;
+                return;
+            }
+            self.last_invalid_ack = Some(now);
+        }
+        self.ack_now = true;
     }
 
     /// RFC 5961 §7: challenge ACKs are rate-limited per connection.
@@ -1030,6 +1114,9 @@ impl Connection {
             self.challenge_ack(now);
             return false;
         }
+        // An acceptable ACK answers any zero-window probe.
+        self.persist_probes = 0;
+        self.persist_since = None;
         let wnd = usize::from(seg.window) << self.snd_wscale;
         let window_changed = wnd != self.snd_wnd;
         // RFC 9293 §3.10.7.4: update the window from newer segments only.
@@ -1108,6 +1195,7 @@ impl Connection {
             State::LastAck if self.fin_acked => {
                 self.state = State::Closed;
                 self.clear_timers();
+                self.release_buffers();
                 self.push_event(Event::Closed(None));
                 return false;
             }
@@ -1155,7 +1243,9 @@ impl Connection {
         } else {
             self.dupacks = 0;
             self.reno_sacked = 0;
-            self.cc.on_ack(now, newly, self.rtt.srtt());
+            if self.is_cwnd_limited() {
+                self.cc.on_ack(now, newly, self.rtt.srtt());
+            }
         }
         if self.writable_wanted && self.send_buf.len() < self.send_cap {
             self.writable_wanted = false;
@@ -1189,6 +1279,34 @@ impl Connection {
         }
     }
 
+    /// RFC 7661 §4.4 (in the simpler form Linux uses): cwnd grows only while the sender uses
+    /// it. An application-limited (or receive-window-limited) sender has not shown the path
+    /// takes a larger window, and a cwnd grown on such ACKs would later go out as a burst. In
+    /// slow start the window may reach twice the largest recent flight; in congestion
+    /// avoidance a send must have been held back by cwnd during the last window.
+    fn is_cwnd_limited(&self) -> bool {
+        let cwnd = self.cc.cwnd();
+        if cwnd < self.cc.ssthresh() {
+            cwnd < 2 * self.max_flight
+        } else {
+            self.cwnd_limited
+        }
+    }
+
+    /// Records how fully this window used cwnd (`limited`: a send was held back by it, or
+    /// the flight reached it). A new window (SND.UNA past the mark) starts a new record.
+    fn note_cwnd_usage(&mut self, limited: bool) {
+        let flight = self.flight();
+        if self.snd_una >= self.cwnd_usage_seq
+            || limited
+            || (!self.cwnd_limited && flight > self.max_flight)
+        {
+            self.cwnd_limited = limited;
+            self.max_flight = flight;
+            self.cwnd_usage_seq = self.snd_max;
+        }
+    }
+
     /// RFC 6675 §5 (with SACK) or RFC 6582 §3.2 (without): fast retransmit and recovery.
     fn enter_recovery(&mut self, now: Instant) {
         self.in_recovery = true;
@@ -1196,6 +1314,7 @@ impl Connection {
         self.recovery_started = now;
         self.recovery_point = self.snd_max;
         self.recover = self.snd_max;
+        self.rescue_rxt = Some(self.snd_una);
         self.stats.fast_recoveries += 1;
         self.cc.on_congestion_event(now, self.flight());
         self.sb.mark_first_lost();
@@ -1221,13 +1340,13 @@ impl Connection {
         let mut data = payload;
         if seq < self.rcv_nxt {
             let cut = self.rcv_nxt.since(seq);
+            // RFC 2883 §4: report the duplicate part, whole segment or the part below RCV.NXT.
+            self.dsack = Some(SackBlock {
+                start: seq,
+                end: seq + cut.min(data.len()),
+            });
+            self.ack_now = true;
             if cut >= data.len() {
-                // RFC 2883: report the duplicate.
-                self.dsack = Some(SackBlock {
-                    start: seq,
-                    end: seq + data.len(),
-                });
-                self.ack_now = true;
                 return;
             }
             data = &data[cut..];
@@ -1298,9 +1417,20 @@ impl Connection {
     fn enter_time_wait(&mut self, now: Instant) {
         self.state = State::TimeWait;
         self.clear_timers();
+        self.release_buffers();
         self.ack_now = true;
         self.tw_deadline = Some(now + self.cfg.time_wait);
         self.push_event(Event::Closed(None));
+    }
+
+    /// The endpoint's TIME-WAIT table is full (`TcpConfig::max_time_wait`): this connection
+    /// closes as soon as its last ACK is sent instead of waiting 2×MSL (as Linux does when
+    /// tcp_max_tw_buckets is reached).
+    pub fn skip_time_wait(&mut self) {
+        if self.state == State::TimeWait {
+            self.tw_skip = true;
+            self.tw_deadline = None;
+        }
     }
 
     /// The endpoint asks whether a new SYN may take over this TIME-WAIT connection (RFC 6191:
@@ -1338,11 +1468,19 @@ impl Connection {
         if !matches!(self.state, State::Established | State::CloseWait) || !self.sb.is_empty() {
             return None;
         }
-        Some(self.last_rx + ka.idle + ka.interval * self.keepalive_probes)
+        // RFC 1122 §4.2.3.6: the first probe after `idle` without a segment, each further one
+        // an interval after the previous probe (not after `last_rx`, so a timer serviced late
+        // still gives the peer a whole interval to answer each probe).
+        Some(match self.keepalive_probe_at {
+            Some(t) if self.keepalive_probes > 0 => t + ka.interval,
+            _ => self.last_rx + ka.idle,
+        })
     }
 
+    /// RFC 5482 / RFC 9293 §3.8.3: data unacknowledged, or zero-window probes unanswered,
+    /// for this long ends the connection (as Linux applies TCP_USER_TIMEOUT to both).
     fn user_timeout_deadline(&self) -> Option<Instant> {
-        Some(self.unacked_since? + self.opts.user_timeout?)
+        Some(self.unacked_since.or(self.persist_since)? + self.opts.user_timeout?)
     }
 
     pub fn on_timeout(&mut self, now: Instant) {
@@ -1352,13 +1490,16 @@ impl Connection {
             return;
         }
         if self.fw2_deadline.is_some_and(|d| d <= now) {
+            // The orphan's peer never sent its FIN: tell it the connection is gone (Linux
+            // resets too), so it does not wait in CLOSE-WAIT for ever.
             self.fw2_deadline = None;
+            self.rst_pending = true;
             self.state = State::Closed;
             self.clear_timers();
+            self.release_buffers();
             return;
         }
         if self.user_timeout_deadline().is_some_and(|d| d <= now) {
-            self.stats.rto_expiries += 0;
             self.fail(TcpError::TimedOut);
             return;
         }
@@ -1376,16 +1517,25 @@ impl Connection {
         }
         if self.persist_deadline.is_some_and(|d| d <= now) {
             self.persist_deadline = None;
+            if self.persist_probes >= self.cfg.max_retries {
+                // RFC 1122 §4.2.2.17 keeps probing only while the peer answers: after as many
+                // unanswered probes as retransmissions allowed, give up (Linux: tcp_retries2).
+                self.fail(TcpError::TimedOut);
+                return;
+            }
             self.persist_due = true;
             self.persist_backoff = self.persist_backoff.saturating_add(1);
         }
         if let (Some(d), Some(ka)) = (self.keepalive_deadline(), self.opts.keepalive) {
             if d <= now {
                 if self.keepalive_probes >= ka.count {
+                    // Giving up on a silent peer: tell it, as Linux does.
+                    self.rst_pending = true;
                     self.fail(TcpError::TimedOut);
                     return;
                 }
                 self.keepalive_probes += 1;
+                self.keepalive_probe_at = Some(now);
                 self.keepalive_due = true;
             }
         }
@@ -1456,6 +1606,10 @@ impl Connection {
         match self.state {
             State::Closed | State::Listen => return None,
             State::SynSent | State::SynReceived => return self.syn_segment(now),
+            State::TimeWait if self.tw_skip && !self.ack_now => {
+                self.state = State::Closed;
+                return None;
+            }
             _ => {}
         }
         if let Some(seg) = self.data_segment(now, payload) {
@@ -1465,6 +1619,8 @@ impl Connection {
         if self.persist_due || self.keepalive_due {
             if self.persist_due {
                 self.stats.zero_window_probes += 1;
+                self.persist_probes += 1;
+                self.persist_since.get_or_insert(now);
             } else {
                 self.stats.keepalive_probes += 1;
             }
@@ -1557,18 +1713,30 @@ impl Connection {
     /// RFC 2018 §4: the first block covers the most recent segment; D-SACK (RFC 2883) goes first.
     fn sack_blocks(&mut self, out: &mut SackBlocks) {
         let max = self.max_sack_blocks();
-        if let Some(d) = self.dsack.take() {
+        let dsack = self.dsack.take();
+        if let Some(d) = dsack {
             out.push(d);
             self.stats.dsack_blocks_sent += 1;
         }
-        for r in self.recv.ranges_by_recency() {
+        let blocks: Vec<SackBlock> = self
+            .recv
+            .ranges_by_recency()
+            .into_iter()
+            .map(|r| SackBlock {
+                start: self.rcv_nxt + r.start,
+                end: self.rcv_nxt + r.end,
+            })
+            .collect();
+        // RFC 2883 §4: a D-SACK for data held above RCV.NXT is followed by the block holding it.
+        let holds_dsack =
+            |b: &SackBlock| dsack.is_some_and(|d| d.start >= b.start && d.end <= b.end);
+        let first = blocks.iter().filter(|b| holds_dsack(b));
+        let rest = blocks.iter().filter(|b| !holds_dsack(b));
+        for b in first.chain(rest) {
             if out.len() >= max {
                 break;
             }
-            out.push(SackBlock {
-                start: self.rcv_nxt + r.start,
-                end: self.rcv_nxt + r.end,
-            });
+            out.push(*b);
         }
     }
 
@@ -1657,9 +1825,14 @@ impl Connection {
         }
         self.force_rexmit = false;
         if self.pipe() >= cwnd {
+            if self.send_end() > self.snd_max {
+                self.note_cwnd_usage(true);
+            }
             return None;
         }
         if let Some(r) = self.new_data(now, payload, mss) {
+            let limited = self.pipe() >= self.cc.cwnd();
+            self.note_cwnd_usage(limited);
             return Some(r);
         }
         // RFC 6675 §4 NextSeg rule 3: with no new data to send, resend a hole below SACKed
@@ -1667,6 +1840,19 @@ impl Connection {
         if self.in_recovery && self.sack_enabled {
             if let Some(i) = self.sb.next_hole() {
                 return self.resend(i, now, payload);
+            }
+            // Rule 4, rescue retransmission: once per recovery, the segment holding the highest
+            // unSACKed sequence number, so a lost last segment, with nothing SACKed above it
+            // to mark it lost, is not left to the RTO. RescueRxt starts at the ACK point where
+            // recovery began, so the rescue waits for a partial ACK, and it takes only a
+            // segment sent before recovery: by then that one, had it arrived, would have been
+            // SACKed (earlier it may just be in flight, and resending it would be spurious).
+            if self.rescue_rxt.is_some_and(|r| self.snd_una > r) {
+                if let Some(i) = self.sb.rescue(mss, self.recovery_started) {
+                    self.rescue_rxt = Some(self.recovery_point);
+                    self.stats.rescue_retransmissions += 1;
+                    return self.resend(i, now, payload);
+                }
             }
         }
         None

@@ -16,8 +16,11 @@
 //! }
 //! ```
 //! Inputs are the IPv4 payload with the IPv4 addresses (the checksum is verified here);
-//! `TcpConfig::mss` should be the interface MTU − 40. Every worker gets the same `secret`, so
-//! ISNs and SYN cookies agree whichever worker answers.
+//! `TcpConfig::mss` should be the interface MTU − 40. Workers may share one `secret`, but the
+//! ISN clock, the SYN-cookie counter and the timestamp clock run from each endpoint's own
+//! epoch (its first `now`), and a listener's "cookies in use" state is per endpoint: the
+//! runtime must deliver every segment of a 4-tuple to the same worker (shard by 4-tuple), or a
+//! cookie ACK reaching another worker fails its check and its timestamps are off.
 //!
 //! Policy, in one place:
 //! - A `ConnId` stays valid until the socket layer calls `close` or `abort`, even after the
@@ -27,6 +30,8 @@
 //!   socket layer first touches it (`accepted`, `send`, `recv`, `close`…).
 //! - Stateless replies (RSTs, cookie SYN-ACKs) wait in a queue of `max_stateless_queue`; more
 //!   are dropped and counted.
+//! - At most `max_time_wait` connections sit in TIME-WAIT (holding no buffers); past that a
+//!   connection closes once its last ACK is sent, counted in `time_wait_overflows`.
 //! - Events wait in an unbounded queue: each is caused by a call the runtime made, and the
 //!   runtime drains it after every batch.
 
@@ -110,6 +115,8 @@ struct Entry {
     released: bool,
     timer: Option<Instant>,
     dirty: bool,
+    /// Counted in `Endpoint::time_wait`.
+    in_time_wait: bool,
 }
 
 pub struct Endpoint {
@@ -125,13 +132,16 @@ pub struct Endpoint {
     stateless: VecDeque<(Ipv4Addr, Ipv4Addr, Vec<u8>)>,
     events: VecDeque<TcpEvent>,
     stats: TcpStats,
+    /// Connections in TIME-WAIT, at most `TcpConfig::max_time_wait`.
+    time_wait: usize,
     payload_scratch: Vec<u8>,
     /// The latest `now` the runtime gave us, for calls that take no time (`close`).
     last_now: Option<Instant>,
 }
 
 impl Endpoint {
-    /// `secret` keys ISNs (RFC 6528) and SYN cookies; every worker gets the same one.
+    /// `secret` keys ISNs (RFC 6528) and SYN cookies. The clocks they use start at this
+    /// endpoint's first `now`, so a connection's segments must all reach the same endpoint.
     pub fn new(config: TcpConfig, secret: [u8; 16]) -> Self {
         Endpoint {
             config,
@@ -146,6 +156,7 @@ impl Endpoint {
             stateless: VecDeque::new(),
             events: VecDeque::new(),
             stats: TcpStats::default(),
+            time_wait: 0,
             payload_scratch: Vec::new(),
             last_now: None,
         }
@@ -265,6 +276,7 @@ impl Endpoint {
                 released: false,
                 timer: None,
                 dirty: false,
+                in_time_wait: false,
             },
         );
         id
@@ -338,8 +350,13 @@ impl Endpoint {
             self.on_listener_syn(now, laddr, tuple, &repr);
         } else if repr.flags.ack() && !repr.flags.syn() {
             self.on_listener_ack(now, laddr, tuple, &repr, payload);
-        } else {
+        } else if repr.flags.ack() {
+            // RFC 9293 §3.10.7.2 second: any ACK in LISTEN (here a SYN-ACK) draws a RST.
             self.reply_rst(&tuple, &repr);
+        } else {
+            // RFC 9293 §3.10.7.2 fourth: neither SYN, ACK nor RST (a FIN or NULL probe) is
+            // dropped, as Linux does, so a scan cannot tell an open port from a closed one.
+            self.stats.endpoint.dropped_listen_no_syn_or_ack += 1;
         }
     }
 
@@ -672,6 +689,20 @@ impl Endpoint {
                 }
             }
         }
+        // TIME-WAIT is bounded: past the limit a connection leaves once its last ACK is out.
+        let tw = e.conn.state() == State::TimeWait;
+        if tw && !e.in_time_wait {
+            if self.time_wait >= self.config.max_time_wait {
+                self.stats.endpoint.time_wait_overflows += 1;
+                e.conn.skip_time_wait();
+            } else {
+                e.in_time_wait = true;
+                self.time_wait += 1;
+            }
+        } else if !tw && e.in_time_wait {
+            e.in_time_wait = false;
+            self.time_wait -= 1;
+        }
         // Timer.
         let d = e.conn.poll_deadline();
         if let Some(d) = d {
@@ -703,6 +734,9 @@ impl Endpoint {
         let Some(e) = self.conns.remove(&id) else {
             return;
         };
+        if e.in_time_wait {
+            self.time_wait -= 1;
+        }
         if self.by_tuple.get(&e.conn.tuple()) == Some(&id) {
             self.by_tuple.remove(&e.conn.tuple());
         }
@@ -808,6 +842,11 @@ impl Endpoint {
     /// Number of connections held (including TIME-WAIT and released-but-closing ones).
     pub fn connection_count(&self) -> usize {
         self.conns.len()
+    }
+
+    /// Connections in TIME-WAIT (at most `TcpConfig::max_time_wait`).
+    pub fn time_wait_count(&self) -> usize {
+        self.time_wait
     }
 
     /// Endpoint counters plus the counters of every connection, live or gone.

@@ -56,6 +56,10 @@ pub struct TcpConfig {
     pub delayed_ack: Duration,
     /// TIME-WAIT length, 2 × MSL (RFC 9293 §3.4.2).
     pub time_wait: Duration,
+    /// Connections an endpoint holds in TIME-WAIT at most (each a few hundred bytes: TIME-WAIT
+    /// keeps no buffers). Beyond it a connection closes as soon as its last ACK is sent, as
+    /// Linux does past tcp_max_tw_buckets; `EndpointCounters::time_wait_overflows` counts them.
+    pub max_time_wait: usize,
     /// How long an orphaned connection may sit in FIN-WAIT-2.
     pub fin_wait2_timeout: Duration,
     /// Answer with SYN cookies when a listener's SYN queue is full.
@@ -83,6 +87,7 @@ impl Default for TcpConfig {
             max_retries: 15,
             delayed_ack: Duration::from_millis(40),
             time_wait: Duration::from_secs(60),
+            max_time_wait: 16 * 1024,
             fin_wait2_timeout: Duration::from_secs(60),
             syn_cookies: true,
             challenge_ack_limit: 10,

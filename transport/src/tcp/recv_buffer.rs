@@ -56,6 +56,15 @@ impl RecvBuffer {
     pub fn capacity(&self) -> usize {
         self.cap
     }
+    /// Frees the ring when it holds nothing (a connection that will receive no more data);
+    /// a later write would allocate it again.
+    pub fn release_if_drained(&mut self) {
+        if self.len == 0 && self.ooo.is_empty() {
+            self.buf = Vec::new();
+            self.ooo = Vec::new();
+            self.head = 0;
+        }
+    }
     /// Bytes ready for the application.
     pub fn readable(&self) -> usize {
         self.len

@@ -15,6 +15,10 @@ pub struct RttEstimator {
     max_rto: Duration,
 }
 
+/// RFC 6298 §5.7: the RTO data starts with after a SYN timed out without an RTT sample
+/// (Linux: TCP_TIMEOUT_FALLBACK).
+pub const RTO_AFTER_SYN_LOSS: Duration = Duration::from_secs(3);
+
 /// RFC 6298 §2: K = 4, and G (clock granularity) is 1 ms in virtual time.
 const K: u32 = 4;
 const GRANULARITY: Duration = Duration::from_millis(1);
@@ -59,6 +63,15 @@ impl RttEstimator {
     /// the doubled value only until data sent after it is acknowledged).
     pub fn reset_backoff(&mut self) {
         self.backoff = 0;
+    }
+
+    /// RFC 6298 §5.7: the SYN (or SYN-ACK) was retransmitted. Data starts without the
+    /// handshake's backoff, and with an RTO of 3 s unless a sample (from timestamps) exists.
+    pub fn reset_after_syn_loss(&mut self) {
+        self.backoff = 0;
+        if self.srtt.is_none() {
+            self.rto = RTO_AFTER_SYN_LOSS.clamp(self.min_rto, self.max_rto);
+        }
     }
 
     /// The current timeout, including backoff.
@@ -143,5 +156,23 @@ mod tests {
         assert_eq!(e.rto(), Duration::from_secs(120));
         e.sample(Duration::from_millis(100));
         assert_eq!(e.backoff(), 0);
+    }
+
+    #[test]
+    fn rto_is_three_seconds_after_a_syn_loss_without_a_sample() {
+        // RFC 6298 §5.7
+        let mut e = est();
+        e.back_off();
+        e.reset_after_syn_loss();
+        assert_eq!(e.rto(), Duration::from_secs(3));
+        let mut e = est();
+        e.sample(Duration::from_millis(100));
+        e.back_off();
+        e.reset_after_syn_loss();
+        assert_eq!(
+            e.rto(),
+            Duration::from_millis(300),
+            "a sample keeps its RTO"
+        );
     }
 }

@@ -41,8 +41,8 @@ impl SentSegment {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Acked {
     pub bytes: usize,
-    /// Send time of the newest fully acknowledged, never retransmitted segment (an RTT sample
-    /// allowed by Karn's rule).
+    /// Send time of the newest fully acknowledged segment that was neither retransmitted
+    /// (Karn's rule) nor SACKed before (an RTT sample of this ACK).
     pub rtt_sample_from: Option<Instant>,
     /// Latest (re)transmission among the acknowledged segments that were ever resent: an
     /// echoed timestamp older than this belongs to an earlier copy.
@@ -135,7 +135,9 @@ impl Scoreboard {
                 out.fin_acked |= front.fin;
                 if front.ever_retransmitted {
                     out.last_resend = out.last_resend.max(Some(front.sent_at));
-                } else {
+                } else if !front.sacked {
+                    // A segment SACKed earlier arrived then, not now: its send time would
+                    // measure the wait for the hole before it, not the path.
                     out.rtt_sample_from = Some(front.sent_at);
                 }
                 self.count_out(&front);
@@ -290,6 +292,24 @@ impl Scoreboard {
             .position(|s| !s.sacked && !s.lost && !s.retransmitted)
     }
 
+    /// RFC 6675 §4 NextSeg rule 4 (rescue retransmission): the entry holding the highest
+    /// unSACKed sequence number, split so that it holds at most `mss` data bytes and ends
+    /// there. None when that entry is lost (rule 1 resends it), already resent, or was sent
+    /// after `sent_by` (it may simply still be in flight).
+    pub fn rescue(&mut self, mss: usize, sent_by: Instant) -> Option<usize> {
+        let i = self.segs.iter().rposition(|s| !s.sacked)?;
+        let s = self.segs[i];
+        if s.lost || s.retransmitted || s.sent_at > sent_by {
+            return None;
+        }
+        let cap = mss + usize::from(s.fin);
+        if s.len > cap {
+            self.split(i, s.len - cap);
+            return Some(i + 1);
+        }
+        Some(i)
+    }
+
     pub fn mark_retransmitted(&mut self, i: usize, now: Instant) {
         self.update(i, |s| {
             s.retransmitted = true;
@@ -395,5 +415,35 @@ mod tests {
         assert_eq!(a.rtt_sample_from, None);
         let a = b.ack(SeqNumber(1200));
         assert_eq!(a.rtt_sample_from, Some(t));
+    }
+
+    #[test]
+    fn rescue_takes_the_last_mss_of_the_highest_unsacked_segment() {
+        // RFC 6675 §4 NextSeg rule 4: the segment MUST include the highest unSACKed octet.
+        let (mut b, t) = board(3);
+        b.apply_sack(blk(1100, 1200));
+        let i = b.rescue(40, t).unwrap();
+        let s = *b.get(i).unwrap();
+        assert_eq!((s.seq, s.end()), (SeqNumber(1260), SeqNumber(1300)));
+        // Not when it was sent after recovery began, nor once resent.
+        let before = t - std::time::Duration::from_millis(1);
+        assert_eq!(b.rescue(40, before), None);
+        b.mark_retransmitted(i, t);
+        assert_eq!(b.rescue(40, t), None);
+    }
+
+    #[test]
+    fn segment_sacked_before_gives_no_rtt_sample_when_cumulatively_acked() {
+        // RFC 6298 §3 / RFC 2018: only the segment whose arrival caused the ACK is timed.
+        let (mut b, t) = board(1);
+        let later = t + std::time::Duration::from_millis(5);
+        b.push(SentSegment {
+            seq: SeqNumber(1100),
+            sent_at: later,
+            ..*b.get(0).unwrap()
+        });
+        b.apply_sack(blk(1100, 1200));
+        // The hole fills: the sample is the first segment's, not the SACKed later one's.
+        assert_eq!(b.ack(SeqNumber(1200)).rtt_sample_from, Some(t));
     }
 }

@@ -24,7 +24,7 @@ impl SeqNumber {
 
     /// The larger of two sequence numbers in serial-number order.
     pub fn max(self, other: SeqNumber) -> SeqNumber {
-        if self.diff(other) >= 0 {
+        if self >= other {
             self
         } else {
             other
@@ -33,7 +33,7 @@ impl SeqNumber {
 
     /// The smaller of two sequence numbers in serial-number order.
     pub fn min(self, other: SeqNumber) -> SeqNumber {
-        if self.diff(other) <= 0 {
+        if self <= other {
             self
         } else {
             other
@@ -48,10 +48,13 @@ impl SeqNumber {
 
 impl PartialOrd for SeqNumber {
     fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        // RFC 1982 §3.2: numbers exactly 2^31 apart are incomparable; treating that single
-        // distance as "less" (i32::MIN < 0) keeps the order total enough for TCP, whose
-        // windows are far smaller than 2^31.
-        Some(self.diff(*other).cmp(&0))
+        // RFC 1982 §3.2 leaves numbers exactly 2^31 apart incomparable. Ordering that one
+        // distance by the raw values keeps the comparison antisymmetric (never both a < b and
+        // b < a, which "diff < 0" would give); TCP's windows are far smaller than 2^31.
+        match self.diff(*other) {
+            i32::MIN => Some(self.0.cmp(&other.0)),
+            d => Some(d.cmp(&0)),
+        }
     }
 }
 
@@ -109,6 +112,16 @@ mod tests {
         let a = SeqNumber(0);
         let b = SeqNumber(0x8000_0001);
         assert!(b < a);
+    }
+
+    #[test]
+    fn numbers_half_the_space_apart_are_ordered_one_way_only() {
+        let a = SeqNumber(5);
+        let b = SeqNumber(5 + 0x8000_0000);
+        assert_eq!(a.partial_cmp(&b), Some(Ordering::Less));
+        assert_eq!(b.partial_cmp(&a), Some(Ordering::Greater), "not also b < a");
+        assert_eq!((b.max(a), a.max(b)), (b, b));
+        assert_eq!((b.min(a), a.min(b)), (a, a));
     }
 
     #[test]

@@ -22,6 +22,8 @@ counters! {
         retransmissions,
         retransmitted_bytes,
         fast_recoveries,
+        /// RFC 6675 §4 NextSeg rule 4: one per recovery at most.
+        rescue_retransmissions,
         rto_expiries,
         sack_blocks_received,
         dsack_blocks_received,
@@ -33,6 +35,8 @@ counters! {
         ooo_dropped,
         /// Segments outside the receive window (answered with an ACK).
         unacceptable_segments,
+        /// ACKs for empty unacceptable or PAWS-failing segments left out by the rate limit.
+        invalid_acks_suppressed,
         challenge_acks,
         challenge_acks_suppressed,
         /// RSTs a connection could not queue (more than 4 waiting for `poll_transmit`).
@@ -92,6 +96,8 @@ counters! {
         rst_sent_no_socket,
         /// RSTs to no connection (never answered).
         rst_ignored_no_socket,
+        /// Segments to a listener with neither SYN, ACK nor RST, dropped (RFC 9293 §3.10.7.2).
+        dropped_listen_no_syn_or_ack,
         active_opens,
         passive_opens,
         established,
@@ -101,6 +107,9 @@ counters! {
         syn_cookies_accepted,
         syn_cookies_rejected,
         time_wait_reused,
+        /// Connections that skipped TIME-WAIT because `TcpConfig::max_time_wait` others were
+        /// in it (Linux: TCPTimeWaitOverflow).
+        time_wait_overflows,
         resets_received,
         timeouts,
         icmp_accepted,

@@ -24,6 +24,8 @@ pub struct Cubic {
     epoch: Option<Instant>,
     cwnd_epoch: f64,
     w_est: f64,
+    /// cwnd when ssthresh was last set (RFC 9438 §4.3 cwnd_prior).
+    cwnd_prior: f64,
 }
 
 impl Cubic {
@@ -38,6 +40,7 @@ impl Cubic {
             epoch: None,
             cwnd_epoch: 0.0,
             w_est: 0.0,
+            cwnd_prior: 0.0,
         }
     }
 
@@ -49,6 +52,7 @@ impl Cubic {
             self.cwnd
         };
         self.w_last_max = self.cwnd;
+        self.cwnd_prior = self.cwnd;
         // RFC 9438 §4.6: ssthresh = cwnd × β (as Linux does), at least 2 segments.
         self.ssthresh = (self.cwnd * BETA).max(2.0);
         self.epoch = None;
@@ -94,8 +98,14 @@ impl CongestionControl for Cubic {
         };
         let rtt = srtt.unwrap_or(Duration::from_millis(100)).as_secs_f64();
         let t = now.saturating_duration_since(epoch).as_secs_f64();
-        // RFC 9438 §4.3: the Reno-friendly estimate.
-        self.w_est += ALPHA * segs / self.cwnd;
+        // RFC 9438 §4.3: the Reno-friendly estimate, growing like Reno (α = 1) once it has
+        // reached the window the last congestion event cut.
+        let alpha = if self.w_est >= self.cwnd_prior {
+            1.0
+        } else {
+            ALPHA
+        };
+        self.w_est += alpha * segs / self.cwnd;
         // RFC 9438 §4.4–4.5: aim at W_cubic one RTT ahead, clamped to [cwnd, 1.5 cwnd].
         let target = self.w_cubic(t + rtt).clamp(self.cwnd, 1.5 * self.cwnd);
         if self.w_cubic(t) < self.w_est {
@@ -120,6 +130,10 @@ impl CongestionControl for Cubic {
         self.cwnd = self.cwnd.min(iw);
         self.epoch = None;
     }
+    fn set_initial_window(&mut self, mss: usize, cwnd: usize) {
+        self.mss = mss;
+        self.cwnd = cwnd as f64 / mss as f64;
+    }
     fn set_mss(&mut self, mss: usize) {
         // Keep the window in bytes when the segment size changes.
         let scale = self.mss as f64 / mss as f64;
@@ -131,6 +145,7 @@ impl CongestionControl for Cubic {
         self.w_last_max *= scale;
         self.w_est *= scale;
         self.cwnd_epoch *= scale;
+        self.cwnd_prior *= scale;
         self.mss = mss;
     }
 }
@@ -190,5 +205,22 @@ mod tests {
         c.on_rto(Instant::now(), 10_000);
         assert_eq!(c.cwnd(), 1000);
         assert_eq!(c.ssthresh(), 7000);
+    }
+
+    #[test]
+    fn reno_friendly_alpha_becomes_one_once_w_est_reaches_cwnd_prior() {
+        // RFC 9438 §4.3: α_cubic = 3(1 − β)/(1 + β) until W_est ≥ cwnd_prior, then 1.
+        let mut c = Cubic::new(1000);
+        let t = Instant::now();
+        let rtt = Some(Duration::from_millis(1));
+        c.on_congestion_event(t, 10_000);
+        c.on_ack(t, 1000, rtt);
+        let (w, cwnd) = (c.w_est, c.cwnd);
+        c.on_ack(t, 1000, rtt);
+        assert!((c.w_est - w - ALPHA / cwnd).abs() < 1e-9);
+        c.w_est = 10.0;
+        let cwnd = c.cwnd;
+        c.on_ack(t, 1000, rtt);
+        assert!((c.w_est - 10.0 - 1.0 / cwnd).abs() < 1e-9);
     }
 }

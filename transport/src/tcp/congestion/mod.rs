@@ -43,6 +43,9 @@ pub trait CongestionControl: Debug + Send {
     fn on_rto(&mut self, now: Instant, flight: usize);
     /// The path MSS changed.
     fn set_mss(&mut self, mss: usize);
+    /// The handshake completed: start from `cwnd` bytes with the negotiated `mss` (RFC 6928,
+    /// or RFC 5681 §3.1's one segment after a lost SYN).
+    fn set_initial_window(&mut self, mss: usize, cwnd: usize);
     /// RFC 5681 §4.1: sending resumes after an idle period longer than the RTO, so the
     /// window no longer reflects the path: cwnd = min(cwnd, IW).
     fn on_idle_restart(&mut self);

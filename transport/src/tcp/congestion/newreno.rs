@@ -67,6 +67,10 @@ impl CongestionControl for NewReno {
     fn set_mss(&mut self, mss: usize) {
         self.mss = mss;
     }
+    fn set_initial_window(&mut self, mss: usize, cwnd: usize) {
+        self.mss = mss;
+        self.cwnd = cwnd;
+    }
     fn on_idle_restart(&mut self) {
         self.cwnd = self.cwnd.min(initial_window(self.mss));
     }

@@ -543,6 +543,10 @@ fn fin_wait2_of_an_orphan_times_out() {
     assert_eq!(c.poll_deadline(), Some(ms(30) + Duration::from_secs(60)));
     c.on_timeout(ms(30) + Duration::from_secs(60));
     assert_eq!(c.state(), State::Closed);
+    // Like Linux, a RST tells the peer (which may sit in CLOSE-WAIT) that it is gone.
+    let r = next_seg(&mut c, ms(30) + Duration::from_secs(60));
+    assert_eq!((r.flags, r.seq), (Flags::RST | Flags::ACK, fin.seq + 1));
+    assert!(c.is_closed());
 }
 
 // ------------------------------------------------------------------ acceptability, RST, RFC 5961

@@ -458,3 +458,41 @@ fn syn_flood_holds_bounded_state_and_a_real_client_still_connects() {
     let mut buf = [0u8; 16];
     assert_eq!(b.recv(sid, &mut buf).unwrap(), 7);
 }
+
+#[test]
+fn time_wait_is_bounded_and_a_connection_past_the_limit_leaves_after_its_last_ack() {
+    // Bounded memory (issue 4): `max_time_wait`, counted in `time_wait_overflows`.
+    let cfg = TcpConfig {
+        max_time_wait: 1,
+        ..TcpConfig::default()
+    };
+    let (mut a, mut b) = (Endpoint::new(cfg, [9; 16]), ep());
+    b.listen(server_addr(), 8, SocketOptions::default())
+        .unwrap();
+    for port in [40000, 40001] {
+        let id = a
+            .connect(t0(), tuple(port), SocketOptions::default())
+            .unwrap();
+        pump(&mut a, &mut b, t0());
+        let sid = accepted_id(&mut b);
+        a.close(id);
+        pump(&mut a, &mut b, t0());
+        b.close(sid);
+        pump(&mut a, &mut b, t0());
+        events(&mut a);
+        events(&mut b);
+    }
+    assert_eq!(a.time_wait_count(), 1);
+    assert_eq!(
+        a.connection_count(),
+        1,
+        "the second connection skipped TIME-WAIT"
+    );
+    assert_eq!(a.stats().endpoint.time_wait_overflows, 1);
+    // The peer got its last ACK both times: nothing left in LAST-ACK, nothing reset.
+    assert_eq!(b.connection_count(), 0);
+    assert_eq!(b.stats().endpoint.resets_received, 0);
+    // When the first leaves TIME-WAIT, the table has room again.
+    a.on_timeout(t0() + Duration::from_secs(61));
+    assert_eq!((a.time_wait_count(), a.connection_count()), (0, 0));
+}
