@@ -33,6 +33,7 @@ mod ping;
 mod shard;
 mod stack;
 mod stats;
+mod tcp;
 mod transport;
 mod udp;
 
@@ -41,6 +42,7 @@ use std::time::Duration;
 pub use ping::Pinger;
 pub use stack::{default_workers, Stack, StackBuilder, StackConfig, StackHandle, MAX_WORKERS};
 pub use stats::{RuntimeStats, StackStats};
+pub use tcp::{TcpListener, TcpStream, MAX_BACKLOG};
 pub use transport::TransportStats;
 pub use udp::{UdpSocket, RECV_QUEUE_BYTES, RECV_QUEUE_DATAGRAMS};
 

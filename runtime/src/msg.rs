@@ -1,11 +1,18 @@
 //! Messages between actors. Every channel carries batches so one wake-up moves many packets.
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::sync::Arc;
+
+use crossbeam_channel::Sender;
+use netstack_transport::tcp::FourTuple;
+use netstack_transport::tcp::{ConnId, SocketOptions, TcpError};
 use std::ops::Range;
 
 use netstack_link::wire::arp::ArpRepr;
 use netstack_network::endpoint::{IcmpErrorKind, Outgoing};
 use netstack_network::wire::ipv4::Ipv4Repr;
+
+use crate::tcp::{ConnShared, ListenerShared};
 
 /// How many frames link RX reads from the device per wake-up at most.
 pub(crate) const RX_BATCH: usize = 64;
@@ -81,6 +88,51 @@ pub(crate) enum TransportMsg {
         header: Ipv4Repr,
         /// The quoted transport bytes (at least the first 8).
         data: Vec<u8>,
+    },
+    Tcp(TcpCmd),
+}
+
+/// Commands from application threads to the worker that owns a TCP connection (or, for
+/// listens, to every worker).
+pub(crate) enum TcpCmd {
+    Listen {
+        local: SocketAddrV4,
+        backlog: usize,
+        listener: Arc<ListenerShared>,
+    },
+    Unlisten {
+        local: SocketAddrV4,
+    },
+    Connect {
+        tuple: FourTuple,
+        conn: Arc<ConnShared>,
+    },
+    /// The application took the connection from the accept queue.
+    Accepted {
+        id: ConnId,
+    },
+    Send {
+        id: ConnId,
+        data: Vec<u8>,
+        reply: Sender<Result<usize, TcpError>>,
+    },
+    Recv {
+        id: ConnId,
+        max: usize,
+        reply: Sender<Result<Vec<u8>, TcpError>>,
+    },
+    SetOptions {
+        id: ConnId,
+        opts: SocketOptions,
+    },
+    ShutdownWrite {
+        id: ConnId,
+    },
+    Close {
+        id: ConnId,
+    },
+    Abort {
+        id: ConnId,
     },
 }
 

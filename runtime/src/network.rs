@@ -5,6 +5,7 @@
 //! `try_send` (a full queue drops the batch and counts it). Packets to send go to link TX with
 //! a blocking `send` (egress pushes back).
 
+use std::net::SocketAddrV4;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Instant;
@@ -136,13 +137,13 @@ impl NetworkWorker {
                         buf,
                     },
                 };
-                let w = self.owner(header.protocol, &d.buf[d.payload.clone()], true);
+                let w = self.owner(&header, &d.buf[d.payload.clone()], true);
                 self.deliveries[w].push(d);
             }
             Received::Icmp(IcmpEvent::Error {
                 kind, header, data, ..
             }) => {
-                let w = self.owner(header.protocol, &data, false);
+                let w = self.owner(&header, &data, false);
                 self.send_to_transport(w, TransportMsg::IcmpError { kind, header, data }, 1);
             }
             Received::Held | Received::Dropped(_) => {}
@@ -172,7 +173,7 @@ impl NetworkWorker {
             return;
         }
         let quoted = data[..data.len().min(8)].to_vec();
-        let w = self.owner(header.protocol, &quoted, false);
+        let w = self.owner(&header, &quoted, false);
         let kind = IcmpErrorKind::DstUnreachable(DstUnreachable::HostUnreachable);
         let msg = TransportMsg::IcmpError {
             kind,
@@ -194,10 +195,33 @@ impl NetworkWorker {
     /// The transport worker owning a segment or datagram. `inbound`: the bytes are a received
     /// transport header (our port is the destination); otherwise one we sent, quoted in an ICMP
     /// error (our port is the source). Too-short input goes to worker 0, which counts it.
-    fn owner(&self, protocol: IpProtocol, transport: &[u8], inbound: bool) -> usize {
-        let at = if inbound { 2 } else { 0 };
-        match (protocol, transport.get(at..at + 2)) {
-            (IpProtocol::Udp, Some(p)) => self.sharder.udp_worker(u16::from_be_bytes([p[0], p[1]])),
+    fn owner(&self, header: &Ipv4Repr, transport: &[u8], inbound: bool) -> usize {
+        let ports = transport.get(0..4).map(|p| {
+            (
+                u16::from_be_bytes([p[0], p[1]]),
+                u16::from_be_bytes([p[2], p[3]]),
+            )
+        });
+        match (header.protocol, ports) {
+            (IpProtocol::Udp, Some((src, dst))) => {
+                self.sharder.udp_worker(if inbound { dst } else { src })
+            }
+            // TCP: the keyed hash of the 4-tuple seen from our side.
+            (IpProtocol::Tcp, Some((src, dst))) => {
+                let (local, remote) = if inbound {
+                    (
+                        SocketAddrV4::new(header.dst, dst),
+                        SocketAddrV4::new(header.src, src),
+                    )
+                } else {
+                    (
+                        SocketAddrV4::new(header.src, src),
+                        SocketAddrV4::new(header.dst, dst),
+                    )
+                };
+                self.sharder
+                    .transport_worker(IpProtocol::Tcp, local, remote)
+            }
             _ => 0,
         }
     }

@@ -15,22 +15,25 @@ use netstack_link::LinkStats;
 use netstack_network::endpoint::{Ipv4Config, Ipv4Endpoint, Ipv4Stats};
 use netstack_network::ident::IdentGenerator;
 use netstack_network::wire::ipv4::Ipv4Cidr;
-use netstack_network::wire::IpProtocol;
 
 use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
 use std::sync::atomic::AtomicU64;
 
+use dashmap::DashMap;
+use netstack_transport::tcp::{Endpoint, TcpConfig};
 use netstack_transport::udp::{SocketTable, UdpStats};
 use parking_lot::Mutex;
+use std::collections::HashMap;
 
 use crate::link_rx::LinkRx;
 use crate::link_tx::LinkTx;
-use crate::msg::{NetMsg, TxMsg, NET_QUEUE, TRANSPORT_QUEUE, TX_QUEUE};
+use crate::msg::{NetMsg, TransportMsg, TxMsg, NET_QUEUE, TRANSPORT_QUEUE, TX_QUEUE};
 use crate::network::NetworkWorker;
 use crate::ping::{EchoRegistry, Pinger};
 use crate::shard::Sharder;
 use crate::stats::{Published, RuntimeStats, Slot, StackStats};
+use crate::tcp::ListenerShared;
 use crate::transport::{TransportStats, TransportWorker};
 use crate::udp::{SocketInner, UdpSender};
 
@@ -139,6 +142,10 @@ pub(crate) struct Shared {
     pub udp_tx: Vec<Mutex<UdpSender>>,
     /// Link TX's queue, for sends from application threads.
     pub tx: Sender<TxMsg>,
+    /// The transport workers' queues, for TCP commands.
+    pub transport: Vec<Sender<TransportMsg>>,
+    /// TCP listeners by port (the design's shared listener table).
+    pub tcp_listeners: DashMap<u16, Arc<ListenerShared>>,
     running: AtomicBool,
     random: (RandomState, AtomicU64),
 }
@@ -163,6 +170,15 @@ impl Shared {
 
     pub fn udp_worker(&self, port: u16) -> usize {
         self.sharder.udp_worker(port)
+    }
+
+    /// Queues a command for a transport worker, blocking while its queue is full (commands
+    /// are egress: they push back on the application).
+    pub fn send_transport(&self, worker: usize, msg: TransportMsg) -> io::Result<()> {
+        self.check_running()?;
+        self.transport[worker]
+            .send(msg)
+            .map_err(|_| io::Error::new(io::ErrorKind::NotConnected, "the stack has shut down"))
     }
 
     /// Queues packets for link TX: blocking (until `timeout`, if any), or failing with
@@ -305,14 +321,7 @@ impl Stack {
             let (stats, slot) = Published::new();
             ipv4_slots.push(slot);
             let w = NetworkWorker {
-                endpoint: {
-                    let mut e =
-                        Ipv4Endpoint::new(ip_config(&config, mtu, ip_workers), ident.clone());
-                    // Until TCP is wired in, a peer is told at once (protocol unreachable)
-                    // rather than left to time out.
-                    e.set_supported(IpProtocol::Tcp, false);
-                    e
-                },
+                endpoint: Ipv4Endpoint::new(ip_config(&config, mtu, ip_workers), ident.clone()),
                 rx: r,
                 tx: tx_send.clone(),
                 transport: transport_senders.clone(),
@@ -362,16 +371,37 @@ impl Stack {
                 })
                 .collect(),
             tx: tx_send.clone(),
+            transport: transport_senders.clone(),
+            tcp_listeners: DashMap::new(),
             running: AtomicBool::new(true),
             random: (RandomState::new(), AtomicU64::new(0)),
         });
+        // One secret for every worker, so ISNs and SYN cookies agree whichever answers.
+        let tcp_secret: [u8; 16] = {
+            let k = RandomState::new();
+            let (a, b) = (k.hash_one(1u8), k.hash_one(2u8));
+            let mut s = [0u8; 16];
+            s[..8].copy_from_slice(&a.to_le_bytes());
+            s[8..].copy_from_slice(&b.to_le_bytes());
+            s
+        };
         let mut transport_slots = Vec::new();
         let mut transport_workers = Vec::new();
         let transport_stop = Arc::new(AtomicBool::new(false));
         for (i, r) in transport_receivers.into_iter().enumerate() {
             let (stats, slot) = Published::new();
             transport_slots.push(slot);
+            let tcp_config = TcpConfig {
+                // IPv4 and TCP headers without options (RFC 9293 §3.7.1).
+                mss: u16::try_from(mtu.saturating_sub(40)).unwrap_or(u16::MAX),
+                ..TcpConfig::default()
+            };
             let w = TransportWorker {
+                index: i,
+                tcp: Endpoint::new(tcp_config, tcp_secret),
+                tcp_conns: HashMap::new(),
+                tcp_listeners: HashMap::new(),
+                stop_seen: None,
                 ip: Ipv4Endpoint::new(ip_config(&config, mtu, ip_workers), ident.clone()),
                 rx: r,
                 tx: tx_send.clone(),
@@ -454,6 +484,7 @@ impl Stack {
         }
         for slot in &self.transport_slots {
             let g = slot.lock();
+            s.tcp.add(&g.0.tcp);
             s.udp.add(&g.0.udp);
             s.ipv4.add(&g.0.ipv4);
             s.runtime.add(&g.1);
@@ -486,7 +517,10 @@ impl Stack {
                 }
             }
         }
-        // Wake every socket's readers: nothing will arrive any more.
+        // Wake every acceptor and socket reader: nothing will arrive any more.
+        for l in self.handle.shared.tcp_listeners.iter() {
+            l.close();
+        }
         let udp = std::mem::take(&mut *self.handle.shared.udp.lock());
         udp.for_each_socket(|s| s.close());
         if stuck.is_empty() {

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use netstack_link::LinkStats;
 use netstack_network::endpoint::Ipv4Stats;
+use netstack_transport::tcp::TcpStats;
 use netstack_transport::udp::UdpStats;
 use parking_lot::Mutex;
 
@@ -45,6 +46,7 @@ netstack_network::counters! {
 pub struct StackStats {
     pub link: LinkStats,
     pub ipv4: Ipv4Stats,
+    pub tcp: TcpStats,
     pub udp: UdpStats,
     pub runtime: RuntimeStats,
 }
@@ -85,6 +87,8 @@ impl StackStats {
             .for_each(&mut |n, v| out.push((format!("link.{n}"), v)));
         self.ipv4
             .for_each(&mut |n, v| out.push((format!("ipv4.{n}"), v)));
+        self.tcp
+            .for_each(&mut |n, v| out.push((format!("tcp.{n}"), v)));
         self.udp
             .for_each(&mut |n, v| out.push((format!("udp.{n}"), v)));
         self.runtime

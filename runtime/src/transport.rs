@@ -7,36 +7,52 @@
 //! send (egress pushes back). Each worker owns an `Ipv4Endpoint` used only to build ICMP
 //! errors with its own share of the rate limit. (UDP sends skip the worker: see `udp`.)
 
+use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddrV4;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
-use netstack_network::endpoint::{IcmpErrorKind, Ipv4Endpoint, Ipv4Stats, Outgoing};
+use netstack_network::endpoint::{IcmpErrorKind, Ipv4Endpoint, Ipv4Stats, Outgoing, SendOptions};
 use netstack_network::wire::icmpv4::{DstUnreachable, TimeExceeded};
 use netstack_network::wire::ipv4::Ipv4Repr;
 use netstack_network::wire::IpProtocol;
+use netstack_transport::tcp::{
+    ConnId, Endpoint, IcmpErrorInfo, SocketOptions, TcpError, TcpEvent, TcpStats,
+};
 use netstack_transport::udp::{SocketTable, UdpPacket, UdpRepr, UdpStats};
 
 use crate::actor::{self, Actor};
-use crate::msg::{Delivery, TransportMsg, TxMsg, TxPacket};
+use crate::msg::{Delivery, TcpCmd, TransportMsg, TxMsg, TxPacket};
 use crate::stack::Shared;
 use crate::stats::Published;
+use crate::tcp::{ConnShared, ListenerShared};
 use crate::udp::{Datagram, SocketInner};
 
 /// Messages handled per wake-up before outputs are flushed.
 const DRAIN_LIMIT: usize = 64;
 
-/// A transport worker's counters: UDP, and the IPv4 sends and ICMP errors it made.
+/// A transport worker's counters: TCP, UDP, and the IPv4 sends and ICMP errors it made.
 #[derive(Debug, Default, Clone)]
 pub struct TransportStats {
+    pub tcp: TcpStats,
     pub udp: UdpStats,
     pub ipv4: Ipv4Stats,
 }
 
+/// How long a worker keeps closing its TCP connections after a stop before resetting them.
+const TCP_CLOSE_GRACE: Duration = Duration::from_secs(1);
+
 pub(crate) struct TransportWorker {
+    pub index: usize,
+    pub tcp: Endpoint,
+    /// The application side of each connection this worker owns.
+    pub tcp_conns: HashMap<ConnId, Arc<ConnShared>>,
+    pub tcp_listeners: HashMap<SocketAddrV4, Arc<ListenerShared>>,
+    /// When the stop was first seen (TCP connections get a grace period to close).
+    pub stop_seen: Option<Instant>,
     pub ip: Ipv4Endpoint,
     pub rx: Receiver<TransportMsg>,
     pub tx: Sender<TxMsg>,
@@ -56,31 +72,190 @@ impl TransportWorker {
 impl Actor for TransportWorker {
     type Msg = TransportMsg;
 
+    fn next_deadline(&self) -> Option<Instant> {
+        self.tcp.poll_deadline()
+    }
+
     fn after_wake(&mut self) {
+        let now = Instant::now();
+        if self.tcp.poll_deadline().is_some_and(|d| d <= now) {
+            self.tcp.on_timeout(now);
+        }
+        self.tcp_output(now);
         self.flush();
+    }
+
+    /// Shutdown: close every connection (FIN after buffered data), give them
+    /// [`TCP_CLOSE_GRACE`] to finish, then reset what is left.
+    fn may_stop(&mut self) -> bool {
+        let now = Instant::now();
+        let first = *self.stop_seen.get_or_insert_with(|| {
+            for id in self.tcp_conns.keys().copied().collect::<Vec<_>>() {
+                self.tcp.close(id);
+            }
+            now
+        });
+        let done = self.tcp.connection_count() == 0;
+        if !done && now.duration_since(first) >= TCP_CLOSE_GRACE {
+            for id in self.tcp_conns.keys().copied().collect::<Vec<_>>() {
+                self.tcp.abort(id);
+            }
+        }
+        self.tcp_output(now);
+        self.flush();
+        let stop = done || now.duration_since(first) >= TCP_CLOSE_GRACE;
+        if stop {
+            // Wake every reader and writer still blocked: nothing more will come.
+            for c in self.tcp_conns.values() {
+                c.on_closed(Some(TcpError::ConnectionAborted));
+            }
+        }
+        stop
     }
 
     fn handle(&mut self, msg: TransportMsg) {
         let now = Instant::now();
         match msg {
             TransportMsg::Inbound(batch) => {
-                // Only UDP arrives here until TCP is wired in: IPv4 answers TCP with protocol
-                // unreachable meanwhile (see `stack::ip_config`).
                 // One lock of the socket table per batch, not per datagram.
                 let shared = self.shared.clone();
                 let table = shared.udp.lock();
                 for d in batch {
-                    if d.header.protocol == IpProtocol::Udp {
-                        self.udp_input(now, d, &table);
+                    match d.header.protocol {
+                        IpProtocol::Udp => self.udp_input(now, d, &table),
+                        IpProtocol::Tcp => {
+                            let seg = &d.buf[d.payload.clone()];
+                            self.tcp.on_segment(now, d.header.src, d.header.dst, seg);
+                        }
+                        _ => {}
                     }
                 }
             }
+            TransportMsg::IcmpError { kind, header, data }
+                if header.protocol == IpProtocol::Tcp =>
+            {
+                if let Some(info) = tcp_icmp(kind, &header, &data) {
+                    self.tcp.on_icmp_error(now, info);
+                }
+            }
             TransportMsg::IcmpError { kind, header, data } => self.icmp_error(kind, header, &data),
+            TransportMsg::Tcp(cmd) => self.tcp_command(now, cmd),
         }
     }
 }
 
 impl TransportWorker {
+    fn tcp_command(&mut self, now: Instant, cmd: TcpCmd) {
+        match cmd {
+            TcpCmd::Listen {
+                local,
+                backlog,
+                listener,
+            } => {
+                if self
+                    .tcp
+                    .listen(local, backlog, SocketOptions::default())
+                    .is_ok()
+                {
+                    self.tcp_listeners.insert(local, listener);
+                }
+            }
+            TcpCmd::Unlisten { local } => {
+                self.tcp.unlisten(local);
+                self.tcp_listeners.remove(&local);
+            }
+            TcpCmd::Connect { tuple, conn } => {
+                match self.tcp.connect(now, tuple, SocketOptions::default()) {
+                    Ok(id) => {
+                        conn.set_id(id);
+                        self.tcp_conns.insert(id, conn);
+                    }
+                    Err(e) => conn.on_closed(Some(e)),
+                }
+            }
+            TcpCmd::Accepted { id } => self.tcp.accepted(id),
+            TcpCmd::Send { id, data, reply } => {
+                let _ = reply.send(self.tcp.send(id, &data));
+            }
+            TcpCmd::Recv { id, max, reply } => {
+                let mut buf = vec![0u8; max];
+                let r = self.tcp.recv(id, &mut buf).map(|n| {
+                    buf.truncate(n);
+                    buf
+                });
+                let _ = reply.send(r);
+            }
+            TcpCmd::SetOptions { id, opts } => {
+                let _ = self.tcp.set_options(id, opts);
+            }
+            TcpCmd::ShutdownWrite { id } => self.tcp.shutdown_write(id),
+            TcpCmd::Close { id } => {
+                self.tcp.close(id);
+                self.tcp_conns.remove(&id);
+            }
+            TcpCmd::Abort { id } => {
+                self.tcp.abort(id);
+                if let Some(c) = self.tcp_conns.remove(&id) {
+                    c.on_closed(Some(TcpError::ConnectionAborted));
+                }
+            }
+        }
+    }
+
+    /// Segments out to link TX, events out to the sockets.
+    fn tcp_output(&mut self, now: Instant) {
+        let mut segs = Vec::new();
+        self.tcp.poll_transmit(now, &mut segs);
+        for (_src, dst, seg) in segs {
+            let opts = SendOptions {
+                dont_frag: true,
+                ..SendOptions::default()
+            };
+            match self.ip.send(now, dst, IpProtocol::Tcp, &seg, opts) {
+                Ok(o) => self.queue(o),
+                Err(e) => log::debug!("TCP segment to {dst}: {e:?}"),
+            }
+        }
+        while let Some(ev) = self.tcp.poll_event() {
+            match ev {
+                TcpEvent::Accepted { listener, id } => {
+                    let remote = self.tcp.connection(id).map(|c| c.tuple().remote);
+                    match (self.tcp_listeners.get(&listener), remote) {
+                        (Some(l), Some(remote)) => {
+                            let conn = Arc::new(ConnShared::new(self.index, Some(id)));
+                            if l.push(conn.clone(), remote) {
+                                self.tcp_conns.insert(id, conn);
+                            } else {
+                                self.tcp.abort(id);
+                            }
+                        }
+                        _ => self.tcp.abort(id),
+                    }
+                }
+                TcpEvent::Connected(id) => {
+                    if let Some(c) = self.tcp_conns.get(&id) {
+                        c.on_connected(id);
+                    }
+                }
+                TcpEvent::Readable(id) => {
+                    if let Some(c) = self.tcp_conns.get(&id) {
+                        c.on_readable();
+                    }
+                }
+                TcpEvent::Writable(id) => {
+                    if let Some(c) = self.tcp_conns.get(&id) {
+                        c.on_writable();
+                    }
+                }
+                TcpEvent::Closed(id, err) => {
+                    if let Some(c) = self.tcp_conns.get(&id) {
+                        c.on_closed(err);
+                    }
+                }
+            }
+        }
+    }
+
     fn udp_input(&mut self, now: Instant, d: Delivery, table: &SocketTable<Arc<SocketInner>>) {
         let st = &mut self.stats.layer.udp;
         st.rx_datagrams += 1;
@@ -176,6 +351,25 @@ impl TransportWorker {
             let _ = self.tx.send(TxMsg::Packets(std::mem::take(&mut self.out)));
         }
         self.stats.layer.ipv4.clone_from(self.ip.stats());
+        self.stats.layer.tcp = self.tcp.stats();
         self.stats.publish();
     }
+}
+
+/// The TCP core's view of an ICMP error quoting one of our segments.
+fn tcp_icmp(kind: IcmpErrorKind, header: &Ipv4Repr, data: &[u8]) -> Option<IcmpErrorInfo> {
+    use netstack_transport::tcp::IcmpErrorKind as K;
+    let k = match kind {
+        IcmpErrorKind::DstUnreachable(DstUnreachable::NetUnreachable) => K::NetUnreachable,
+        IcmpErrorKind::DstUnreachable(DstUnreachable::HostUnreachable) => K::HostUnreachable,
+        IcmpErrorKind::DstUnreachable(DstUnreachable::ProtocolUnreachable) => {
+            K::ProtocolUnreachable
+        }
+        IcmpErrorKind::DstUnreachable(DstUnreachable::PortUnreachable) => K::PortUnreachable,
+        IcmpErrorKind::DstUnreachable(DstUnreachable::FragRequired { next_hop_mtu }) => {
+            K::FragmentationNeeded { next_hop_mtu }
+        }
+        _ => return None,
+    };
+    IcmpErrorInfo::new(k, header.src, header.dst, data)
 }

@@ -10,6 +10,11 @@ macro_rules! counters {
             pub fn add(&mut self, other: &$name) {
                 $(self.$field += other.$field;)*
             }
+
+            /// Calls `f` with every counter's name and value.
+            pub fn for_each(&self, f: &mut dyn FnMut(&str, u64)) {
+                $(f(stringify!($field), self.$field);)*
+            }
         }
     };
 }
@@ -56,6 +61,16 @@ counters! {
 pub struct TcpStats {
     pub endpoint: EndpointCounters,
     pub connections: ConnStats,
+}
+
+impl TcpStats {
+    /// Calls `f` with every counter's name (`endpoint.…`, `connections.…`) and value.
+    pub fn for_each(&self, f: &mut dyn FnMut(&str, u64)) {
+        self.endpoint
+            .for_each(&mut |n, v| f(&format!("endpoint.{n}"), v));
+        self.connections
+            .for_each(&mut |n, v| f(&format!("connections.{n}"), v));
+    }
 }
 
 impl TcpStats {
