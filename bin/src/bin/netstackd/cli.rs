@@ -60,21 +60,21 @@ pub struct Args {
     #[arg(long, value_name = "LEVEL", default_value = "info", value_parser = parse_level)]
     pub log_level: log::LevelFilter,
 
-    /// Echo service port, UDP (RFC 862)
+    /// Echo service port, UDP and TCP (RFC 862)
     #[arg(long, value_name = "PORT", default_value_t = 7, value_parser = parse_port)]
     pub echo: u16,
     /// Turn the echo service off
     #[arg(long)]
     pub no_echo: bool,
 
-    /// Discard service port, UDP (RFC 863)
+    /// Discard service port, UDP and TCP (RFC 863)
     #[arg(long, value_name = "PORT", default_value_t = 9, value_parser = parse_port)]
     pub discard: u16,
     /// Turn the discard service off
     #[arg(long)]
     pub no_discard: bool,
 
-    /// Character generator port, UDP (RFC 864)
+    /// Character generator port, UDP and TCP (RFC 864)
     #[arg(long, value_name = "PORT", default_value_t = 19, value_parser = parse_port)]
     pub chargen: u16,
     /// Turn the chargen service off
@@ -119,7 +119,7 @@ impl Args {
             }
             if let Some((other, _)) = ports.iter().find(|(_, p)| *p == port) {
                 return Err(format!(
-                    "{flag} {port}: {other} already uses UDP port {port}; give one of them another port"
+                    "{flag} {port}: {other} already uses port {port}; give one of them another port"
                 ));
             }
             ports.push((flag, port));
@@ -196,7 +196,7 @@ mod tests {
         assert!(a
             .check()
             .unwrap_err()
-            .contains("--dns 53: --echo already uses UDP port 53"));
+            .contains("--dns 53: --echo already uses port 53"));
         let a = parse(&["--echo", "53", "--no-dns"]).unwrap();
         assert!(a.check().is_ok());
         let a = parse(&["--no-dns", "--dns-upstream", "192.0.2.1"]).unwrap();

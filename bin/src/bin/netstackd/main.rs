@@ -168,6 +168,9 @@ fn print_ready(stack: &Stack, name: &str, tun: bool, host: Option<Ipv4Cidr>, ser
         if let Some(port) = s.strip_prefix("echo udp/") {
             let _ = writeln!(out, "  echo hello | nc -u -w1 {ip} {port}");
         }
+        if let Some(port) = s.strip_prefix("echo tcp/") {
+            let _ = writeln!(out, "  echo hello | nc -N {ip} {port}");
+        }
     }
     let _ = writeln!(
         out,

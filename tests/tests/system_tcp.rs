@@ -1,0 +1,150 @@
+//! System tests for TCP: Linux's own TCP (python3 sockets, nc) inside a throwaway namespace talks
+//! to netstackd's echo, discard and chargen services over a TAP, cleanly and with the kernel
+//! dropping a share of what it sends to the stack (nftables), every byte checked.
+//!
+//! Gated by `require_system` like the other system tests; needs `cargo build --workspace --bins`.
+
+use std::time::Duration;
+
+use netstack_tests::netns::{NetNs, Netstackd};
+
+const STACK_IP: &str = "192.0.2.2";
+const PEER_DEADLINE: Duration = Duration::from_secs(60);
+
+/// Sends `size` random bytes to the echo service while reading them back; prints "ok N" when
+/// every byte came back in order.
+const ECHO_CHECK: &str = r#"
+import os, socket, sys, threading
+ip, size = sys.argv[1], int(sys.argv[2])
+data = os.urandom(size)
+s = socket.create_connection((ip, 7), timeout=30)
+got = bytearray()
+def reader():
+    while True:
+        b = s.recv(65536)
+        if not b:
+            return
+        got.extend(b)
+t = threading.Thread(target=reader)
+t.start()
+s.sendall(data)
+s.shutdown(socket.SHUT_WR)
+t.join(40)
+print("ok %d" % size if bytes(got) == data else "mismatch: %d of %d bytes" % (len(got), size))
+"#;
+
+fn stat(end: &netstack_tests::netns::Shutdown, name: &str) -> u64 {
+    *end.stats
+        .get(name)
+        .unwrap_or_else(|| panic!("no `stat {name}`: {:?}", end.stats))
+}
+
+fn echo_check(ns: &NetNs, size: usize) {
+    let size = size.to_string();
+    let done = ns.run(
+        "python3",
+        &["-c", ECHO_CHECK, STACK_IP, &size],
+        PEER_DEADLINE,
+    );
+    assert_eq!(
+        done.stdout.trim(),
+        format!("ok {size}"),
+        "{}",
+        done.describe()
+    );
+}
+
+#[test]
+fn linux_echoes_eight_mebibytes_through_netstackd_byte_for_byte() {
+    let Some((ns, stack)) = Netstackd::start_gated(&["python3"], &[]) else {
+        return;
+    };
+    echo_check(&ns, 8 << 20);
+    let end = stack.stop_ok();
+    assert_eq!(stat(&end, "service.echo.tcp_bytes"), 8 << 20);
+    assert!(stat(&end, "tcp.endpoint.passive_opens") >= 1);
+}
+
+#[test]
+fn nc_echo_and_a_closed_port_refused() {
+    let Some((ns, stack)) = Netstackd::start_gated(&["nc", "python3"], &[]) else {
+        return;
+    };
+    let done = ns.run(
+        "sh",
+        &["-c", "printf 'hello tcp\\n' | nc -N -w 5 192.0.2.2 7"],
+        PEER_DEADLINE,
+    );
+    assert_eq!(done.stdout, "hello tcp\n", "{}", done.describe());
+    let refused = "import socket\ntry:\n    socket.create_connection(('192.0.2.2', 4444), timeout=5)\n    print('connected')\nexcept ConnectionRefusedError:\n    print('refused')\n";
+    let done = ns.run("python3", &["-c", refused], PEER_DEADLINE);
+    assert_eq!(done.stdout.trim(), "refused", "{}", done.describe());
+    let end = stack.stop_ok();
+    assert!(stat(&end, "tcp.endpoint.rst_sent_no_socket") >= 1);
+}
+
+#[test]
+fn chargen_streams_lines_and_discard_swallows_a_mebibyte() {
+    let Some((ns, stack)) = Netstackd::start_gated(&["python3"], &[]) else {
+        return;
+    };
+    let script = r#"
+import socket
+s = socket.create_connection(("192.0.2.2", 19), timeout=10)
+buf = b""
+while len(buf) < 1 << 20:
+    buf += s.recv(65536)
+s.close()
+lines = buf.split(b"\r\n")[:-1]
+ok = all(len(l) == 72 and all(32 <= c < 127 for c in l) for l in lines)
+d = socket.create_connection(("192.0.2.2", 9), timeout=10)
+d.sendall(b"x" * (1 << 20))
+d.close()
+print("ok" if ok and len(lines) > 1000 else "bad chargen")
+"#;
+    let done = ns.run("python3", &["-c", script], PEER_DEADLINE);
+    assert_eq!(done.stdout.trim(), "ok", "{}", done.describe());
+    // The discard service may still be reading when asked to stop: give it a moment.
+    std::thread::sleep(Duration::from_millis(300));
+    let end = stack.stop_ok();
+    assert_eq!(stat(&end, "service.discard.tcp_bytes"), 1 << 20);
+}
+
+#[test]
+fn echo_survives_the_kernel_dropping_three_percent_of_what_it_sends() {
+    let Some((ns, stack)) = Netstackd::start_gated(&["python3", "nft", "ethtool"], &[]) else {
+        return;
+    };
+    // Without segmentation offload netfilter sees each segment, not 64 KB GSO super-packets,
+    // so the drop rate applies per segment.
+    let done = ns.run(
+        "ethtool",
+        &["-K", "tap0", "gso", "off", "tso", "off"],
+        PEER_DEADLINE,
+    );
+    assert!(done.status.success(), "ethtool: {}", done.describe());
+    // ../shared/DESIGN.md: drop 3% of what the kernel sends to the stack (hook output, tap0).
+    let rules = "add table inet loss\n\
+                 add chain inet loss out { type filter hook output priority 0; }\n\
+                 add rule inet loss out oifname \"tap0\" numgen random mod 100 < 3 counter drop\n";
+    let done = ns.run(
+        "sh",
+        &["-c", &format!("printf '{rules}' | nft -f -")],
+        PEER_DEADLINE,
+    );
+    assert!(done.status.success(), "nft: {}", done.describe());
+    echo_check(&ns, 4 << 20);
+    let listed = ns.run("nft", &["list", "table", "inet", "loss"], PEER_DEADLINE);
+    let dropped: u64 = listed
+        .stdout
+        .split("counter packets ")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no counter in {}", listed.describe()));
+    let end = stack.stop_ok();
+    // The loss was real: the kernel's rule counted what it dropped.
+    println!("the kernel dropped {dropped} packets on their way to the stack");
+    assert!(dropped > 0, "nothing was dropped: {}", listed.describe());
+    assert_eq!(stat(&end, "service.echo.tcp_bytes"), 4 << 20);
+}
