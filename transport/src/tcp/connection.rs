@@ -1718,25 +1718,22 @@ impl Connection {
             out.push(d);
             self.stats.dsack_blocks_sent += 1;
         }
-        let blocks: Vec<SackBlock> = self
-            .recv
-            .ranges_by_recency()
-            .into_iter()
-            .map(|r| SackBlock {
-                start: self.rcv_nxt + r.start,
-                end: self.rcv_nxt + r.end,
-            })
-            .collect();
+        let rcv_nxt = self.rcv_nxt;
+        let ranges = self.recv.ranges_by_recency();
+        let blocks = ranges.iter().map(|r| SackBlock {
+            start: rcv_nxt + r.start,
+            end: rcv_nxt + r.end,
+        });
         // RFC 2883 §4: a D-SACK for data held above RCV.NXT is followed by the block holding it.
         let holds_dsack =
             |b: &SackBlock| dsack.is_some_and(|d| d.start >= b.start && d.end <= b.end);
-        let first = blocks.iter().filter(|b| holds_dsack(b));
-        let rest = blocks.iter().filter(|b| !holds_dsack(b));
+        let first = blocks.clone().filter(holds_dsack);
+        let rest = blocks.filter(|b| !holds_dsack(b));
         for b in first.chain(rest) {
             if out.len() >= max {
                 break;
             }
-            out.push(*b);
+            out.push(b);
         }
     }
 
