@@ -27,6 +27,7 @@ use parking_lot::{Condvar, Mutex};
 
 use crate::msg::{TcpCmd, TransportMsg};
 use crate::stack::Shared;
+use crate::udp::check_timeout;
 use crate::StackHandle;
 
 /// Connections a listener holds ready for `accept` at most (the whole stack's backlog).
@@ -514,16 +515,6 @@ impl std::fmt::Debug for TcpStream {
             .field("peer", &self.inner.peer)
             .finish()
     }
-}
-
-fn check_timeout(t: Option<Duration>) -> io::Result<()> {
-    if t == Some(Duration::ZERO) {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            "cannot set a 0 duration timeout",
-        ));
-    }
-    Ok(())
 }
 
 /// A TCP listener on the stack.

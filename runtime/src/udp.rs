@@ -411,7 +411,8 @@ impl SocketInner {
     }
 }
 
-fn check_timeout(t: Option<Duration>) -> io::Result<()> {
+/// std refuses a zero timeout with `InvalidInput`; so do the stack's sockets.
+pub(crate) fn check_timeout(t: Option<Duration>) -> io::Result<()> {
     if t == Some(Duration::ZERO) {
         // std refuses a zero timeout the same way.
         return Err(io::Error::new(
