@@ -88,7 +88,10 @@ fn ping_survives_ten_percent_loss_by_retrying() {
         // The loss really happened: 9 echoes succeeded, and A (which sends nothing else over
         // IPv4) had to send more requests than that.
         let sent = a.stats().ipv4.tx_datagrams;
-        assert!(sent > 9, "seed {seed}: {sent} requests for 9 answers: nothing was lost");
+        assert!(
+            sent > 9,
+            "seed {seed}: {sent} requests for 9 answers: nothing was lost"
+        );
         drop((a, b));
     }
 }

@@ -347,3 +347,38 @@ fn shutdown_still_delivers_a_datagram_that_was_waiting_for_arp() {
         .expect("the datagram queued behind ARP was flushed");
     assert_eq!(&buf[..n], b"last words");
 }
+
+#[test]
+fn a_socket_nobody_reads_holds_its_bound_and_counts_the_rest() {
+    let (a, b) = pair(Impairments::default(), 26);
+    let rx = UdpSocket::bind(&b, "0.0.0.0:4003").unwrap();
+    let tx = client(&a);
+    let limit = netstack_runtime::RECV_QUEUE_DATAGRAMS;
+    for i in 0..limit + 300 {
+        tx.send_to(&(i as u32).to_be_bytes(), sa(B, 4003)).unwrap();
+        if i % 16 == 0 {
+            thread::sleep(Duration::from_millis(2)); // pace, so the drops are the socket's
+        }
+    }
+    // Wait until every datagram has reached UDP (none is lost on this clean link), so the
+    // reads below race no arrival.
+    let sent = (limit + 300) as u64;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while b.stats().udp.rx_datagrams < sent && Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(20));
+    }
+    let udp = b.stats().udp;
+    assert_eq!(udp.rx_datagrams, sent, "{udp:?}");
+    assert_eq!(
+        (udp.rx_delivered, udp.rx_queue_full),
+        (limit as u64, 300),
+        "{udp:?}"
+    );
+    rx.set_nonblocking(true).unwrap();
+    let mut buf = [0u8; 8];
+    let mut read = 0;
+    while rx.recv_from(&mut buf).is_ok() {
+        read += 1;
+    }
+    assert_eq!(read, limit, "the queue holds exactly its bound");
+}
