@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::bounded;
+use crossbeam_channel::{bounded, Sender};
 use netstack_network::wire::IpProtocol;
 use netstack_transport::tcp::FourTuple;
 use netstack_transport::tcp::{ConnId, SocketOptions, TcpError};
@@ -29,6 +29,9 @@ use crate::msg::{TcpCmd, TransportMsg};
 use crate::stack::Shared;
 use crate::udp::check_timeout;
 use crate::StackHandle;
+
+/// The most one read or write command moves: the default socket buffer size.
+const MAX_IO_CHUNK: usize = 256 * 1024;
 
 /// Connections a listener holds ready for `accept` at most (the whole stack's backlog).
 pub const MAX_BACKLOG: usize = 1024;
@@ -391,6 +394,17 @@ impl TcpStream {
         }
     }
 
+    /// Sends the command `make` builds to the connection's worker and waits for its answer.
+    fn ask<T>(
+        &self,
+        make: impl FnOnce(Sender<Result<T, TcpError>>) -> TcpCmd,
+    ) -> io::Result<Result<T, TcpError>> {
+        let (tx, rx) = bounded(1);
+        self.command(make(tx))?;
+        rx.recv()
+            .map_err(|_| io::Error::new(io::ErrorKind::NotConnected, "the stack has shut down"))
+    }
+
     fn read_inner(&self, buf: &mut [u8]) -> io::Result<usize> {
         if buf.is_empty() {
             return Ok(0);
@@ -404,30 +418,21 @@ impl TcpStream {
             .map(|t| Instant::now() + t);
         loop {
             self.inner.conn.state.lock().readable = false;
-            let (tx, rx) = bounded(1);
-            self.command(TcpCmd::Recv {
-                id,
-                max: buf.len(),
-                reply: tx,
-            })?;
-            match rx.recv() {
-                Ok(Ok(data)) => {
+            // The worker fills a buffer of `max` bytes; a read returns at most what the
+            // receive buffer holds anyway, so a huge `buf` must not cost a huge allocation.
+            let max = buf.len().min(MAX_IO_CHUNK);
+            match self.ask(|reply| TcpCmd::Recv { id, max, reply })? {
+                Ok(data) => {
                     buf[..data.len()].copy_from_slice(&data);
                     return Ok(data.len());
                 }
-                Ok(Err(TcpError::WouldBlock)) => {
+                Err(TcpError::WouldBlock) => {
                     if self.inner.nonblocking.load(Ordering::Relaxed) {
                         return Err(io::Error::new(io::ErrorKind::WouldBlock, "no data waiting"));
                     }
                     self.wait(true, deadline)?;
                 }
-                Ok(Err(e)) => return Err(e.into()),
-                Err(_) => {
-                    return Err(io::Error::new(
-                        io::ErrorKind::NotConnected,
-                        "the stack has shut down",
-                    ))
-                }
+                Err(e) => return Err(e.into()),
             }
         }
     }
@@ -445,16 +450,10 @@ impl TcpStream {
             .map(|t| Instant::now() + t);
         loop {
             self.inner.conn.state.lock().writable = false;
-            let (tx, rx) = bounded(1);
             // At most one send buffer's worth per command; the worker takes what fits.
-            let chunk = &buf[..buf.len().min(256 * 1024)];
-            self.command(TcpCmd::Send {
-                id,
-                data: chunk.to_vec(),
-                reply: tx,
-            })?;
-            match rx.recv() {
-                Ok(Ok(0)) => {
+            let data = buf[..buf.len().min(MAX_IO_CHUNK)].to_vec();
+            match self.ask(|reply| TcpCmd::Send { id, data, reply })? {
+                Ok(0) => {
                     if self.inner.nonblocking.load(Ordering::Relaxed) {
                         return Err(io::Error::new(
                             io::ErrorKind::WouldBlock,
@@ -463,14 +462,8 @@ impl TcpStream {
                     }
                     self.wait(false, deadline)?;
                 }
-                Ok(Ok(n)) => return Ok(n),
-                Ok(Err(e)) => return Err(e.into()),
-                Err(_) => {
-                    return Err(io::Error::new(
-                        io::ErrorKind::NotConnected,
-                        "the stack has shut down",
-                    ))
-                }
+                Ok(n) => return Ok(n),
+                Err(e) => return Err(e.into()),
             }
         }
     }
