@@ -39,6 +39,16 @@ mod udp;
 
 use std::time::Duration;
 
+/// The configuration types a stack is built from, re-exported so that a program using the
+/// runtime needs no direct dependency on the protocol crates.
+pub mod config {
+    pub use netstack_link::device::{self, Device, Medium};
+    pub use netstack_link::neighbor::NeighborConfig;
+    pub use netstack_link::pcap;
+    pub use netstack_link::wire::ethernet::MacAddr;
+    pub use netstack_network::wire::ipv4::Ipv4Cidr;
+}
+
 pub use ping::Pinger;
 pub use stack::{default_workers, Stack, StackBuilder, StackConfig, StackHandle, MAX_WORKERS};
 pub use stats::{RuntimeStats, StackStats};
