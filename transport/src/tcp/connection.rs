@@ -3,7 +3,7 @@
 //! segments (`poll_transmit`), its next deadline (`poll_deadline`) and events (`poll_event`).
 //!
 //! Sequence space on the send side: `iss` is the SYN; data starts at `iss + 1` and is held in
-//! `send_buf` from `data_start` (the first unacknowledged data byte) on; a FIN, once queued,
+//! `send` from `data_start` (the first unacknowledged data byte) on; a FIN, once queued,
 //! follows the last byte. Every segment sent and not yet acknowledged (SYN aside) sits in the
 //! scoreboard, from which retransmissions are chosen.
 
@@ -12,6 +12,8 @@ use std::time::{Duration, Instant};
 
 use super::congestion::{initial_window, new_controller, CongestionControl};
 use super::recv_buffer::RecvBuffer;
+use super::ring::{Consumer, Producer};
+use super::send_buffer::SendBuffer;
 use super::rtt::RttEstimator;
 use super::sack::{Acked, Scoreboard, SentSegment, DUP_THRESH};
 use super::segment::{Flags, SackBlock, SackBlocks, TcpRepr, Timestamp, MAX_WINDOW_SCALE};
@@ -86,6 +88,17 @@ pub struct ConnParams {
     pub opts: SocketOptions,
 }
 
+/// The application's sides of a connection's rings, once the runtime takes them: it appends
+/// to `send` and reads from `recv` without asking the connection.
+#[derive(Debug)]
+pub struct AppIo {
+    pub send: Producer,
+    pub recv: Consumer,
+}
+
+/// A writer waits until at least 1/`WRITABLE_LOW_WATER` of the send buffer is free.
+pub const WRITABLE_LOW_WATER: usize = 3;
+
 #[derive(Debug)]
 pub struct Connection {
     tuple: FourTuple,
@@ -106,8 +119,7 @@ pub struct Connection {
     snd_wl2: SeqNumber,
     max_snd_wnd: usize,
     snd_wscale: u8,
-    send_buf: VecDeque<u8>,
-    send_cap: usize,
+    send: SendBuffer,
     data_start: SeqNumber,
     fin_queued: bool,
     fin_acked: bool,
@@ -233,8 +245,7 @@ impl Connection {
             snd_wl2: p.iss,
             max_snd_wnd: 0,
             snd_wscale: 0,
-            send_buf: VecDeque::new(),
-            send_cap,
+            send: SendBuffer::new(send_cap),
             data_start: p.iss + 1,
             fin_queued: false,
             fin_acked: false,
@@ -451,7 +462,7 @@ impl Connection {
     }
     /// Bytes buffered for sending (unacknowledged plus unsent).
     pub fn send_queued(&self) -> usize {
-        self.send_buf.len()
+        self.send.len()
     }
     /// Bytes buffered for reading, in order plus out of order.
     pub fn recv_queued(&self) -> usize {
@@ -466,7 +477,7 @@ impl Connection {
         if self.fin_queued || self.user_closed || self.error.is_some() {
             0
         } else {
-            self.send_cap - self.send_buf.len()
+            self.send.free()
         }
     }
     /// The options that may change after the connection exists: Nagle, keepalive, the user
@@ -484,7 +495,7 @@ impl Connection {
         self.recv.capacity()
     }
     pub fn send_capacity(&self) -> usize {
-        self.send_cap
+        self.send.capacity()
     }
     /// Closed, with nothing left to send: the endpoint may forget it.
     pub fn is_closed(&self) -> bool {
@@ -548,7 +559,7 @@ impl Connection {
     }
 
     fn send_end(&self) -> SeqNumber {
-        self.data_start + self.send_buf.len()
+        self.data_start + self.send.len()
     }
 
     fn flight(&self) -> usize {
@@ -574,8 +585,7 @@ impl Connection {
             State::Closed | State::Listen => return Err(TcpError::NotConnected),
             _ => return Err(TcpError::BrokenPipe),
         }
-        let n = data.len().min(self.send_cap - self.send_buf.len());
-        self.send_buf.extend(&data[..n]);
+        let n = self.send.write(data);
         if n < data.len() {
             self.writable_wanted = true;
         }
@@ -678,7 +688,7 @@ impl Connection {
     /// application has read it. The endpoint may hold such a connection for 2×MSL, so it
     /// must cost a few hundred bytes, not its buffers.
     fn release_buffers(&mut self) {
-        self.send_buf = VecDeque::new();
+        self.send.release();
         self.sb = Scoreboard::default();
         self.recv.release_if_drained();
     }
@@ -704,7 +714,9 @@ impl Connection {
     }
 
     fn signal_readable(&mut self) {
-        if !self.readable_signaled {
+        // Once the application reads from the ring itself, every arrival is an edge worth
+        // telling: the runtime wakes a reader only if one waits.
+        if self.recv.is_detached() || !self.readable_signaled {
             self.readable_signaled = true;
             self.push_event(Event::Readable);
         }
@@ -1209,7 +1221,7 @@ impl Connection {
         let acked = self.sb.ack(ack);
         let data_end = self.send_end();
         let data_acked = ack.min(data_end).since(self.data_start);
-        self.send_buf.drain(..data_acked.min(self.send_buf.len()));
+        self.send.consume(data_acked);
         self.data_start += data_acked;
         if acked.fin_acked || (self.fin_queued && ack > data_end) {
             self.fin_acked = true;
@@ -1247,8 +1259,15 @@ impl Connection {
                 self.cc.on_ack(now, newly, self.rtt.srtt());
             }
         }
-        if self.writable_wanted && self.send_buf.len() < self.send_cap {
+        if self.writable_wanted && self.send.free() > 0 {
             self.writable_wanted = false;
+            self.push_event(Event::Writable);
+        } else if self.send.is_detached()
+            && data_acked > 0
+            && self.send.free() * WRITABLE_LOW_WATER >= self.send.capacity()
+        {
+            // The application writes into the ring itself: tell the runtime once a third of
+            // the buffer is free (as Linux wakes writers), and it wakes a writer if one waits.
             self.push_event(Event::Writable);
         }
         self.tlp_out = false;
@@ -1751,7 +1770,24 @@ impl Connection {
             }
         }
         self.rcv_adv = self.rcv_adv.max(self.rcv_nxt);
+        let step = (self.recv.capacity() / 2).min(self.data_mss()).max(1);
+        self.recv
+            .publish_window(self.rcv_adv.since(self.rcv_nxt), step);
         (self.rcv_adv.since(self.rcv_nxt) >> self.rcv_wscale).min(65535) as u16
+    }
+
+    /// The application read from or wrote to the shared rings on its own: send new data and
+    /// any window update due.
+    pub fn on_app_io(&mut self) {
+        self.maybe_window_update();
+    }
+
+    /// Hands the application's sides of the send and receive rings to the runtime; from then
+    /// on `send` and `recv` take and give nothing, and events are edges for the runtime.
+    pub fn take_app_io(&mut self) -> Option<AppIo> {
+        let send = self.send.take_writer()?;
+        let recv = self.recv.take_reader()?;
+        Some(AppIo { send, recv })
     }
 
     /// After a read: send a window update when the window would at least double (as Linux
@@ -1770,16 +1806,7 @@ impl Connection {
     }
 
     fn copy_out(&self, seq: SeqNumber, len: usize, out: &mut Vec<u8>) {
-        let off = seq.since(self.data_start);
-        let (a, b) = self.send_buf.as_slices();
-        let end = off + len;
-        if off < a.len() {
-            out.extend_from_slice(&a[off..end.min(a.len())]);
-        }
-        if end > a.len() {
-            let s = off.saturating_sub(a.len());
-            out.extend_from_slice(&b[s..end - a.len()]);
-        }
+        self.send.copy_out(seq.since(self.data_start), len, out);
     }
 
     fn can_send(&self) -> bool {

@@ -40,7 +40,7 @@ use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::time::Instant;
 
-use super::connection::{ConnParams, Connection, Event, IcmpKind, State};
+use super::connection::{AppIo, ConnParams, Connection, Event, IcmpKind, State};
 use super::isn::{initial_sequence_number, siphash24, tuple_bytes};
 use super::listener::Listener;
 use super::segment::{Checksum, Flags, SegmentError, TcpPacket, TcpRepr};
@@ -61,9 +61,10 @@ pub enum TcpEvent {
     /// An active open completed.
     Connected(ConnId),
     /// Data or end of stream arrived. Edge-triggered: raised once per arrival after the last
-    /// `recv`; `readiness` tells how much is there.
+    /// `recv` (after `take_app_io`: on every arrival); `readiness` tells how much is there.
     Readable(ConnId),
-    /// Send-buffer space freed after a `send` that took less than offered.
+    /// Send-buffer space freed after a `send` that took less than offered (after
+    /// `take_app_io`: whenever an ACK leaves at least a third of the buffer free).
     Writable(ConnId),
     /// The connection ended: `None` orderly, else the error.
     Closed(ConnId, Option<TcpError>),
@@ -778,6 +779,21 @@ impl Endpoint {
         let r = self.touch(id)?.conn.recv(buf);
         self.after(id);
         r
+    }
+
+    /// Hands the application's sides of the connection's rings to the runtime (see
+    /// `Connection::take_app_io`); `None` if the id is unknown or they were taken already.
+    pub fn take_app_io(&mut self, id: ConnId) -> Option<AppIo> {
+        self.conns.get_mut(&id)?.conn.take_app_io()
+    }
+
+    /// The application wrote to or read from the connection's rings: send what is due (new
+    /// data, a window update). Also marks an accepted connection as taken.
+    pub fn on_app_io(&mut self, id: ConnId) {
+        if let Ok(e) = self.touch(id) {
+            e.conn.on_app_io();
+            self.after(id);
+        }
     }
 
     pub fn shutdown_write(&mut self, id: ConnId) {

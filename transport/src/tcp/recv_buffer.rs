@@ -2,6 +2,9 @@
 //! by room for out-of-order data, which is written at its final position and tracked as ranges
 //! (RFC 9293 §3.10.7.4 "segments with higher beginning sequence numbers may be held").
 //! Out-of-order data never exceeds the free space, so memory is bounded by the capacity.
+//! The ring is shared: the connection writes, the application reads (see `ring`).
+
+use super::ring::{ring, Consumer, Producer};
 
 /// A range of out-of-order bytes, as offsets from the end of the in-order data (`RCV.NXT`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,52 +29,81 @@ pub struct WriteOutcome {
     pub filled_hole: bool,
 }
 
-#[derive(Debug, Clone)]
+/// The receive side of a connection: the ring's producer (owned by the connection) and, until
+/// the runtime takes it with [`take_reader`](RecvBuffer::take_reader), its consumer.
+#[derive(Debug)]
 pub struct RecvBuffer {
-    /// Allocated on the first write, so idle and half-open connections cost no buffer.
-    buf: Vec<u8>,
-    cap: usize,
-    head: usize,
-    len: usize,
+    ring: Producer,
+    /// The application's side, while the connection still holds it (sans-IO use, tests).
+    reader: Option<Consumer>,
+    /// The application's side went to the runtime: reads happen there.
+    detached: bool,
     ooo: Vec<OooRange>,
     max_ranges: usize,
     stamp: u64,
 }
 
+/// The receive ring's hints to its reader: where the advertised window ends (a ring position)
+/// and the step worth a window update, so a reader knows when to wake the worker.
+pub const HINT_WINDOW_EDGE: usize = 0;
+pub const HINT_WINDOW_STEP: usize = 1;
+
 impl RecvBuffer {
     /// `max_ranges` bounds the out-of-order bookkeeping; a segment that would need one more
     /// range is dropped (and retransmitted by the peer).
     pub fn new(capacity: usize, max_ranges: usize) -> Self {
+        let (ring, reader) = ring(capacity);
         RecvBuffer {
-            buf: Vec::new(),
-            cap: capacity.max(1),
-            head: 0,
-            len: 0,
+            ring,
+            reader: Some(reader),
+            detached: false,
             ooo: Vec::new(),
             max_ranges,
             stamp: 0,
         }
     }
 
+    /// Hands the reading side to the runtime: from now on the application reads from it
+    /// directly and [`read`](Self::read) returns nothing.
+    pub fn take_reader(&mut self) -> Option<Consumer> {
+        self.detached = true;
+        self.reader.take()
+    }
+
+    pub fn is_detached(&self) -> bool {
+        self.detached
+    }
+
     pub fn capacity(&self) -> usize {
-        self.cap
+        self.ring.capacity()
     }
     /// Frees the ring when it holds nothing (a connection that will receive no more data);
-    /// a later write would allocate it again.
+    /// a later write would allocate it again. A ring whose reader went to the runtime is
+    /// freed when the reader drops it.
     pub fn release_if_drained(&mut self) {
-        if self.len == 0 && self.ooo.is_empty() {
-            self.buf = Vec::new();
+        if self.ring.is_empty() && self.ooo.is_empty() && self.ring.is_allocated() {
+            let (ring, reader) = ring(self.ring.capacity());
+            self.ring = ring;
+            if !self.detached {
+                self.reader = Some(reader);
+            }
             self.ooo = Vec::new();
-            self.head = 0;
         }
     }
     /// Bytes ready for the application.
     pub fn readable(&self) -> usize {
-        self.len
+        self.ring.len()
     }
     /// Free space from RCV.NXT on: the most the peer may send beyond RCV.NXT.
     pub fn window(&self) -> usize {
-        self.cap - self.len
+        self.ring.free()
+    }
+    /// Publishes the advertised window's right edge (`window` bytes past RCV.NXT) and the
+    /// step worth a window update, for a reader on another thread.
+    pub fn publish_window(&self, window: usize, step: usize) {
+        self.ring
+            .set_hint(HINT_WINDOW_EDGE, self.ring.position().wrapping_add(window));
+        self.ring.set_hint(HINT_WINDOW_STEP, step);
     }
     /// Out-of-order bytes held.
     pub fn ooo_bytes(&self) -> usize {
@@ -89,17 +121,6 @@ impl RecvBuffer {
         let mut v = self.ooo.clone();
         v.sort_by_key(|r| std::cmp::Reverse(r.stamp));
         v
-    }
-
-    fn copy_in(&mut self, offset: usize, data: &[u8]) {
-        let cap = self.cap;
-        if self.buf.is_empty() {
-            self.buf = vec![0; cap];
-        }
-        let start = (self.head + self.len + offset) % cap;
-        let first = data.len().min(cap - start);
-        self.buf[start..start + first].copy_from_slice(&data[..first]);
-        self.buf[..data.len() - first].copy_from_slice(&data[first..]);
     }
 
     /// Stores `data` at `offset` bytes past RCV.NXT. The caller has trimmed it to the window
@@ -125,7 +146,9 @@ impl RecvBuffer {
             return WriteOutcome::default();
         }
         let had_ooo = !self.ooo.is_empty();
-        self.copy_in(offset, data);
+        if !self.ring.write_at(offset, data) {
+            return WriteOutcome::default();
+        }
         self.stamp += 1;
         let mut merged = OooRange {
             start: offset,
@@ -145,7 +168,7 @@ impl RecvBuffer {
             let adv = self.ooo.remove(0).end;
             // RFC 5681 §4.2: data at RCV.NXT while out-of-order data is held fills a hole.
             out.filled_hole = had_ooo;
-            self.len += adv;
+            self.ring.publish(adv);
             out.advanced = adv;
             for r in &mut self.ooo {
                 r.start -= adv;
@@ -155,19 +178,9 @@ impl RecvBuffer {
         out
     }
 
-    /// Copies out up to `out.len()` in-order bytes.
+    /// Copies out up to `out.len()` in-order bytes (none once the reader went to the runtime).
     pub fn read(&mut self, out: &mut [u8]) -> usize {
-        let n = out.len().min(self.len);
-        if n == 0 {
-            return 0;
-        }
-        let cap = self.cap;
-        let first = n.min(cap - self.head);
-        out[..first].copy_from_slice(&self.buf[self.head..self.head + first]);
-        out[first..n].copy_from_slice(&self.buf[..n - first]);
-        self.head = (self.head + n) % cap;
-        self.len -= n;
-        n
+        self.reader.as_mut().map_or(0, |r| r.read(out))
     }
 }
 
