@@ -49,10 +49,11 @@ pub mod config {
     pub use netstack_network::wire::ipv4::Ipv4Cidr;
 }
 
+pub use netstack_transport::tcp::{Keepalive, State as TcpState};
 pub use ping::Pinger;
 pub use stack::{default_workers, Stack, StackBuilder, StackConfig, StackHandle, MAX_WORKERS};
 pub use stats::{RuntimeStats, StackStats};
-pub use tcp::{TcpListener, TcpStream, MAX_BACKLOG};
+pub use tcp::{TcpInfo, TcpListener, TcpStream, DEFAULT_BACKLOG, DEFAULT_TTL, MAX_BACKLOG};
 pub use transport::TransportStats;
 pub use udp::{UdpSocket, RECV_QUEUE_BYTES, RECV_QUEUE_DATAGRAMS};
 

@@ -12,7 +12,7 @@ use netstack_link::wire::arp::ArpRepr;
 use netstack_network::endpoint::{IcmpErrorKind, Outgoing};
 use netstack_network::wire::ipv4::Ipv4Repr;
 
-use crate::tcp::{ConnShared, ListenerShared};
+use crate::tcp::{ConnShared, ListenerShared, TcpInfo};
 
 /// How many frames link RX reads from the device per wake-up at most.
 pub(crate) const RX_BATCH: usize = 64;
@@ -89,16 +89,19 @@ pub(crate) enum TransportMsg {
         /// The quoted transport bytes (at least the first 8).
         data: Vec<u8>,
     },
-    Tcp(TcpCmd),
 }
 
 /// Commands from application threads to the worker that owns a TCP connection (or, for
-/// listens, to every worker).
+/// listens, to every worker). They have their own queue, never behind packets; reads and
+/// writes send none (see `tcp`).
 pub(crate) enum TcpCmd {
+    /// The ready list went from empty to non-empty: look at it.
+    Wake,
     Listen {
         local: SocketAddrV4,
         backlog: usize,
         listener: Arc<ListenerShared>,
+        reply: Sender<Result<(), TcpError>>,
     },
     Unlisten {
         local: SocketAddrV4,
@@ -111,19 +114,13 @@ pub(crate) enum TcpCmd {
     Accepted {
         id: ConnId,
     },
-    Send {
-        id: ConnId,
-        data: Vec<u8>,
-        reply: Sender<Result<usize, TcpError>>,
-    },
-    Recv {
-        id: ConnId,
-        max: usize,
-        reply: Sender<Result<Vec<u8>, TcpError>>,
-    },
     SetOptions {
         id: ConnId,
         opts: SocketOptions,
+    },
+    SetTtl {
+        id: ConnId,
+        ttl: u8,
     },
     ShutdownWrite {
         id: ConnId,
@@ -134,7 +131,22 @@ pub(crate) enum TcpCmd {
     Abort {
         id: ConnId,
     },
+    /// A connect the application gave up on (its id may not have been known to it).
+    AbortConn {
+        conn: Arc<ConnShared>,
+    },
+    Info {
+        id: ConnId,
+        reply: Sender<Option<TcpInfo>>,
+    },
+    Connections {
+        reply: Sender<Vec<TcpInfo>>,
+    },
 }
+
+/// Capacity of each transport worker's command queue. Commands push back on the application
+/// when it is full (they are egress); the ready-list wake-up never waits for room.
+pub(crate) const TCP_CMD_QUEUE: usize = 1024;
 
 pub(crate) enum TxMsg {
     Packets(Vec<TxPacket>),

@@ -18,22 +18,22 @@ use netstack_network::wire::ipv4::Ipv4Cidr;
 
 use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicU64, AtomicUsize};
 
 use dashmap::DashMap;
-use netstack_transport::tcp::{Endpoint, TcpConfig};
+use netstack_transport::tcp::{ConnId, Endpoint, TcpConfig};
 use netstack_transport::udp::{SocketTable, UdpStats};
 use parking_lot::Mutex;
 use std::collections::HashMap;
 
 use crate::link_rx::LinkRx;
 use crate::link_tx::LinkTx;
-use crate::msg::{NetMsg, TransportMsg, TxMsg, NET_QUEUE, TRANSPORT_QUEUE, TX_QUEUE};
+use crate::msg::{NetMsg, TcpCmd, TxMsg, NET_QUEUE, TCP_CMD_QUEUE, TRANSPORT_QUEUE, TX_QUEUE};
 use crate::network::NetworkWorker;
 use crate::ping::{EchoRegistry, Pinger};
 use crate::shard::Sharder;
 use crate::stats::{Published, RuntimeStats, Slot, StackStats};
-use crate::tcp::ListenerShared;
+use crate::tcp::{ListenerShared, TcpInfo};
 use crate::transport::{TransportStats, TransportWorker};
 use crate::udp::{SocketInner, UdpSender};
 
@@ -142,11 +142,20 @@ pub(crate) struct Shared {
     pub udp_tx: Vec<Mutex<UdpSender>>,
     /// Link TX's queue, for sends from application threads.
     pub tx: Sender<TxMsg>,
-    /// The transport workers' queues, for TCP commands.
-    pub transport: Vec<Sender<TransportMsg>>,
+    /// The transport workers' command queues (TCP commands, never behind packets).
+    pub tcp_cmds: Vec<Sender<TcpCmd>>,
+    /// Each transport worker's ready list: connections whose rings the application touched
+    /// on an edge (see `tcp`).
+    pub tcp_ready: Vec<Mutex<Vec<ConnId>>>,
+    /// While the stack is closing: each worker's count of connections still active
+    /// (`usize::MAX` until it has begun closing them).
+    pub tcp_active: Vec<AtomicUsize>,
+    /// Ready-list entries made by application threads (each an edge, not a read or write).
+    pub tcp_nudges: AtomicU64,
     /// TCP listeners by port (the design's shared listener table).
     pub tcp_listeners: DashMap<u16, Arc<ListenerShared>>,
     running: AtomicBool,
+    closing: AtomicBool,
     random: (RandomState, AtomicU64),
 }
 
@@ -172,13 +181,31 @@ impl Shared {
         self.sharder.udp_worker(port)
     }
 
-    /// Queues a command for a transport worker, blocking while its queue is full (commands
-    /// are egress: they push back on the application).
-    pub fn send_transport(&self, worker: usize, msg: TransportMsg) -> io::Result<()> {
-        self.check_running()?;
-        self.transport[worker]
-            .send(msg)
+    /// Queues a TCP command for a transport worker, blocking while its command queue is full
+    /// (commands are egress: they push back on the application). Fails once the worker ended.
+    pub fn tcp_command(&self, worker: usize, cmd: TcpCmd) -> io::Result<()> {
+        self.tcp_cmds[worker]
+            .send(cmd)
             .map_err(|_| io::Error::new(io::ErrorKind::NotConnected, "the stack has shut down"))
+    }
+
+    /// Puts a connection on its worker's ready list; the worker is woken only when the list
+    /// was empty (a full command queue means it is awake anyway and drains the list).
+    pub fn tcp_nudge(&self, worker: usize, id: ConnId) {
+        self.tcp_nudges.fetch_add(1, Ordering::Relaxed);
+        let first = {
+            let mut l = self.tcp_ready[worker].lock();
+            l.push(id);
+            l.len() == 1
+        };
+        if first {
+            let _ = self.tcp_cmds[worker].try_send(TcpCmd::Wake);
+        }
+    }
+
+    /// The stack is shutting down: connections are being closed.
+    pub fn is_closing(&self) -> bool {
+        self.closing.load(Ordering::Relaxed)
     }
 
     /// Queues packets for link TX: blocking (until `timeout`, if any), or failing with
@@ -306,10 +333,15 @@ impl Stack {
 
         let mut transport_senders = Vec::new();
         let mut transport_receivers = Vec::new();
+        let mut cmd_senders = Vec::new();
+        let mut cmd_receivers = Vec::new();
         for _ in 0..sharder.transport_workers() {
             let (s, r) = crossbeam_channel::bounded(TRANSPORT_QUEUE);
             transport_senders.push(s);
             transport_receivers.push(r);
+            let (s, r) = crossbeam_channel::bounded(TCP_CMD_QUEUE);
+            cmd_senders.push(s);
+            cmd_receivers.push(r);
         }
         let mut net_senders = Vec::new();
         let mut net_workers = Vec::new();
@@ -371,9 +403,17 @@ impl Stack {
                 })
                 .collect(),
             tx: tx_send.clone(),
-            transport: transport_senders.clone(),
+            tcp_cmds: cmd_senders,
+            tcp_ready: (0..sharder.transport_workers())
+                .map(|_| Mutex::new(Vec::new()))
+                .collect(),
+            tcp_active: (0..sharder.transport_workers())
+                .map(|_| AtomicUsize::new(usize::MAX))
+                .collect(),
+            tcp_nudges: AtomicU64::new(0),
             tcp_listeners: DashMap::new(),
             running: AtomicBool::new(true),
+            closing: AtomicBool::new(false),
             random: (RandomState::new(), AtomicU64::new(0)),
         });
         // One secret for every worker, so ISNs and SYN cookies agree whichever answers.
@@ -388,7 +428,11 @@ impl Stack {
         let mut transport_slots = Vec::new();
         let mut transport_workers = Vec::new();
         let transport_stop = Arc::new(AtomicBool::new(false));
-        for (i, r) in transport_receivers.into_iter().enumerate() {
+        for (i, (r, cmds)) in transport_receivers
+            .into_iter()
+            .zip(cmd_receivers)
+            .enumerate()
+        {
             let (stats, slot) = Published::new();
             transport_slots.push(slot);
             let tcp_config = TcpConfig {
@@ -401,14 +445,17 @@ impl Stack {
                 tcp: Endpoint::new(tcp_config, tcp_secret),
                 tcp_conns: HashMap::new(),
                 tcp_listeners: HashMap::new(),
-                stop_seen: None,
                 ip: Ipv4Endpoint::new(ip_config(&config, mtu, ip_workers), ident.clone()),
                 rx: r,
+                cmds,
                 tx: tx_send.clone(),
                 shared: shared.clone(),
                 stop: transport_stop.clone(),
                 stats,
                 out: Vec::new(),
+                closing_seen: false,
+                ready_scratch: Vec::new(),
+                segs: Vec::new(),
             };
             transport_workers.push(spawn(format!("transport-{i}"), move || w.run())?);
         }
@@ -489,7 +536,32 @@ impl Stack {
             s.ipv4.add(&g.0.ipv4);
             s.runtime.add(&g.1);
         }
+        s.runtime.tcp_nudges += self.handle.shared.tcp_nudges.load(Ordering::Relaxed);
         s
+    }
+
+    /// Every TCP connection the stack holds (TIME-WAIT and closing ones included), with its
+    /// state and counters, one round trip to each transport worker.
+    pub fn connections(&self) -> Vec<TcpInfo> {
+        let mut all = Vec::new();
+        let mut replies = Vec::new();
+        for w in 0..self.handle.shared.tcp_cmds.len() {
+            let (reply, rx) = crossbeam_channel::bounded(1);
+            if self
+                .handle
+                .shared
+                .tcp_command(w, TcpCmd::Connections { reply })
+                .is_ok()
+            {
+                replies.push(rx);
+            }
+        }
+        for rx in replies {
+            if let Ok(v) = rx.recv_timeout(Duration::from_secs(5)) {
+                all.extend(v);
+            }
+        }
+        all
     }
 
     /// Stops intake, lets every stage drain into the next, and joins every thread, in that
@@ -500,9 +572,30 @@ impl Stack {
     }
 
     fn stop(&mut self, deadline: Duration) -> io::Result<()> {
-        let end = Instant::now() + deadline;
+        let start = Instant::now();
+        let end = start + deadline;
         let mut stuck = Vec::new();
-        self.handle.shared.running.store(false, Ordering::Relaxed);
+        let shared = &self.handle.shared;
+        shared.running.store(false, Ordering::Relaxed);
+        // 1. Closing, with packets still flowing both ways: no new connections; every
+        //    connection sends its buffered data and FIN. Up to half the deadline.
+        for l in shared.tcp_listeners.iter() {
+            l.close();
+        }
+        shared.closing.store(true, Ordering::SeqCst);
+        for w in 0..shared.tcp_cmds.len() {
+            let _ = shared.tcp_cmds[w].try_send(TcpCmd::Wake);
+        }
+        let grace = start + deadline / 2;
+        while Instant::now() < grace
+            && shared
+                .tcp_active
+                .iter()
+                .any(|a| a.load(Ordering::SeqCst) != 0)
+        {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        // 2. Intake stops, each stage drains into the next, what is left is reset.
         for (flag, actors) in self.stages.drain(..) {
             flag.store(true, Ordering::Relaxed);
             for a in actors {

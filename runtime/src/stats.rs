@@ -38,6 +38,12 @@ netstack_network::counters! {
         echo_replies_unclaimed,
         /// Echo requests a local pinger could not send (no route, too big).
         echo_send_errors,
+        /// TCP commands the transport workers handled (connect, listen, close, options, …;
+        /// reads and writes send none).
+        tcp_commands,
+        /// Times an application thread put a connection on its worker's ready list (a write
+        /// into an empty send buffer, or a read that reopened the window).
+        tcp_nudges,
     }
 }
 

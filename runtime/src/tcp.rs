@@ -1,107 +1,214 @@
 //! `TcpListener` and `TcpStream`: `std::net`-shaped TCP sockets over the stack.
 //!
 //! A connection lives in the `tcp::Endpoint` of the transport worker its 4-tuple hashes to.
-//! Reads and writes are commands to that worker, answered on a reply channel; when there is
-//! nothing to read (or no room to write) the caller sleeps on the connection's condition
-//! variable until the worker sees a `Readable`, `Writable` or `Closed` event. Listeners are in
-//! a shared table (every worker holds a copy of each listen, since a SYN lands on whichever
-//! worker its 4-tuple hashes to); accepted connections queue on the listener.
+//! Its send and receive buffers are rings shared with the application (`tcp::ring`): a `write`
+//! with space free and a `read` with data ready copy once, between the caller's slice and the
+//! ring, and touch no channel. The worker hears only of edges, through its ready list (one
+//! entry per connection at most, one wake-up when the list goes from empty to non-empty):
+//! - a write into a send ring that was empty (when it was not, the worker sees the new bytes on
+//!   the next ACK it processes for that connection);
+//! - a read that reopened the receive window by at least min(MSS, buffer / 2) and doubled it
+//!   (RFC 9293 §3.8.6.2.2; the worker's last advertised edge is published in the ring).
 //!
-//! Errors carry the `io::ErrorKind` std gives: `ConnectionRefused`, `ConnectionReset`,
-//! `TimedOut`, `AddrInUse`, `AddrNotAvailable`, `NotConnected`, `BrokenPipe`, `WouldBlock`
-//! (non-blocking and timeouts, as on Linux), `InvalidInput`.
+//! An application thread sleeps only when it must wait, on the condition variable of the side
+//! it waits for; the worker wakes it only if one is waiting: readers when data or the end of
+//! the stream arrives, writers when at least a third of the send buffer is free (as Linux).
+//! Commands (connect, listen, close, shutdown, options) travel on the worker's command queue,
+//! never behind packets, and the hot path sends none.
+//!
+//! Listeners are in a shared table; every worker holds a copy of each listen, since a SYN lands
+//! on whichever worker its 4-tuple hashes to. Accepted connections queue on the listener.
+//!
+//! Errors carry the `io::ErrorKind` std gives on Linux: `ConnectionRefused`,
+//! `ConnectionReset` (reported once; later reads return `Ok(0)` and writes `BrokenPipe`),
+//! `TimedOut`, `HostUnreachable`, `AddrInUse`, `AddrNotAvailable`, `NotConnected`,
+//! `BrokenPipe`, `WouldBlock` (non-blocking, and timeouts, as Linux's EAGAIN), `InvalidInput`.
 
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, SocketAddrV4, ToSocketAddrs};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{bounded, Sender};
+use crossbeam_channel::bounded;
 use netstack_network::wire::IpProtocol;
-use netstack_transport::tcp::FourTuple;
-use netstack_transport::tcp::{ConnId, SocketOptions, TcpError};
+use netstack_transport::tcp::recv_buffer::{HINT_WINDOW_EDGE, HINT_WINDOW_STEP};
+use netstack_transport::tcp::ring::{Consumer, Producer};
+use netstack_transport::tcp::{
+    AppIo, ConnId, FourTuple, Keepalive, SocketOptions, State, TcpError,
+};
 use netstack_transport::udp::EPHEMERAL_PORTS;
 use parking_lot::{Condvar, Mutex};
 
-use crate::msg::{TcpCmd, TransportMsg};
+use crate::msg::TcpCmd;
 use crate::stack::Shared;
 use crate::udp::check_timeout;
 use crate::StackHandle;
 
-/// The most one read or write command moves: the default socket buffer size.
-const MAX_IO_CHUNK: usize = 256 * 1024;
+/// Connections a listener holds ready for `accept` at most, whatever backlog is asked.
+pub const MAX_BACKLOG: usize = 4096;
 
-/// Connections a listener holds ready for `accept` at most (the whole stack's backlog).
-pub const MAX_BACKLOG: usize = 1024;
+/// The backlog `TcpListener::bind` uses (std's, and Linux's default somaxconn before 5.4).
+pub const DEFAULT_BACKLOG: usize = 128;
+
+/// How far past its backlog a listener's queue may grow while workers admit SYNs at the same
+/// time (each checks the queue once per batch of packets).
+const ACCEPT_SLACK: usize = 256;
+
+/// The default IPv4 TTL of a TCP socket (Linux's net.ipv4.ip_default_ttl).
+pub const DEFAULT_TTL: u8 = 64;
+
+// Connection flags, set by the worker (CONNECTED, EOF, CLOSED) or the application.
+const CONNECTED: u32 = 1;
+/// The peer's FIN arrived: reads return 0 once the ring is empty.
+const EOF: u32 = 2;
+/// The connection is over (orderly or with an error): no more writes.
+const CLOSED: u32 = 4;
+const READ_SHUT: u32 = 8;
+const WRITE_SHUT: u32 = 16;
 
 /// What a connection's worker and its application threads share.
 pub(crate) struct ConnShared {
     pub worker: usize,
-    state: Mutex<ConnState>,
-    cond: Condvar,
-}
-
-#[derive(Default)]
-struct ConnState {
-    id: Option<ConnId>,
-    connected: bool,
-    /// Set by the worker on `Readable`; cleared by a reader before it asks for data.
-    readable: bool,
-    writable: bool,
-    /// `Some(None)`: ended in order; `Some(Some(e))`: ended with `e`.
-    closed: Option<Option<TcpError>>,
+    id: OnceLock<ConnId>,
+    tx: Mutex<Option<Producer>>,
+    tx_cond: Condvar,
+    rx: Mutex<Option<Consumer>>,
+    rx_cond: Condvar,
+    flags: AtomicU32,
+    readers_waiting: AtomicU32,
+    writers_waiting: AtomicU32,
+    /// The connection is on its worker's ready list (so it is not put there twice).
+    queued: AtomicBool,
+    /// The error that ended the connection, until a call reports it (once, as Linux).
+    error: Mutex<Option<TcpError>>,
+    /// The error, kept after it was reported, for `connect` and `info`.
+    final_error: Mutex<Option<TcpError>>,
+    opts: Mutex<SocketOptions>,
+    ttl: std::sync::atomic::AtomicU8,
 }
 
 impl ConnShared {
-    pub fn new(worker: usize, id: Option<ConnId>) -> Self {
-        let state = ConnState {
-            id,
-            connected: id.is_some(),
-            ..ConnState::default()
-        };
+    pub fn new(worker: usize) -> Self {
         Self {
             worker,
-            state: Mutex::new(state),
-            cond: Condvar::new(),
+            id: OnceLock::new(),
+            tx: Mutex::new(None),
+            tx_cond: Condvar::new(),
+            rx: Mutex::new(None),
+            rx_cond: Condvar::new(),
+            flags: AtomicU32::new(0),
+            readers_waiting: AtomicU32::new(0),
+            writers_waiting: AtomicU32::new(0),
+            queued: AtomicBool::new(false),
+            error: Mutex::new(None),
+            final_error: Mutex::new(None),
+            opts: Mutex::new(SocketOptions::default()),
+            ttl: std::sync::atomic::AtomicU8::new(DEFAULT_TTL),
         }
     }
 
-    pub fn set_id(&self, id: ConnId) {
-        self.state.lock().id = Some(id);
+    pub fn id(&self) -> Option<ConnId> {
+        self.id.get().copied()
     }
 
-    pub fn on_connected(&self, id: ConnId) {
-        let mut s = self.state.lock();
-        s.id = Some(id);
-        s.connected = true;
-        s.writable = true;
-        self.cond.notify_all();
+    fn has(&self, flag: u32) -> bool {
+        self.flags.load(Ordering::SeqCst) & flag != 0
     }
 
-    pub fn on_readable(&self) {
-        self.state.lock().readable = true;
-        self.cond.notify_all();
+    fn set(&self, flag: u32) {
+        self.flags.fetch_or(flag, Ordering::SeqCst);
     }
 
+    /// The worker gave the connection an id and its rings (the application's sides).
+    pub fn attach(&self, id: ConnId, io: Option<AppIo>) {
+        let _ = self.id.set(id);
+        if let Some(io) = io {
+            *self.tx.lock() = Some(io.send);
+            *self.rx.lock() = Some(io.recv);
+        }
+    }
+
+    /// Wakes every thread waiting on this connection, whatever it waits for.
+    fn wake_all(&self) {
+        drop(self.rx.lock());
+        self.rx_cond.notify_all();
+        drop(self.tx.lock());
+        self.tx_cond.notify_all();
+    }
+
+    pub fn on_connected(&self) {
+        self.set(CONNECTED);
+        self.wake_all();
+    }
+
+    /// Data (or the end of the stream, when `eof`) arrived: wake a reader if one waits.
+    pub fn on_readable(&self, eof: bool) {
+        if eof {
+            self.set(EOF);
+        }
+        // Pairs with the reader's SeqCst increment then ring check (see `read_inner`).
+        if self.readers_waiting.load(Ordering::SeqCst) > 0 {
+            drop(self.rx.lock());
+            self.rx_cond.notify_all();
+        }
+    }
+
+    /// At least a third of the send buffer is free: wake a writer if one waits.
     pub fn on_writable(&self) {
-        self.state.lock().writable = true;
-        self.cond.notify_all();
+        if self.writers_waiting.load(Ordering::SeqCst) > 0 {
+            drop(self.tx.lock());
+            self.tx_cond.notify_all();
+        }
     }
 
     pub fn on_closed(&self, err: Option<TcpError>) {
-        let mut s = self.state.lock();
-        s.closed.get_or_insert(err);
-        s.readable = true;
-        s.writable = true;
-        self.cond.notify_all();
+        if let Some(e) = err {
+            let mut pending = self.error.lock();
+            if self.final_error.lock().is_none() {
+                *pending = Some(e);
+                *self.final_error.lock() = Some(e);
+            }
+        }
+        self.set(CLOSED | EOF);
+        self.wake_all();
+    }
+
+    /// The stack stops taking data from the application (a shutdown of the stack): later
+    /// writes fail, and no write can slip in behind the FIN the worker is about to queue.
+    pub fn shut_write(&self) {
+        let _g = self.tx.lock();
+        self.set(WRITE_SHUT);
+    }
+
+    /// Takes the pending error, if any (reported once).
+    fn take_error(&self) -> Option<TcpError> {
+        self.error.lock().take()
+    }
+
+    /// Puts the connection on its worker's ready list (once), waking the worker when the
+    /// list was empty.
+    fn nudge(&self, shared: &Shared) {
+        let Some(id) = self.id() else { return };
+        if self.queued.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        shared.tcp_nudge(self.worker, id);
+    }
+
+    /// The worker took the connection off its ready list.
+    pub fn unqueue(&self) {
+        self.queued.store(false, Ordering::SeqCst);
     }
 }
 
 /// A listener's accept queue, shared by every worker.
 pub(crate) struct ListenerShared {
     pub local: SocketAddrV4,
+    backlog: usize,
+    /// Connections waiting in `queue` (read by the workers without the lock).
+    waiting: AtomicUsize,
     queue: Mutex<AcceptQueue>,
     cond: Condvar,
 }
@@ -117,10 +224,13 @@ impl ListenerShared {
     /// A worker's `Accepted` event; false when the queue is full (the worker aborts it).
     pub fn push(&self, conn: Arc<ConnShared>, remote: SocketAddrV4) -> bool {
         let mut q = self.queue.lock();
-        if q.ready.len() >= MAX_BACKLOG || q.closed {
+        // Workers admit SYNs against `waiting`, refreshed once per batch, so several may
+        // overshoot the backlog by a little at once; past this slack the connection is reset.
+        if q.ready.len() >= self.backlog + ACCEPT_SLACK || q.closed {
             return false;
         }
         q.ready.push_back((conn, remote));
+        self.waiting.store(q.ready.len(), Ordering::Relaxed);
         self.cond.notify_one();
         true
     }
@@ -129,23 +239,92 @@ impl ListenerShared {
         self.queue.lock().closed = true;
         self.cond.notify_all();
     }
+
+    /// Connections waiting to be accepted.
+    pub fn waiting(&self) -> usize {
+        self.waiting.load(Ordering::Relaxed)
+    }
 }
 
-fn v4(addr: impl ToSocketAddrs) -> io::Result<SocketAddrV4> {
-    for a in addr.to_socket_addrs()? {
-        if let SocketAddr::V4(a) = a {
-            return Ok(a);
-        }
+fn v4_all(addr: impl ToSocketAddrs) -> io::Result<Vec<SocketAddrV4>> {
+    let v: Vec<SocketAddrV4> = addr
+        .to_socket_addrs()?
+        .filter_map(|a| match a {
+            SocketAddr::V4(a) => Some(a),
+            SocketAddr::V6(_) => None,
+        })
+        .collect();
+    if v.is_empty() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "no IPv4 address given (IPv6 is not supported yet)",
+        ));
     }
-    Err(io::Error::new(
-        io::ErrorKind::InvalidInput,
-        "no IPv4 address given (IPv6 is not supported yet)",
-    ))
+    Ok(v)
 }
 
 fn timeout_io(what: &str) -> io::Error {
     // Linux reports SO_RCVTIMEO/SO_SNDTIMEO expiry as EAGAIN, which std maps to WouldBlock.
     io::Error::new(io::ErrorKind::WouldBlock, format!("{what} timed out"))
+}
+
+fn gone() -> io::Error {
+    io::Error::new(io::ErrorKind::NotConnected, "the stack has shut down")
+}
+
+/// What `TcpStream::info` reports, like Linux's `TCP_INFO`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TcpInfo {
+    pub local: SocketAddrV4,
+    pub remote: SocketAddrV4,
+    /// The transport worker that owns the connection.
+    pub worker: usize,
+    pub state: State,
+    /// Bytes in the send buffer: unacknowledged plus unsent.
+    pub send_queue: usize,
+    /// Bytes received and not yet read (in order).
+    pub recv_queue: usize,
+    pub cwnd: u64,
+    pub ssthresh: u64,
+    pub srtt: Option<Duration>,
+    pub rto: Duration,
+    pub snd_wnd: u64,
+    pub rcv_wnd: u64,
+    pub bytes_sent: u64,
+    pub bytes_acked: u64,
+    pub bytes_received: u64,
+    pub segments_sent: u64,
+    pub segments_received: u64,
+    pub retransmissions: u64,
+}
+
+impl std::fmt::Display for TcpInfo {
+    /// One line, like `ss -ti`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{:<12} {:>8} {:>8} {:<21} {:<21} worker:{} cwnd:{} ssthresh:{} rtt:{} rto:{} snd_wnd:{} rcv_wnd:{} bytes_sent:{} bytes_acked:{} bytes_received:{} segs_out:{} segs_in:{} retrans:{}",
+            format!("{:?}", self.state),
+            self.recv_queue,
+            self.send_queue,
+            self.local,
+            self.remote,
+            self.worker,
+            self.cwnd,
+            self.ssthresh,
+            self.srtt
+                .map_or_else(|| "-".to_string(), |d| format!("{:.3}ms", d.as_secs_f64() * 1e3)),
+            format_args!("{:.0}ms", self.rto.as_secs_f64() * 1e3),
+            self.snd_wnd,
+            self.rcv_wnd,
+            self.bytes_sent,
+            self.bytes_acked,
+            self.bytes_received,
+            self.segments_sent,
+            self.segments_received,
+            self.retransmissions,
+        )
+    }
 }
 
 /// Options a stream carries between calls.
@@ -155,7 +334,9 @@ struct StreamOpts {
     write_timeout: Option<Duration>,
 }
 
-/// A TCP connection on the stack.
+/// A TCP connection on the stack, shaped like `std::net::TcpStream`. Handles made with
+/// `try_clone` share it; it closes when the last one is dropped (FIN after the buffered data,
+/// or RST when unread data remains or linger is zero, as Linux).
 pub struct TcpStream {
     inner: Arc<StreamInner>,
 }
@@ -171,21 +352,31 @@ struct StreamInner {
 
 impl Drop for StreamInner {
     fn drop(&mut self) {
-        // The last handle: close (FIN after what is buffered; RST if unread data remains).
-        if let Some(id) = self.conn.state.lock().id {
+        // The last handle: close. No lock is held while the command is queued, so a full
+        // command queue can only delay this thread, never the worker.
+        if let Some(id) = self.conn.id() {
             let _ = self
                 .shared
-                .send_transport(self.conn.worker, TransportMsg::Tcp(TcpCmd::Close { id }));
+                .tcp_command(self.conn.worker, TcpCmd::Close { id });
         }
     }
 }
 
 impl TcpStream {
-    /// Opens a connection to `addr` from an ephemeral port of the stack's address.
+    /// Opens a connection to `addr` from an ephemeral port of the stack's address, trying
+    /// each address `addr` resolves to in turn; the last error is returned if none answers.
     pub fn connect(stack: &StackHandle, addr: impl ToSocketAddrs) -> io::Result<TcpStream> {
-        Self::connect_inner(stack, v4(addr)?, None)
+        let mut last = None;
+        for a in v4_all(addr)? {
+            match Self::connect_inner(stack, a, None) {
+                Ok(s) => return Ok(s),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no address")))
     }
 
+    /// Opens a connection, giving up with `TimedOut` after `timeout`.
     pub fn connect_timeout(
         stack: &StackHandle,
         addr: &SocketAddr,
@@ -197,7 +388,8 @@ impl TcpStream {
                 "cannot set a 0 duration timeout",
             ));
         }
-        Self::connect_inner(stack, v4(addr)?, Some(timeout))
+        let a = v4_all(addr)?[0];
+        Self::connect_inner(stack, a, Some(timeout))
     }
 
     fn connect_inner(
@@ -225,50 +417,47 @@ impl TcpStream {
             let worker = shared
                 .sharder
                 .transport_worker(IpProtocol::Tcp, local, remote);
-            let conn = Arc::new(ConnShared::new(worker, None));
+            let conn = Arc::new(ConnShared::new(worker));
             let cmd = TcpCmd::Connect {
                 tuple: FourTuple { local, remote },
                 conn: conn.clone(),
             };
-            shared.send_transport(worker, TransportMsg::Tcp(cmd))?;
-            let mut s = conn.state.lock();
+            shared.tcp_command(worker, cmd)?;
+            let mut g = conn.rx.lock();
             loop {
-                if s.connected {
-                    drop(s);
+                if conn.has(CONNECTED) {
+                    drop(g);
                     return Ok(TcpStream::new(conn, shared, local, remote));
                 }
-                match s.closed {
-                    Some(Some(TcpError::AddrInUse)) => break, // that 4-tuple is taken: next port
-                    Some(Some(e)) => return Err(e.into()),
-                    Some(None) => {
-                        return Err(io::Error::new(
-                            io::ErrorKind::ConnectionReset,
-                            "closed during connect",
-                        ))
+                if conn.has(CLOSED) {
+                    match *conn.final_error.lock() {
+                        Some(TcpError::AddrInUse) => break, // that 4-tuple is taken: next port
+                        Some(e) => return Err(e.into()),
+                        None => {
+                            return Err(io::Error::new(
+                                io::ErrorKind::ConnectionReset,
+                                "closed during connect",
+                            ))
+                        }
                     }
-                    None => {}
                 }
                 match deadline {
                     Some(d) => {
-                        if conn.cond.wait_until(&mut s, d).timed_out()
-                            && !s.connected
-                            && s.closed.is_none()
+                        if conn.rx_cond.wait_until(&mut g, d).timed_out()
+                            && !conn.has(CONNECTED | CLOSED)
                         {
-                            let id = s.id;
-                            drop(s);
-                            if let Some(id) = id {
-                                let _ = shared.send_transport(
-                                    worker,
-                                    TransportMsg::Tcp(TcpCmd::Abort { id }),
-                                );
-                            }
+                            drop(g);
+                            // The worker handles commands in order: by the time it reads this
+                            // one it has given the connection an id (or refused it), so the
+                            // abort never misses it.
+                            let _ = shared.tcp_command(worker, TcpCmd::AbortConn { conn });
                             return Err(io::Error::new(
                                 io::ErrorKind::TimedOut,
                                 format!("connect to {remote} timed out"),
                             ));
                         }
                     }
-                    None => conn.cond.wait(&mut s),
+                    None => conn.rx_cond.wait(&mut g),
                 }
             }
         }
@@ -299,16 +488,12 @@ impl TcpStream {
     fn id(&self) -> io::Result<ConnId> {
         self.inner
             .conn
-            .state
-            .lock()
-            .id
+            .id()
             .ok_or_else(|| io::Error::new(io::ErrorKind::NotConnected, "not connected"))
     }
 
     fn command(&self, cmd: TcpCmd) -> io::Result<()> {
-        self.inner
-            .shared
-            .send_transport(self.inner.conn.worker, TransportMsg::Tcp(cmd))
+        self.inner.shared.tcp_command(self.inner.conn.worker, cmd)
     }
 
     pub fn peer_addr(&self) -> io::Result<SocketAddr> {
@@ -326,12 +511,14 @@ impl TcpStream {
         })
     }
 
+    /// SO_RCVTIMEO: a read waits at most this long, then fails with `WouldBlock`.
     pub fn set_read_timeout(&self, t: Option<Duration>) -> io::Result<()> {
         check_timeout(t)?;
         self.inner.opts.lock().read_timeout = t;
         Ok(())
     }
 
+    /// SO_SNDTIMEO: a write waits at most this long, then fails with `WouldBlock`.
     pub fn set_write_timeout(&self, t: Option<Duration>) -> io::Result<()> {
         check_timeout(t)?;
         self.inner.opts.lock().write_timeout = t;
@@ -346,93 +533,223 @@ impl TcpStream {
         Ok(self.inner.opts.lock().write_timeout)
     }
 
+    /// O_NONBLOCK: reads, writes and accepts fail with `WouldBlock` instead of waiting.
     pub fn set_nonblocking(&self, on: bool) -> io::Result<()> {
         self.inner.nonblocking.store(on, Ordering::Relaxed);
         Ok(())
     }
 
-    /// TCP_NODELAY: disables Nagle's algorithm.
-    pub fn set_nodelay(&self, on: bool) -> io::Result<()> {
+    /// Changes one option and hands the whole set to the worker.
+    fn update_opts(&self, f: impl FnOnce(&mut SocketOptions)) -> io::Result<()> {
         let id = self.id()?;
-        let opts = SocketOptions {
-            nodelay: on,
-            ..SocketOptions::default()
+        let opts = {
+            let mut o = self.inner.conn.opts.lock();
+            f(&mut o);
+            *o
         };
         self.command(TcpCmd::SetOptions { id, opts })
     }
 
-    /// Half or full close, as `std::net::TcpStream::shutdown`.
+    /// TCP_NODELAY: disables Nagle's algorithm.
+    pub fn set_nodelay(&self, on: bool) -> io::Result<()> {
+        self.update_opts(|o| o.nodelay = on)
+    }
+
+    pub fn nodelay(&self) -> io::Result<bool> {
+        Ok(self.inner.conn.opts.lock().nodelay)
+    }
+
+    /// SO_LINGER. Only a zero timeout changes anything here: the close then aborts with a RST
+    /// (a non-zero linger behaves as the default, a background graceful close).
+    pub fn set_linger(&self, linger: Option<Duration>) -> io::Result<()> {
+        self.update_opts(|o| o.linger_zero = linger == Some(Duration::ZERO))
+    }
+
+    pub fn linger(&self) -> io::Result<Option<Duration>> {
+        Ok(self
+            .inner
+            .conn
+            .opts
+            .lock()
+            .linger_zero
+            .then_some(Duration::ZERO))
+    }
+
+    /// SO_KEEPALIVE with its parameters (TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT); `None`
+    /// turns keepalive off. An idle time under one second is refused with `InvalidInput`.
+    pub fn set_keepalive(&self, keepalive: Option<Keepalive>) -> io::Result<()> {
+        if let Some(k) = keepalive {
+            if k.idle < Duration::from_secs(1)
+                || k.interval < Duration::from_secs(1)
+                || k.count == 0
+            {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "keepalive idle and interval must be at least 1 s and count at least 1",
+                ));
+            }
+        }
+        self.update_opts(|o| o.keepalive = keepalive)
+    }
+
+    pub fn keepalive(&self) -> io::Result<Option<Keepalive>> {
+        Ok(self.inner.conn.opts.lock().keepalive)
+    }
+
+    /// TCP_USER_TIMEOUT (RFC 5482): the connection fails with `TimedOut` when sent data stays
+    /// unacknowledged this long.
+    pub fn set_user_timeout(&self, t: Option<Duration>) -> io::Result<()> {
+        check_timeout(t)?;
+        self.update_opts(|o| o.user_timeout = t)
+    }
+
+    /// IP_TTL for this connection's packets. Applies to segments built from now on.
+    pub fn set_ttl(&self, ttl: u32) -> io::Result<()> {
+        let ttl = u8::try_from(ttl)
+            .ok()
+            .filter(|t| *t > 0)
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "TTL must be 1 to 255"))?;
+        self.inner.conn.ttl.store(ttl, Ordering::Relaxed);
+        let id = self.id()?;
+        self.command(TcpCmd::SetTtl { id, ttl })
+    }
+
+    pub fn ttl(&self) -> io::Result<u32> {
+        Ok(u32::from(self.inner.conn.ttl.load(Ordering::Relaxed)))
+    }
+
+    /// SO_SNDBUF: the send buffer's size, fixed when the connection was made.
+    pub fn send_buffer_size(&self) -> usize {
+        self.inner
+            .conn
+            .tx
+            .lock()
+            .as_ref()
+            .map_or(0, Producer::capacity)
+    }
+
+    /// SO_RCVBUF: the receive buffer's size, fixed when the connection was made.
+    pub fn recv_buffer_size(&self) -> usize {
+        self.inner
+            .conn
+            .rx
+            .lock()
+            .as_ref()
+            .map_or(0, Consumer::capacity)
+    }
+
+    /// SO_ERROR: the error that ended the connection, if it was not reported yet (taking it
+    /// here means reads and writes will not report it).
+    pub fn take_error(&self) -> io::Result<Option<io::Error>> {
+        Ok(self.inner.conn.take_error().map(Into::into))
+    }
+
+    /// The connection's state and counters, like Linux's `TCP_INFO` (one round trip to the
+    /// worker).
+    pub fn info(&self) -> io::Result<TcpInfo> {
+        let id = self.id()?;
+        let (reply, rx) = bounded(1);
+        self.command(TcpCmd::Info { id, reply })?;
+        rx.recv()
+            .map_err(|_| gone())?
+            .ok_or_else(|| io::Error::new(io::ErrorKind::NotConnected, "the connection is gone"))
+    }
+
+    /// Half or full close, as `std::net::TcpStream::shutdown`: `Write` sends a FIN after
+    /// the buffered data; `Read` makes reads return 0 from now on (as Linux); `Both` does both
+    /// and wakes every thread blocked on the stream.
     pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
         let id = self.id()?;
-        match how {
-            Shutdown::Write | Shutdown::Both => self.command(TcpCmd::ShutdownWrite { id }),
-            // Reads after a read shutdown return EOF on Linux; nothing to tell the peer.
-            Shutdown::Read => Ok(()),
-        }
-    }
-
-    /// Waits until `flag` (readable or writable) is set, the connection closes, or the deadline.
-    fn wait(&self, want_read: bool, deadline: Option<Instant>) -> io::Result<()> {
         let conn = &self.inner.conn;
-        let mut s = conn.state.lock();
-        loop {
-            let ready = if want_read { s.readable } else { s.writable };
-            if ready || s.closed.is_some() {
-                return Ok(());
-            }
-            match deadline {
-                Some(d) => {
-                    if conn.cond.wait_until(&mut s, d).timed_out() {
-                        let ready = if want_read { s.readable } else { s.writable };
-                        if !ready && s.closed.is_none() {
-                            return Err(timeout_io(if want_read { "read" } else { "write" }));
-                        }
-                    }
-                }
-                None => conn.cond.wait(&mut s),
+        if matches!(how, Shutdown::Read | Shutdown::Both) {
+            conn.set(READ_SHUT);
+            drop(conn.rx.lock());
+            conn.rx_cond.notify_all();
+        }
+        if matches!(how, Shutdown::Write | Shutdown::Both) {
+            // Under the writers' lock: no write lands behind the FIN.
+            conn.shut_write();
+            conn.tx_cond.notify_all();
+            if !conn.has(CLOSED) {
+                self.command(TcpCmd::ShutdownWrite { id })?;
             }
         }
+        Ok(())
     }
 
-    /// Sends the command `make` builds to the connection's worker and waits for its answer.
-    fn ask<T>(
-        &self,
-        make: impl FnOnce(Sender<Result<T, TcpError>>) -> TcpCmd,
-    ) -> io::Result<Result<T, TcpError>> {
-        let (tx, rx) = bounded(1);
-        self.command(make(tx))?;
-        rx.recv()
-            .map_err(|_| io::Error::new(io::ErrorKind::NotConnected, "the stack has shut down"))
+    /// Reads without consuming: the next `read` returns the same bytes.
+    pub fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
+        self.read_with(buf, true)
     }
 
     fn read_inner(&self, buf: &mut [u8]) -> io::Result<usize> {
+        self.read_with(buf, false)
+    }
+
+    fn read_with(&self, buf: &mut [u8], peek: bool) -> io::Result<usize> {
         if buf.is_empty() {
             return Ok(0);
         }
-        let id = self.id()?;
-        let deadline = self
-            .inner
-            .opts
-            .lock()
-            .read_timeout
-            .map(|t| Instant::now() + t);
+        let conn = &self.inner.conn;
+        let mut deadline = None;
+        let mut g = conn.rx.lock();
         loop {
-            self.inner.conn.state.lock().readable = false;
-            // The worker fills a buffer of `max` bytes; a read returns at most what the
-            // receive buffer holds anyway, so a huge `buf` must not cost a huge allocation.
-            let max = buf.len().min(MAX_IO_CHUNK);
-            match self.ask(|reply| TcpCmd::Recv { id, max, reply })? {
-                Ok(data) => {
-                    buf[..data.len()].copy_from_slice(&data);
-                    return Ok(data.len());
+            let Some(ring) = g.as_mut() else {
+                return Err(io::Error::new(io::ErrorKind::NotConnected, "not connected"));
+            };
+            let n = if peek {
+                ring.peek_at(0, buf)
+            } else {
+                ring.read(buf)
+            };
+            if n > 0 {
+                let nudge = !peek && window_update_due(ring);
+                drop(g);
+                if nudge {
+                    conn.nudge(&self.inner.shared);
                 }
-                Err(TcpError::WouldBlock) => {
-                    if self.inner.nonblocking.load(Ordering::Relaxed) {
-                        return Err(io::Error::new(io::ErrorKind::WouldBlock, "no data waiting"));
+                return Ok(n);
+            }
+            if conn.has(READ_SHUT) {
+                return Ok(0);
+            }
+            if let Some(e) = conn.take_error() {
+                return Err(e.into());
+            }
+            if conn.has(EOF | CLOSED) {
+                return Ok(0);
+            }
+            if self.inner.nonblocking.load(Ordering::Relaxed) {
+                return Err(io::Error::new(io::ErrorKind::WouldBlock, "no data waiting"));
+            }
+            if deadline.is_none() {
+                deadline = Some(
+                    self.inner
+                        .opts
+                        .lock()
+                        .read_timeout
+                        .map(|t| Instant::now() + t),
+                );
+            }
+            // Announce the wait, then look again: the worker publishes data before it checks
+            // for waiters, so one of the two sees the other (both SeqCst).
+            conn.readers_waiting.fetch_add(1, Ordering::SeqCst);
+            let ready =
+                g.as_ref().is_some_and(|r| !r.is_empty()) || conn.has(EOF | CLOSED | READ_SHUT);
+            let timed_out = if ready {
+                false
+            } else {
+                match deadline.flatten() {
+                    Some(d) => conn.rx_cond.wait_until(&mut g, d).timed_out(),
+                    None => {
+                        conn.rx_cond.wait(&mut g);
+                        false
                     }
-                    self.wait(true, deadline)?;
                 }
-                Err(e) => return Err(e.into()),
+            };
+            conn.readers_waiting.fetch_sub(1, Ordering::SeqCst);
+            if timed_out && g.as_ref().is_none_or(|r| r.is_empty()) && !conn.has(EOF | CLOSED) {
+                return Err(timeout_io("read"));
             }
         }
     }
@@ -441,32 +758,84 @@ impl TcpStream {
         if buf.is_empty() {
             return Ok(0);
         }
-        let id = self.id()?;
-        let deadline = self
-            .inner
-            .opts
-            .lock()
-            .write_timeout
-            .map(|t| Instant::now() + t);
+        let conn = &self.inner.conn;
+        let mut deadline = None;
+        let mut g = conn.tx.lock();
         loop {
-            self.inner.conn.state.lock().writable = false;
-            // At most one send buffer's worth per command; the worker takes what fits.
-            let data = buf[..buf.len().min(MAX_IO_CHUNK)].to_vec();
-            match self.ask(|reply| TcpCmd::Send { id, data, reply })? {
-                Ok(0) => {
-                    if self.inner.nonblocking.load(Ordering::Relaxed) {
-                        return Err(io::Error::new(
-                            io::ErrorKind::WouldBlock,
-                            "send buffer full",
-                        ));
-                    }
-                    self.wait(false, deadline)?;
+            if conn.has(WRITE_SHUT) {
+                return Err(io::Error::new(
+                    io::ErrorKind::BrokenPipe,
+                    "the stream was shut down for writing",
+                ));
+            }
+            if conn.has(CLOSED) {
+                if let Some(e) = conn.take_error() {
+                    return Err(e.into());
                 }
-                Ok(n) => return Ok(n),
-                Err(e) => return Err(e.into()),
+                return Err(TcpError::BrokenPipe.into());
+            }
+            let Some(ring) = g.as_mut() else {
+                return Err(io::Error::new(io::ErrorKind::NotConnected, "not connected"));
+            };
+            let n = ring.write(buf);
+            if n > 0 {
+                // The ring was empty before this write (the worker consumed everything it had):
+                // the worker may have nothing that brings it back to this connection, so tell
+                // it. Otherwise it finds the new bytes on the next ACK it handles.
+                let was_empty = ring.len() == n;
+                drop(g);
+                if was_empty {
+                    conn.nudge(&self.inner.shared);
+                }
+                return Ok(n);
+            }
+            if self.inner.nonblocking.load(Ordering::Relaxed) {
+                return Err(io::Error::new(
+                    io::ErrorKind::WouldBlock,
+                    "send buffer full",
+                ));
+            }
+            if deadline.is_none() {
+                deadline = Some(
+                    self.inner
+                        .opts
+                        .lock()
+                        .write_timeout
+                        .map(|t| Instant::now() + t),
+                );
+            }
+            conn.writers_waiting.fetch_add(1, Ordering::SeqCst);
+            let ready = g.as_ref().is_some_and(|r| r.free() > 0) || conn.has(CLOSED | WRITE_SHUT);
+            let timed_out = if ready {
+                false
+            } else {
+                match deadline.flatten() {
+                    Some(d) => conn.tx_cond.wait_until(&mut g, d).timed_out(),
+                    None => {
+                        conn.tx_cond.wait(&mut g);
+                        false
+                    }
+                }
+            };
+            conn.writers_waiting.fetch_sub(1, Ordering::SeqCst);
+            if timed_out && g.as_ref().is_none_or(|r| r.free() == 0) && !conn.has(CLOSED) {
+                return Err(timeout_io("write"));
             }
         }
     }
+}
+
+/// After a read: has the window reopened enough that the peer should hear of it? The same rule
+/// as the connection's own (RFC 9293 §3.8.6.2.2, and at least doubling, as Linux), computed
+/// from the edge the worker last advertised.
+fn window_update_due(ring: &Consumer) -> bool {
+    let cap = ring.capacity();
+    let free = cap - ring.len();
+    let end = ring.end_position();
+    let remaining = ring.hint(HINT_WINDOW_EDGE).wrapping_sub(end);
+    let remaining = if remaining > cap { 0 } else { remaining };
+    let step = ring.hint(HINT_WINDOW_STEP).max(1);
+    free >= 2 * remaining && free - remaining >= step
 }
 
 impl Read for TcpStream {
@@ -510,7 +879,7 @@ impl std::fmt::Debug for TcpStream {
     }
 }
 
-/// A TCP listener on the stack.
+/// A TCP listener on the stack, shaped like `std::net::TcpListener`.
 pub struct TcpListener {
     inner: Arc<ListenerInner>,
 }
@@ -527,28 +896,36 @@ impl Drop for ListenerInner {
         self.shared.tcp_listeners.remove(&local.port());
         self.listener.close();
         for w in 0..self.shared.sharder.transport_workers() {
-            let _ = self
-                .shared
-                .send_transport(w, TransportMsg::Tcp(TcpCmd::Unlisten { local }));
+            let _ = self.shared.tcp_command(w, TcpCmd::Unlisten { local });
         }
-        // Connections accepted by the stack but never by the application: reset them.
+        // Connections accepted by the stack but never by the application: reset them. The
+        // queue's lock is released before any command is queued.
         let queued: Vec<_> = self.listener.queue.lock().ready.drain(..).collect();
         for (conn, _) in queued {
-            if let Some(id) = conn.state.lock().id {
-                let _ = self
-                    .shared
-                    .send_transport(conn.worker, TransportMsg::Tcp(TcpCmd::Abort { id }));
+            if let Some(id) = conn.id() {
+                let _ = self.shared.tcp_command(conn.worker, TcpCmd::Abort { id });
             }
         }
     }
 }
 
 impl TcpListener {
-    /// Listens on `addr` (0.0.0.0 or the stack's address; port 0 is refused for now).
+    /// Listens on `addr` (0.0.0.0 or the stack's address) with the default backlog of
+    /// [`DEFAULT_BACKLOG`]. Port 0 picks a free ephemeral port (`local_addr` tells which).
     pub fn bind(stack: &StackHandle, addr: impl ToSocketAddrs) -> io::Result<TcpListener> {
+        Self::bind_with_backlog(stack, addr, DEFAULT_BACKLOG)
+    }
+
+    /// Like `bind`, with the accept queue's length (1 to [`MAX_BACKLOG`]; larger values are
+    /// capped, as Linux caps at somaxconn). Past it, completed connections are reset.
+    pub fn bind_with_backlog(
+        stack: &StackHandle,
+        addr: impl ToSocketAddrs,
+        backlog: usize,
+    ) -> io::Result<TcpListener> {
         let shared = stack.shared().clone();
         shared.check_running()?;
-        let local = v4(addr)?;
+        let mut local = v4_all(addr)?[0];
         if !local.ip().is_unspecified() && *local.ip() != shared.config.addr.addr {
             return Err(io::Error::new(
                 io::ErrorKind::AddrNotAvailable,
@@ -559,55 +936,114 @@ impl TcpListener {
                 ),
             ));
         }
-        if local.port() == 0 {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "listening on port 0 is not supported yet; give a port",
-            ));
-        }
-        let listener = Arc::new(ListenerShared {
-            local,
-            queue: Mutex::new(AcceptQueue::default()),
-            cond: Condvar::new(),
-        });
-        match shared.tcp_listeners.entry(local.port()) {
-            dashmap::Entry::Occupied(_) => {
-                return Err(io::Error::new(
+        let backlog = backlog.clamp(1, MAX_BACKLOG);
+        let make = |local| {
+            Arc::new(ListenerShared {
+                local,
+                backlog,
+                waiting: AtomicUsize::new(0),
+                queue: Mutex::new(AcceptQueue::default()),
+                cond: Condvar::new(),
+            })
+        };
+        let listener = if local.port() == 0 {
+            // An ephemeral port no listener holds, from a random start (RFC 6056 §3.3.1).
+            let span = u32::from(*EPHEMERAL_PORTS.end() - *EPHEMERAL_PORTS.start()) + 1;
+            let start = shared.random_u32();
+            let mut found = None;
+            for i in 0..span {
+                let port = *EPHEMERAL_PORTS.start() + (start.wrapping_add(i) % span) as u16;
+                if let dashmap::Entry::Vacant(v) = shared.tcp_listeners.entry(port) {
+                    local.set_port(port);
+                    let l = make(local);
+                    v.insert(l.clone());
+                    found = Some(l);
+                    break;
+                }
+            }
+            found.ok_or_else(|| {
+                io::Error::new(
                     io::ErrorKind::AddrInUse,
-                    format!("TCP {local}: address already in use"),
-                ))
+                    "no free ephemeral port to listen on",
+                )
+            })?
+        } else {
+            match shared.tcp_listeners.entry(local.port()) {
+                dashmap::Entry::Occupied(_) => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::AddrInUse,
+                        format!("TCP {local}: address already in use"),
+                    ))
+                }
+                dashmap::Entry::Vacant(v) => {
+                    let l = make(local);
+                    v.insert(l.clone());
+                    l
+                }
             }
-            dashmap::Entry::Vacant(v) => {
-                v.insert(listener.clone());
-            }
-        }
+        };
+        let me = TcpListener {
+            inner: Arc::new(ListenerInner {
+                listener: listener.clone(),
+                shared: shared.clone(),
+                nonblocking: AtomicBool::new(false),
+            }),
+        };
+        // Every worker listens (a SYN lands on whichever worker its 4-tuple hashes to), each
+        // with the whole backlog for its SYN queue; the shared accept queue holds `backlog`.
         let workers = shared.sharder.transport_workers();
-        // Each worker enforces the backlog on its own SYN/accept queues: split it.
-        let backlog = (128 / workers).max(1);
+        let mut replies = Vec::with_capacity(workers);
         for w in 0..workers {
+            let (reply, rx) = bounded(1);
             let cmd = TcpCmd::Listen {
                 local,
                 backlog,
                 listener: listener.clone(),
+                reply,
             };
-            shared.send_transport(w, TransportMsg::Tcp(cmd))?;
+            shared.tcp_command(w, cmd)?;
+            replies.push(rx);
         }
-        Ok(TcpListener {
-            inner: Arc::new(ListenerInner {
-                listener,
-                shared,
-                nonblocking: AtomicBool::new(false),
-            }),
-        })
+        for rx in replies {
+            // A worker that refused: dropping `me` undoes the listens that succeeded.
+            match rx.recv() {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => return Err(e.into()),
+                Err(_) => return Err(gone()),
+            }
+        }
+        Ok(me)
     }
 
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         Ok(SocketAddr::V4(self.inner.listener.local))
     }
 
+    /// O_NONBLOCK for `accept`.
     pub fn set_nonblocking(&self, on: bool) -> io::Result<()> {
         self.inner.nonblocking.store(on, Ordering::Relaxed);
         Ok(())
+    }
+
+    /// IP_TTL for accepted connections: the stack's default; other values are refused.
+    pub fn set_ttl(&self, ttl: u32) -> io::Result<()> {
+        if ttl == u32::from(DEFAULT_TTL) {
+            Ok(())
+        } else {
+            Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "a listener's TTL is fixed at 64; set it on each accepted stream",
+            ))
+        }
+    }
+
+    pub fn ttl(&self) -> io::Result<u32> {
+        Ok(u32::from(DEFAULT_TTL))
+    }
+
+    /// SO_ERROR: a listener has no asynchronous errors to report.
+    pub fn take_error(&self) -> io::Result<Option<io::Error>> {
+        Ok(None)
     }
 
     pub fn try_clone(&self) -> io::Result<TcpListener> {
@@ -627,6 +1063,7 @@ impl TcpListener {
         let mut q = l.queue.lock();
         loop {
             if let Some((conn, remote)) = q.ready.pop_front() {
+                l.waiting.store(q.ready.len(), Ordering::Relaxed);
                 drop(q);
                 let local = SocketAddrV4::new(self.inner.shared.config.addr.addr, l.local.port());
                 let stream = TcpStream::new(conn, self.inner.shared.clone(), local, remote);
@@ -635,10 +1072,7 @@ impl TcpListener {
                 return Ok((stream, SocketAddr::V4(remote)));
             }
             if q.closed || self.inner.shared.check_running().is_err() {
-                return Err(io::Error::new(
-                    io::ErrorKind::NotConnected,
-                    "the stack has shut down",
-                ));
+                return Err(gone());
             }
             if self.inner.nonblocking.load(Ordering::Relaxed) {
                 return Err(io::Error::new(

@@ -1,18 +1,32 @@
-//! Transport worker: one of T, each owning the UDP sockets whose local port hashes to it (and,
-//! with TCP, the connections whose keyed 4-tuple hashes to it).
+//! Transport worker: one of T, each owning the UDP sockets whose local port hashes to it and
+//! the TCP connections whose keyed 4-tuple hashes to it.
 //!
-//! Policy: inbound datagrams arrive in batches from the network workers (who dropped and
-//! counted when this queue was full); a datagram for a full socket queue is dropped and
-//! counted. What the worker produces (ICMP port unreachable) goes to link TX with a blocking
-//! send (egress pushes back). Each worker owns an `Ipv4Endpoint` used only to build ICMP
-//! errors with its own share of the rate limit. (UDP sends skip the worker: see `udp`.)
+//! Policy:
+//! - Inbound packets arrive in batches from the network workers (who dropped and counted when
+//!   this queue was full); a datagram for a full socket queue is dropped and counted.
+//! - Application commands (connect, listen, close, options) arrive on their own queue and are
+//!   handled before packets in each wake-up, so heavy socket use never crowds out segments and
+//!   segments never delay a command. Reads and writes send no command: the application copies
+//!   into and out of the connection's rings and, on an edge, puts the connection on this
+//!   worker's ready list (see `tcp`), which is drained on every wake-up.
+//! - What the worker produces goes to link TX with a blocking send (egress pushes back).
+//! - Counters are kept as events happen (TCP's totals included, without walking the
+//!   connections) and published once per wake-up.
+//! - Shutdown comes in two steps. While the stack is *closing* (intake still open, packets
+//!   flowing both ways), every connection the application holds is shut down for writing (FIN
+//!   after its buffered data) and the worker reports how many are still active; the stack
+//!   waits for none or its grace deadline. When the worker is then *stopped*, whatever is left
+//!   (released connections included) is reset, the output flushed, and the worker ends.
+//!
+//! Each worker owns an `Ipv4Endpoint` used to build its IPv4 datagrams and ICMP errors with
+//! its own share of the rate limit. (UDP sends skip the worker: see `udp`.)
 
 use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddrV4;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use crossbeam_channel::{Receiver, Sender};
 use netstack_network::endpoint::{IcmpErrorKind, Ipv4Endpoint, Ipv4Stats, Outgoing, SendOptions};
@@ -20,18 +34,18 @@ use netstack_network::wire::icmpv4::{DstUnreachable, TimeExceeded};
 use netstack_network::wire::ipv4::Ipv4Repr;
 use netstack_network::wire::IpProtocol;
 use netstack_transport::tcp::{
-    ConnId, Endpoint, IcmpErrorInfo, SocketOptions, TcpError, TcpEvent, TcpStats,
+    ConnId, Endpoint, IcmpErrorInfo, SocketOptions, State, TcpError, TcpEvent, TcpStats, Transmit,
 };
 use netstack_transport::udp::{SocketTable, UdpPacket, UdpRepr, UdpStats};
 
-use crate::actor::{self, Actor};
 use crate::msg::{Delivery, TcpCmd, TransportMsg, TxMsg, TxPacket};
 use crate::stack::Shared;
 use crate::stats::Published;
-use crate::tcp::{ConnShared, ListenerShared};
+use crate::tcp::{ConnShared, ListenerShared, TcpInfo};
 use crate::udp::{Datagram, SocketInner};
+use crate::POLL_INTERVAL;
 
-/// Messages handled per wake-up before outputs are flushed.
+/// Messages handled per wake-up, per queue, before outputs are flushed.
 const DRAIN_LIMIT: usize = 64;
 
 /// A transport worker's counters: TCP, UDP, and the IPv4 sends and ICMP errors it made.
@@ -42,87 +56,153 @@ pub struct TransportStats {
     pub ipv4: Ipv4Stats,
 }
 
-/// How long a worker keeps closing its TCP connections after a stop before resetting them.
-const TCP_CLOSE_GRACE: Duration = Duration::from_secs(1);
-
 pub(crate) struct TransportWorker {
     pub index: usize,
     pub tcp: Endpoint,
     /// The application side of each connection this worker owns.
     pub tcp_conns: HashMap<ConnId, Arc<ConnShared>>,
     pub tcp_listeners: HashMap<SocketAddrV4, Arc<ListenerShared>>,
-    /// When the stop was first seen (TCP connections get a grace period to close).
-    pub stop_seen: Option<Instant>,
     pub ip: Ipv4Endpoint,
     pub rx: Receiver<TransportMsg>,
+    pub cmds: Receiver<TcpCmd>,
     pub tx: Sender<TxMsg>,
     pub shared: Arc<Shared>,
     pub stop: Arc<AtomicBool>,
     pub stats: Published<TransportStats>,
     pub out: Vec<TxPacket>,
+    /// The closing step has begun (connections were shut down for writing).
+    pub closing_seen: bool,
+    pub ready_scratch: Vec<ConnId>,
+    pub segs: Vec<Transmit>,
 }
 
 impl TransportWorker {
     pub fn run(mut self) {
-        let (rx, stop) = (self.rx.clone(), self.stop.clone());
-        actor::run(&mut self, &rx, &stop, DRAIN_LIMIT);
+        let never = crossbeam_channel::never();
+        let mut packets_open = true;
+        loop {
+            let now = Instant::now();
+            let deadline = self
+                .tcp
+                .poll_deadline()
+                .map_or(now + POLL_INTERVAL, |d| d.min(now + POLL_INTERVAL));
+            let timeout = deadline.saturating_duration_since(now);
+            let rx = if packets_open { &self.rx } else { &never };
+            let rx = rx.clone();
+            let cmds = self.cmds.clone();
+            let mut idle = false;
+            crossbeam_channel::select! {
+                recv(cmds) -> m => match m {
+                    Ok(c) => self.tcp_command(Instant::now(), c),
+                    Err(_) => idle = true,
+                },
+                recv(rx) -> m => match m {
+                    Ok(msg) => self.handle(msg),
+                    Err(_) => packets_open = false,
+                },
+                default(timeout) => idle = true,
+            }
+            // One wake-up, many messages: commands first, then packets.
+            for _ in 0..DRAIN_LIMIT {
+                match cmds.try_recv() {
+                    Ok(c) => self.tcp_command(Instant::now(), c),
+                    Err(_) => break,
+                }
+            }
+            if packets_open {
+                for _ in 0..DRAIN_LIMIT {
+                    match rx.try_recv() {
+                        Ok(msg) => self.handle(msg),
+                        Err(_) => break,
+                    }
+                }
+            }
+            if (idle || !packets_open) && self.stop.load(Ordering::Relaxed) {
+                self.finish();
+                break;
+            }
+            self.after_wake();
+        }
     }
-}
 
-impl Actor for TransportWorker {
-    type Msg = TransportMsg;
-
-    fn next_deadline(&self) -> Option<Instant> {
-        self.tcp.poll_deadline()
+    /// The application touched these connections' rings: send new data and window updates.
+    fn drain_ready(&mut self) {
+        std::mem::swap(
+            &mut *self.shared.tcp_ready[self.index].lock(),
+            &mut self.ready_scratch,
+        );
+        let mut ids = std::mem::take(&mut self.ready_scratch);
+        for id in ids.drain(..) {
+            if let Some(c) = self.tcp_conns.get(&id) {
+                // Cleared before the rings are looked at: a write after this point nudges again.
+                c.unqueue();
+            }
+            self.tcp.on_app_io(id);
+        }
+        self.ready_scratch = ids;
     }
 
     fn after_wake(&mut self) {
+        self.drain_ready();
         let now = Instant::now();
         if self.tcp.poll_deadline().is_some_and(|d| d <= now) {
             self.tcp.on_timeout(now);
         }
+        if self.shared.is_closing() && !self.closing_seen {
+            self.closing_seen = true;
+            self.begin_closing();
+        }
         self.tcp_output(now);
         self.flush();
+        if self.closing_seen {
+            self.shared.tcp_active[self.index].store(self.tcp.active_count(), Ordering::SeqCst);
+        }
     }
 
-    /// Shutdown: close every connection (FIN after buffered data), give them
-    /// [`TCP_CLOSE_GRACE`] to finish, then reset what is left.
-    fn may_stop(&mut self) -> bool {
+    /// The stack is closing: every connection the application holds gets a FIN after its
+    /// buffered data (no write can land behind it), while packets still flow both ways.
+    fn begin_closing(&mut self) {
+        for (id, c) in &self.tcp_conns {
+            c.shut_write();
+            self.tcp.shutdown_write(*id);
+        }
+    }
+
+    /// The stack stopped: reset whatever is left, flush, wake every waiting thread.
+    fn finish(&mut self) {
         let now = Instant::now();
-        let first = *self.stop_seen.get_or_insert_with(|| {
-            for id in self.tcp_conns.keys().copied().collect::<Vec<_>>() {
-                self.tcp.close(id);
-            }
-            now
-        });
-        let done = self.tcp.connection_count() == 0;
-        if !done && now.duration_since(first) >= TCP_CLOSE_GRACE {
-            for id in self.tcp_conns.keys().copied().collect::<Vec<_>>() {
+        self.drain_ready();
+        for id in self.tcp.ids() {
+            if self.tcp.state(id).is_some_and(|s| s != State::TimeWait) {
                 self.tcp.abort(id);
             }
         }
         self.tcp_output(now);
         self.flush();
-        let stop = done || now.duration_since(first) >= TCP_CLOSE_GRACE;
-        if stop {
-            // Wake every reader and writer still blocked: nothing more will come.
-            for c in self.tcp_conns.values() {
-                c.on_closed(Some(TcpError::ConnectionAborted));
-            }
+        for c in self.tcp_conns.values() {
+            c.on_closed(Some(TcpError::ConnectionAborted));
         }
-        stop
+        self.shared.tcp_active[self.index].store(0, Ordering::SeqCst);
     }
 
     fn handle(&mut self, msg: TransportMsg) {
         let now = Instant::now();
         match msg {
             TransportMsg::Inbound(batch) => {
-                // One lock of the socket table per batch, not per datagram.
+                // SYNs are admitted against each listener's whole accept queue, shared by
+                // every worker.
+                for (local, l) in &self.tcp_listeners {
+                    self.tcp.set_accept_queue(*local, l.waiting());
+                }
+                // The UDP table is locked once per batch, and only for a batch that holds UDP.
                 let shared = self.shared.clone();
-                let table = shared.udp.lock();
+                let mut table = None;
                 for d in batch {
                     match d.header.protocol {
-                        IpProtocol::Udp => self.udp_input(now, d, &table),
+                        IpProtocol::Udp => {
+                            let t = table.get_or_insert_with(|| shared.udp.lock());
+                            self.udp_input(now, d, t);
+                        }
                         IpProtocol::Tcp => {
                             let seg = &d.buf[d.payload.clone()];
                             self.tcp.on_segment(now, d.header.src, d.header.dst, seg);
@@ -139,55 +219,48 @@ impl Actor for TransportWorker {
                 }
             }
             TransportMsg::IcmpError { kind, header, data } => self.icmp_error(kind, header, &data),
-            TransportMsg::Tcp(cmd) => self.tcp_command(now, cmd),
         }
     }
-}
 
-impl TransportWorker {
     fn tcp_command(&mut self, now: Instant, cmd: TcpCmd) {
+        self.stats.runtime.tcp_commands += 1;
         match cmd {
+            TcpCmd::Wake => {}
             TcpCmd::Listen {
                 local,
                 backlog,
                 listener,
+                reply,
             } => {
-                if self
-                    .tcp
-                    .listen(local, backlog, SocketOptions::default())
-                    .is_ok()
-                {
+                let r = self.tcp.listen(local, backlog, SocketOptions::default());
+                if r.is_ok() {
                     self.tcp_listeners.insert(local, listener);
                 }
+                let _ = reply.send(r);
             }
             TcpCmd::Unlisten { local } => {
                 self.tcp.unlisten(local);
                 self.tcp_listeners.remove(&local);
             }
             TcpCmd::Connect { tuple, conn } => {
+                if self.shared.is_closing() {
+                    conn.on_closed(Some(TcpError::ConnectionAborted));
+                    return;
+                }
                 match self.tcp.connect(now, tuple, SocketOptions::default()) {
                     Ok(id) => {
-                        conn.set_id(id);
+                        let io = self.tcp.take_app_io(id);
+                        conn.attach(id, io);
                         self.tcp_conns.insert(id, conn);
                     }
                     Err(e) => conn.on_closed(Some(e)),
                 }
             }
             TcpCmd::Accepted { id } => self.tcp.accepted(id),
-            TcpCmd::Send { id, data, reply } => {
-                let _ = reply.send(self.tcp.send(id, &data));
-            }
-            TcpCmd::Recv { id, max, reply } => {
-                let mut buf = vec![0u8; max];
-                let r = self.tcp.recv(id, &mut buf).map(|n| {
-                    buf.truncate(n);
-                    buf
-                });
-                let _ = reply.send(r);
-            }
             TcpCmd::SetOptions { id, opts } => {
                 let _ = self.tcp.set_options(id, opts);
             }
+            TcpCmd::SetTtl { id, ttl } => self.tcp.set_ttl(id, ttl),
             TcpCmd::ShutdownWrite { id } => self.tcp.shutdown_write(id),
             TcpCmd::Close { id } => {
                 self.tcp.close(id);
@@ -199,30 +272,74 @@ impl TransportWorker {
                     c.on_closed(Some(TcpError::ConnectionAborted));
                 }
             }
+            TcpCmd::AbortConn { conn } => {
+                if let Some(id) = conn.id() {
+                    self.tcp.abort(id);
+                    self.tcp_conns.remove(&id);
+                }
+                conn.on_closed(Some(TcpError::TimedOut));
+            }
+            TcpCmd::Info { id, reply } => {
+                let _ = reply.send(self.info(id));
+            }
+            TcpCmd::Connections { reply } => {
+                let mut ids = self.tcp.ids();
+                ids.sort();
+                let _ = reply.send(ids.into_iter().filter_map(|id| self.info(id)).collect());
+            }
         }
+    }
+
+    fn info(&self, id: ConnId) -> Option<TcpInfo> {
+        let c = self.tcp.connection(id)?;
+        let s = c.stats();
+        Some(TcpInfo {
+            local: c.tuple().local,
+            remote: c.tuple().remote,
+            worker: self.index,
+            state: c.state(),
+            send_queue: c.send_queued(),
+            recv_queue: c.readable(),
+            cwnd: s.cwnd,
+            ssthresh: s.ssthresh,
+            srtt: c.srtt(),
+            rto: c.rto(),
+            snd_wnd: s.snd_wnd,
+            rcv_wnd: s.rcv_wnd,
+            bytes_sent: s.bytes_sent,
+            bytes_acked: s.bytes_acked,
+            bytes_received: s.bytes_received,
+            segments_sent: s.segments_sent,
+            segments_received: s.segments_received,
+            retransmissions: s.retransmissions,
+        })
     }
 
     /// Segments out to link TX, events out to the sockets.
     fn tcp_output(&mut self, now: Instant) {
-        let mut segs = Vec::new();
-        self.tcp.poll_transmit(now, &mut segs);
-        for (_src, dst, seg) in segs {
+        let mut segs = std::mem::take(&mut self.segs);
+        self.tcp.poll_segments(now, &mut segs);
+        for t in segs.drain(..) {
             let opts = SendOptions {
                 dont_frag: true,
+                ttl: t.ttl,
                 ..SendOptions::default()
             };
-            match self.ip.send(now, dst, IpProtocol::Tcp, &seg, opts) {
+            match self.ip.send(now, t.dst, IpProtocol::Tcp, &t.bytes, opts) {
                 Ok(o) => self.queue(o),
-                Err(e) => log::debug!("TCP segment to {dst}: {e:?}"),
+                Err(e) => log::debug!("TCP segment to {}: {e:?}", t.dst),
             }
         }
+        self.segs = segs;
         while let Some(ev) = self.tcp.poll_event() {
             match ev {
                 TcpEvent::Accepted { listener, id } => {
                     let remote = self.tcp.connection(id).map(|c| c.tuple().remote);
                     match (self.tcp_listeners.get(&listener), remote) {
-                        (Some(l), Some(remote)) => {
-                            let conn = Arc::new(ConnShared::new(self.index, Some(id)));
+                        (Some(l), Some(remote)) if !self.shared.is_closing() => {
+                            let conn = Arc::new(ConnShared::new(self.index));
+                            conn.attach(id, self.tcp.take_app_io(id));
+                            conn.on_connected();
                             if l.push(conn.clone(), remote) {
                                 self.tcp_conns.insert(id, conn);
                             } else {
@@ -234,12 +351,21 @@ impl TransportWorker {
                 }
                 TcpEvent::Connected(id) => {
                     if let Some(c) = self.tcp_conns.get(&id) {
-                        c.on_connected(id);
+                        c.on_connected();
                     }
                 }
                 TcpEvent::Readable(id) => {
                     if let Some(c) = self.tcp_conns.get(&id) {
-                        c.on_readable();
+                        let eof = self.tcp.state(id).is_some_and(|s| {
+                            matches!(
+                                s,
+                                State::CloseWait
+                                    | State::LastAck
+                                    | State::Closing
+                                    | State::TimeWait
+                            )
+                        });
+                        c.on_readable(eof);
                     }
                 }
                 TcpEvent::Writable(id) => {

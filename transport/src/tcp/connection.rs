@@ -13,10 +13,10 @@ use std::time::{Duration, Instant};
 use super::congestion::{initial_window, new_controller, CongestionControl};
 use super::recv_buffer::RecvBuffer;
 use super::ring::{Consumer, Producer};
-use super::send_buffer::SendBuffer;
 use super::rtt::RttEstimator;
 use super::sack::{Acked, Scoreboard, SentSegment, DUP_THRESH};
 use super::segment::{Flags, SackBlock, SackBlocks, TcpRepr, Timestamp, MAX_WINDOW_SCALE};
+use super::send_buffer::SendBuffer;
 use super::seq::SeqNumber;
 use super::stats::ConnStats;
 use super::{FourTuple, SocketOptions, TcpConfig, TcpError};
@@ -213,6 +213,8 @@ pub struct Connection {
     writable_wanted: bool,
     user_closed: bool,
     error: Option<TcpError>,
+    /// The last soft ICMP error: what a later timeout reports.
+    soft_error: Option<TcpError>,
     rst_pending: bool,
     ctl_replies: VecDeque<TcpRepr>,
     passive: bool,
@@ -317,6 +319,7 @@ impl Connection {
             writable_wanted: false,
             user_closed: false,
             error: None,
+            soft_error: None,
             rst_pending: false,
             ctl_replies: VecDeque::new(),
             passive: false,
@@ -502,6 +505,11 @@ impl Connection {
         self.state == State::Closed && !self.rst_pending && self.ctl_replies.is_empty()
     }
 
+    /// The counters alone (the gauges of `stats` read as zero), without copying.
+    pub fn counters(&self) -> &ConnStats {
+        &self.stats
+    }
+
     /// Counters plus current gauges.
     pub fn stats(&self) -> ConnStats {
         let mut s = self.stats;
@@ -633,6 +641,9 @@ impl Connection {
             }
             _ => {}
         }
+        if self.fin_queued {
+            self.send.freeze();
+        }
     }
 
     /// Full close. Like Linux, a close with unread data (or with SO_LINGER 0) aborts with RST
@@ -675,6 +686,10 @@ impl Connection {
     }
 
     fn fail(&mut self, e: TcpError) {
+        let e = match (e, self.soft_error) {
+            (TcpError::TimedOut, Some(soft)) => soft,
+            _ => e,
+        };
         log::debug!("tcp {:?}: {} in {:?}", self.tuple, e, self.state);
         self.error = Some(e);
         self.state = State::Closed;
@@ -740,8 +755,16 @@ impl Connection {
                 // RFC 1122 §4.2.3.9: port or protocol unreachable is a hard error.
                 self.fail(TcpError::ConnectionRefused);
             }
+            IcmpKind::Unreachable { .. } if self.state == State::SynSent => {
+                // RFC 1122 §4.2.3.9 calls host and net unreachable soft errors; like Linux,
+                // a connect still in SYN-SENT gives up at once (EHOSTUNREACH), instead of
+                // retransmitting its SYN to a host that is not there for two minutes.
+                self.fail(TcpError::HostUnreachable);
+            }
             IcmpKind::Unreachable { .. } => {
-                // Soft error (RFC 1122 §4.2.3.9): keep retransmitting.
+                // Soft error (RFC 1122 §4.2.3.9): keep retransmitting, and report it instead of
+                // a plain timeout if the connection times out (as Linux's sk_err_soft).
+                self.soft_error = Some(TcpError::HostUnreachable);
             }
             IcmpKind::FragmentationNeeded { mtu } => {
                 // RFC 1191 §6.3: lower the path MTU, never below our floor.

@@ -53,6 +53,17 @@ use super::{FourTuple, SocketOptions, TcpConfig, TcpError};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ConnId(pub u64);
 
+/// A segment ready to go, with the IP fields the network layer needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transmit {
+    pub src: Ipv4Addr,
+    pub dst: Ipv4Addr,
+    /// `None`: the IP layer's default TTL.
+    pub ttl: Option<u8>,
+    /// The TCP header and payload, checksum filled.
+    pub bytes: Vec<u8>,
+}
+
 /// What the socket layer hears.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TcpEvent {
@@ -116,8 +127,12 @@ struct Entry {
     released: bool,
     timer: Option<Instant>,
     dirty: bool,
+    /// IP TTL for this connection's segments (`None`: the IP layer's default).
+    ttl: Option<u8>,
     /// Counted in `Endpoint::time_wait`.
     in_time_wait: bool,
+    /// The connection's counters as last added into the endpoint's totals.
+    counted: ConnStats,
 }
 
 pub struct Endpoint {
@@ -277,7 +292,9 @@ impl Endpoint {
                 released: false,
                 timer: None,
                 dirty: false,
+                ttl: None,
                 in_time_wait: false,
+                counted: ConnStats::default(),
             },
         );
         id
@@ -621,9 +638,21 @@ impl Endpoint {
 
     /// Appends every segment ready to go: (source, destination, TCP bytes with checksum).
     pub fn poll_transmit(&mut self, now: Instant, out: &mut Vec<(Ipv4Addr, Ipv4Addr, Vec<u8>)>) {
+        let mut segs = Vec::new();
+        self.poll_segments(now, &mut segs);
+        out.extend(segs.into_iter().map(|t| (t.src, t.dst, t.bytes)));
+    }
+
+    /// Like `poll_transmit`, with each segment's IP TTL (set per connection by `set_ttl`).
+    pub fn poll_segments(&mut self, now: Instant, out: &mut Vec<Transmit>) {
         self.epoch(now);
         let before = out.len();
-        out.extend(self.stateless.drain(..));
+        out.extend(self.stateless.drain(..).map(|(src, dst, bytes)| Transmit {
+            src,
+            dst,
+            ttl: None,
+            bytes,
+        }));
         while let Some(id) = self.dirty.pop_front() {
             let Some(e) = self.conns.get_mut(&id) else {
                 continue;
@@ -636,7 +665,12 @@ impl Endpoint {
                 let Some(r) = e.conn.poll_transmit(now, &mut self.payload_scratch) else {
                     break;
                 };
-                out.push((src, dst, r.to_bytes(src, dst, &self.payload_scratch)));
+                out.push(Transmit {
+                    src,
+                    dst,
+                    ttl: e.ttl,
+                    bytes: r.to_bytes(src, dst, &self.payload_scratch),
+                });
             }
             self.settle(id);
         }
@@ -663,6 +697,12 @@ impl Endpoint {
         let Some(e) = self.conns.get_mut(&id) else {
             return;
         };
+        // Counters as they happen: add what this call moved, so `stats` walks nothing.
+        let c = e.conn.counters();
+        if *c != e.counted {
+            self.stats.connections.add_delta(c, &e.counted);
+            e.counted = *c;
+        }
         while let Some(ev) = e.conn.poll_event() {
             match ev {
                 Event::Connected if e.conn.is_passive() => {
@@ -741,7 +781,9 @@ impl Endpoint {
         if self.by_tuple.get(&e.conn.tuple()) == Some(&id) {
             self.by_tuple.remove(&e.conn.tuple());
         }
-        self.stats.connections.add(&e.conn.stats().counters_only());
+        self.stats
+            .connections
+            .add_delta(e.conn.counters(), &e.counted);
         if let Some(l) = e.listener.and_then(|a| self.listeners.get_mut(&a)) {
             if !e.announced {
                 l.syn_queue = l.syn_queue.saturating_sub(1);
@@ -836,6 +878,36 @@ impl Endpoint {
         Ok(())
     }
 
+    /// Sets the IP TTL of the connection's segments from now on.
+    pub fn set_ttl(&mut self, id: ConnId, ttl: u8) {
+        if let Some(e) = self.conns.get_mut(&id) {
+            e.ttl = Some(ttl);
+        }
+    }
+
+    /// Tells a listener how many of its connections wait to be accepted when its accept queue
+    /// is shared with other endpoints (a runtime with several workers): its SYNs are then
+    /// admitted against the whole queue, not just this endpoint's share of it.
+    pub fn set_accept_queue(&mut self, local: SocketAddrV4, waiting: usize) {
+        if let Some(l) = self.listeners.get_mut(&local) {
+            l.accept_queue = waiting;
+        }
+    }
+
+    /// Every connection held, released ones and TIME-WAIT included.
+    pub fn ids(&self) -> Vec<ConnId> {
+        self.conns.keys().copied().collect()
+    }
+
+    /// Connections still exchanging data or closing: neither CLOSED nor TIME-WAIT. (Walks
+    /// every connection: for shutdown, not for the data path.)
+    pub fn active_count(&self) -> usize {
+        self.conns
+            .values()
+            .filter(|e| !matches!(e.conn.state(), State::Closed | State::TimeWait))
+            .count()
+    }
+
     /// In-order bytes ready to read, and free send-buffer space: what a poll needs.
     pub fn readiness(&self, id: ConnId) -> Option<(usize, usize)> {
         self.conns
@@ -865,13 +937,10 @@ impl Endpoint {
         self.time_wait
     }
 
-    /// Endpoint counters plus the counters of every connection, live or gone.
+    /// Endpoint counters plus the counters of every connection, live or gone (kept as they
+    /// change, so this walks nothing).
     pub fn stats(&self) -> TcpStats {
-        let mut s = self.stats;
-        for e in self.conns.values() {
-            s.connections.add(&e.conn.stats().counters_only());
-        }
-        s
+        self.stats
     }
 }
 

@@ -27,7 +27,7 @@ use std::time::Duration;
 
 pub use congestion::CongestionAlgorithm;
 pub use connection::{AppIo, Connection, State};
-pub use endpoint::{ConnId, Endpoint, IcmpErrorInfo, IcmpErrorKind, TcpEvent};
+pub use endpoint::{ConnId, Endpoint, IcmpErrorInfo, IcmpErrorKind, TcpEvent, Transmit};
 pub use segment::{Flags, SegmentError, TcpPacket, TcpRepr};
 pub use seq::SeqNumber;
 pub use stats::{ConnStats, TcpStats};
@@ -173,6 +173,9 @@ pub enum TcpError {
     ConnectionAborted,
     /// Nothing to read yet (`recv` only).
     WouldBlock,
+    /// An ICMP host or net unreachable answered a connect, or a connection that timed out had
+    /// seen one (EHOSTUNREACH).
+    HostUnreachable,
     /// A bad argument (for example a port of 0).
     InvalidInput,
 }
@@ -189,6 +192,7 @@ impl TcpError {
             TcpError::BrokenPipe => K::BrokenPipe,
             TcpError::ConnectionAborted => K::ConnectionAborted,
             TcpError::WouldBlock => K::WouldBlock,
+            TcpError::HostUnreachable => K::HostUnreachable,
             TcpError::InvalidInput => K::InvalidInput,
         }
     }
@@ -205,6 +209,7 @@ impl fmt::Display for TcpError {
             TcpError::BrokenPipe => "broken pipe",
             TcpError::ConnectionAborted => "connection aborted",
             TcpError::WouldBlock => "operation would block",
+            TcpError::HostUnreachable => "no route to host",
             TcpError::InvalidInput => "invalid input",
         };
         f.write_str(s)

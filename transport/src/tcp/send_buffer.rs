@@ -11,6 +11,9 @@ pub struct SendBuffer {
     /// The application's side, while the connection still holds it (sans-IO use, tests).
     writer: Option<Producer>,
     detached: bool,
+    /// Where the data ends once a FIN is queued: bytes a racing writer appends later are not
+    /// part of the stream.
+    frozen_end: Option<usize>,
 }
 
 impl SendBuffer {
@@ -20,6 +23,14 @@ impl SendBuffer {
             ring,
             writer: Some(writer),
             detached: false,
+            frozen_end: None,
+        }
+    }
+
+    /// The FIN is queued: the data ends where it ends now.
+    pub fn freeze(&mut self) {
+        if self.frozen_end.is_none() {
+            self.frozen_end = Some(self.ring.end_position());
         }
     }
 
@@ -39,13 +50,16 @@ impl SendBuffer {
     }
     /// Bytes held: unacknowledged plus unsent.
     pub fn len(&self) -> usize {
-        self.ring.len()
+        match self.frozen_end {
+            Some(end) => end.wrapping_sub(self.ring.position()),
+            None => self.ring.len(),
+        }
     }
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
     pub fn free(&self) -> usize {
-        self.capacity() - self.len()
+        self.capacity() - self.ring.len()
     }
 
     /// Appends what fits of `data` (sans-IO use); returns how much.
@@ -68,6 +82,7 @@ impl SendBuffer {
     pub fn release(&mut self) {
         let (writer, ring) = ring(self.capacity());
         self.ring = ring;
+        self.frozen_end = self.frozen_end.map(|_| 0);
         if !self.detached {
             self.writer = Some(writer);
         }

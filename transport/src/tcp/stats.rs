@@ -11,6 +11,11 @@ macro_rules! counters {
                 $(self.$field += other.$field;)*
             }
 
+            /// Adds what grew from `old` to `new` (counters only ever grow).
+            pub fn add_delta(&mut self, new: &$name, old: &$name) {
+                $(self.$field = self.$field.wrapping_add(new.$field.wrapping_sub(old.$field));)*
+            }
+
             /// Calls `f` with every counter's name and value.
             pub fn for_each(&self, f: &mut dyn FnMut(&str, u64)) {
                 $(f(stringify!($field), self.$field);)*

@@ -1157,11 +1157,22 @@ fn icmp_quoting_a_sequence_number_outside_the_flight_is_ignored() {
 }
 
 #[test]
-fn icmp_host_unreachable_is_a_soft_error() {
+fn icmp_host_unreachable_ends_a_connect_in_syn_sent_as_linux_does() {
     let mut c = Connection::connect(t0(), params(SocketOptions::default()));
     next_seg(&mut c, t0());
     assert!(c.on_icmp(ms(1), IcmpKind::Unreachable { hard: false }, SeqNumber(100)));
-    assert_eq!(c.state(), State::SynSent);
+    assert_eq!(c.state(), State::Closed);
+    assert_eq!(c.error(), Some(TcpError::HostUnreachable));
+}
+
+#[test]
+fn icmp_host_unreachable_is_a_soft_error_once_established() {
+    // RFC 1122 §4.2.3.9: keep going; a later timeout reports it (Linux's sk_err_soft).
+    let (mut c, _) = established();
+    let v = send_segments(&mut c, ms(20), 1);
+    assert!(c.on_icmp(ms(21), IcmpKind::Unreachable { hard: false }, v[0].0.seq));
+    assert_eq!(c.state(), State::Established);
+    assert_eq!(c.error(), None);
 }
 
 #[test]
