@@ -240,8 +240,11 @@ fn after_shutdown_read_reads_return_zero_at_once() {
 #[test]
 fn shutdown_both_wakes_a_reader_blocked_in_another_thread() {
     let (a, b) = pair();
-    echo_server(&b, 7);
-    let s = TcpStream::connect(&a, SocketAddr::from((B, 7))).unwrap();
+    // A peer that holds the connection open and sends nothing: only the shutdown can end
+    // the read.
+    let listener = TcpListener::bind(&b, "0.0.0.0:8").unwrap();
+    let s = TcpStream::connect(&a, SocketAddr::from((B, 8))).unwrap();
+    let (_peer, _) = listener.accept().unwrap();
     let r = s.try_clone().unwrap();
     let reader = thread::spawn(move || (&r).read(&mut [0u8; 16]).map_err(|e| e.kind()));
     thread::sleep(Duration::from_millis(200));

@@ -302,6 +302,24 @@ impl Endpoint {
 
     // ---------------------------------------------------------------- input
 
+    /// Would this segment complete a passive handshake while its listener's accept queue is
+    /// full?
+    fn completes_into_full_accept_queue(&self, id: ConnId, seg: &TcpRepr) -> bool {
+        let Some(e) = self.conns.get(&id) else {
+            return false;
+        };
+        if e.conn.state() != State::SynReceived
+            || !seg.flags.ack()
+            || seg.flags.rst()
+            || seg.flags.syn()
+        {
+            return false;
+        }
+        e.listener
+            .and_then(|a| self.listeners.get(&a))
+            .is_some_and(|l| l.accept_queue_full())
+    }
+
     /// A received TCP segment (the IPv4 payload) addressed to this worker.
     pub fn on_segment(&mut self, now: Instant, src: Ipv4Addr, dst: Ipv4Addr, segment: &[u8]) {
         self.epoch(now);
@@ -341,6 +359,12 @@ impl Endpoint {
                     .is_some_and(|e| e.conn.time_wait_accepts_syn(&repr))
                 && self.listener_for(tuple.local).is_some();
             if !reuse {
+                if self.completes_into_full_accept_queue(id, &repr) {
+                    // Like Linux: the handshake's last ACK is dropped while the accept queue
+                    // is full; the SYN-ACK is retransmitted and the peer's ACK comes again.
+                    self.stats.endpoint.accept_queue_overflows += 1;
+                    return;
+                }
                 if let Some(e) = self.conns.get_mut(&id) {
                     if repr.flags.rst() {
                         self.stats.endpoint.resets_received += 1;
