@@ -356,20 +356,8 @@ impl TransportWorker {
     }
 }
 
-/// The TCP core's view of an ICMP error quoting one of our segments.
+/// The TCP core's view of an ICMP error quoting one of our segments (`None`: it quotes
+/// fewer than the 8 bytes TCP needs).
 fn tcp_icmp(kind: IcmpErrorKind, header: &Ipv4Repr, data: &[u8]) -> Option<IcmpErrorInfo> {
-    use netstack_transport::tcp::IcmpErrorKind as K;
-    let k = match kind {
-        IcmpErrorKind::DstUnreachable(DstUnreachable::NetUnreachable) => K::NetUnreachable,
-        IcmpErrorKind::DstUnreachable(DstUnreachable::HostUnreachable) => K::HostUnreachable,
-        IcmpErrorKind::DstUnreachable(DstUnreachable::ProtocolUnreachable) => {
-            K::ProtocolUnreachable
-        }
-        IcmpErrorKind::DstUnreachable(DstUnreachable::PortUnreachable) => K::PortUnreachable,
-        IcmpErrorKind::DstUnreachable(DstUnreachable::FragRequired { next_hop_mtu }) => {
-            K::FragmentationNeeded { next_hop_mtu }
-        }
-        _ => return None,
-    };
-    IcmpErrorInfo::new(k, header.src, header.dst, data)
+    IcmpErrorInfo::new(kind, header.src, header.dst, data)
 }

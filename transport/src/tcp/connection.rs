@@ -10,6 +10,8 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
+use netstack_network::endpoint::{IcmpErrorKind, SocketIcmpError};
+
 use super::congestion::{initial_window, new_controller, CongestionControl};
 use super::recv_buffer::RecvBuffer;
 use super::rtt::RttEstimator;
@@ -713,8 +715,9 @@ impl Connection {
     // ---------------------------------------------------------------- ICMP
 
     /// An ICMP error quoting our segment with sequence number `seq`. RFC 5927 §4.1: act only
-    /// when `seq` lies in SND.UNA..SND.NXT. Returns whether the error was accepted.
-    pub fn on_icmp(&mut self, now: Instant, kind: IcmpKind, seq: SeqNumber) -> bool {
+    /// when `seq` lies in SND.UNA..SND.NXT. What the error means comes from the stack's one
+    /// mapping, [`IcmpErrorKind::socket_error`]. Returns whether the error was accepted.
+    pub fn on_icmp(&mut self, now: Instant, kind: IcmpErrorKind, seq: SeqNumber) -> bool {
         let in_flight = if self.state == State::SynSent {
             seq == self.iss
         } else {
@@ -723,15 +726,18 @@ impl Connection {
         if !in_flight {
             return false;
         }
-        match kind {
-            IcmpKind::Unreachable { hard: true } if self.state == State::SynSent => {
-                // RFC 1122 §4.2.3.9: port or protocol unreachable is a hard error.
+        match kind.socket_error() {
+            SocketIcmpError::Error { hard: true, .. } if self.state == State::SynSent => {
+                // RFC 1122 §4.2.3.9: port or protocol unreachable (ConnectionRefused in the
+                // mapping) is a hard error.
                 self.fail(TcpError::ConnectionRefused);
             }
-            IcmpKind::Unreachable { .. } => {
+            SocketIcmpError::Error { .. } => {
                 // Soft error (RFC 1122 §4.2.3.9): keep retransmitting.
             }
-            IcmpKind::FragmentationNeeded { mtu } => {
+            // The peer gave up reassembling: retransmission covers it.
+            SocketIcmpError::Nothing => return false,
+            SocketIcmpError::PathMtu { next_hop_mtu: mtu } => {
                 // RFC 1191 §6.3: lower the path MTU, never below our floor.
                 let mtu = usize::from(mtu).max(MIN_PATH_MTU);
                 let mss = mtu - HEADERS;
@@ -1981,15 +1987,6 @@ impl Connection {
             self.persist_deadline = Some(now + d);
         }
     }
-}
-
-/// The ICMP errors a connection reacts to (already matched to it by the endpoint).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum IcmpKind {
-    /// Destination unreachable; `hard` for port or protocol unreachable.
-    Unreachable { hard: bool },
-    /// RFC 1191: fragmentation needed, with the next-hop MTU.
-    FragmentationNeeded { mtu: u16 },
 }
 
 #[cfg(test)]
