@@ -128,7 +128,12 @@ pub enum SocketIcmpError {
     PathMtu { next_hop_mtu: u16 },
     /// The socket reports `kind`. `hard` errors (RFC 1122 §4.2.3.9: protocol and port
     /// unreachable) end a connection attempt; soft ones only tell that the path failed once.
-    Error { kind: io::ErrorKind, hard: bool },
+    Error {
+        /// What std on Linux reports for it.
+        kind: io::ErrorKind,
+        /// Whether it ends a connection attempt.
+        hard: bool,
+    },
     /// Nothing to report: the peer gave up reassembling our fragments (RFC 792), which the
     /// transport's own retransmission covers.
     Nothing,
@@ -175,15 +180,21 @@ pub enum LocalUnreachable {
     /// Our echo request to `dst`: the pinger waiting for (`ident`, `seq_no`) hears that the
     /// host is unreachable.
     Echo {
+        /// Where the request was going.
         dst: Ipv4Addr,
+        /// The request's identifier.
         ident: u16,
+        /// The request's sequence number.
         seq_no: u16,
     },
     /// A transport datagram: its sender hears host unreachable, exactly as if an ICMP error had
     /// come back (`header` is ours, `data` the first [`LOCAL_QUOTE_LEN`] bytes after it).
     Transport {
+        /// Always destination host unreachable.
         kind: IcmpErrorKind,
+        /// Our datagram's IPv4 header.
         header: Ipv4Repr,
+        /// The start of our transport header.
         data: Vec<u8>,
     },
 }

@@ -35,9 +35,13 @@ pub enum Input<'t, S> {
     /// Queue the bytes `payload` (a range of the datagram given to [`receive`]) on `socket`,
     /// as sent by `from`.
     Deliver {
+        /// The socket's handle in the table.
         id: SocketId,
+        /// What the runtime keeps for it (its receive queue).
         socket: &'t S,
+        /// The sender's address and port.
         from: SocketAddrV4,
+        /// Where the data lies in the bytes given to [`receive`].
         payload: Range<usize>,
     },
     /// No socket takes it: answer with this ICMP error (port unreachable, RFC 1122
@@ -87,8 +91,11 @@ pub fn receive<'t, S>(
 /// error).
 #[derive(Debug, PartialEq, Eq)]
 pub struct IcmpReport<'t, S> {
+    /// The socket's handle in the table.
     pub id: SocketId,
+    /// What the runtime keeps for it.
     pub socket: &'t S,
+    /// The error to report, from [`IcmpErrorKind::socket_error`].
     pub error: io::ErrorKind,
 }
 
