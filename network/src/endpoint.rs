@@ -24,6 +24,7 @@
 
 use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
+use std::io;
 use std::net::Ipv4Addr;
 use std::ops::Range;
 use std::sync::OnceLock;
@@ -109,11 +110,93 @@ pub enum SendError {
     MtuTooSmall,
 }
 
-/// The ICMP error to send about a received datagram.
+/// An ICMP error (RFC 792): the one type the stack uses for errors it sends about received
+/// datagrams, errors it receives about its own, and the errors it reports to its sockets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum IcmpErrorKind {
     DstUnreachable(DstUnreachable),
     TimeExceeded(TimeExceeded),
+}
+
+/// What an ICMP error about one of our datagrams means to the socket (UDP or TCP) that sent
+/// it; see [`IcmpErrorKind::socket_error`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SocketIcmpError {
+    /// RFC 1191 §4: a hop could not forward the datagram without fragmenting it (DF set); the
+    /// path MTU is at most `next_hop_mtu` (0 when the router did not say). Not an error the
+    /// socket reports.
+    PathMtu { next_hop_mtu: u16 },
+    /// The socket reports `kind`. `hard` errors (RFC 1122 §4.2.3.9: protocol and port
+    /// unreachable) end a connection attempt; soft ones only tell that the path failed once.
+    Error {
+        /// What std on Linux reports for it.
+        kind: io::ErrorKind,
+        /// Whether it ends a connection attempt.
+        hard: bool,
+    },
+    /// Nothing to report: the peer gave up reassembling our fragments (RFC 792), which the
+    /// transport's own retransmission covers.
+    Nothing,
+}
+
+impl IcmpErrorKind {
+    /// The error a socket reports for this ICMP error, with the `io::ErrorKind` std gives on
+    /// Linux: port and protocol unreachable are `ConnectionRefused` (hard), network
+    /// unreachable and unknown network `NetworkUnreachable`, every other destination
+    /// unreachable code and TTL exceeded `HostUnreachable`; fragmentation needed is path MTU
+    /// news and a reassembly timeout is nothing. The one mapping UDP and TCP both use.
+    pub fn socket_error(self) -> SocketIcmpError {
+        use DstUnreachable as D;
+        let (kind, hard) = match self {
+            IcmpErrorKind::DstUnreachable(D::FragRequired { next_hop_mtu }) => {
+                return SocketIcmpError::PathMtu { next_hop_mtu };
+            }
+            IcmpErrorKind::TimeExceeded(TimeExceeded::FragReassembly) => {
+                return SocketIcmpError::Nothing;
+            }
+            IcmpErrorKind::DstUnreachable(D::PortUnreachable | D::ProtocolUnreachable) => {
+                (io::ErrorKind::ConnectionRefused, true)
+            }
+            IcmpErrorKind::DstUnreachable(D::NetUnreachable | D::DstNetUnknown) => {
+                (io::ErrorKind::NetworkUnreachable, false)
+            }
+            IcmpErrorKind::DstUnreachable(_)
+            | IcmpErrorKind::TimeExceeded(TimeExceeded::TtlExceeded) => {
+                (io::ErrorKind::HostUnreachable, false)
+            }
+        };
+        SocketIcmpError::Error { kind, hard }
+    }
+}
+
+/// Bytes of our own transport header quoted when a datagram of ours is reported undeliverable
+/// (RFC 792's minimum: enough for the ports and TCP's sequence number).
+pub const LOCAL_QUOTE_LEN: usize = 8;
+
+/// Whom to tell that a datagram we sent could not reach its next hop
+/// ([`Ipv4Endpoint::local_unreachable`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LocalUnreachable {
+    /// Our echo request to `dst`: the pinger waiting for (`ident`, `seq_no`) hears that the
+    /// host is unreachable.
+    Echo {
+        /// Where the request was going.
+        dst: Ipv4Addr,
+        /// The request's identifier.
+        ident: u16,
+        /// The request's sequence number.
+        seq_no: u16,
+    },
+    /// A transport datagram: its sender hears host unreachable, exactly as if an ICMP error had
+    /// come back (`header` is ours, `data` the first [`LOCAL_QUOTE_LEN`] bytes after it).
+    Transport {
+        /// Always destination host unreachable.
+        kind: IcmpErrorKind,
+        /// Our datagram's IPv4 header.
+        header: Ipv4Repr,
+        /// The start of our transport header.
+        data: Vec<u8>,
+    },
 }
 
 /// Complete IPv4 datagrams for one next hop; fragments in offset order.
@@ -634,6 +717,36 @@ impl Ipv4Endpoint {
             .ok()?;
         self.stats.icmp_tx_errors += 1;
         Some(out)
+    }
+
+    /// One of our own datagrams (a whole IPv4 packet, as `send` built it) could not reach its
+    /// next hop: the link layer found no neighbour for it. Its sender is told as if an ICMP
+    /// host unreachable had come back (RFC 1122 §3.3.1.3 leaves the report to the host; Linux
+    /// does the same). A fragment other than the first carries no ports and is not reported;
+    /// neither is anything unparsable or an ICMP message other than our echo request.
+    pub fn local_unreachable(&self, packet: &[u8]) -> Option<LocalUnreachable> {
+        let p = Ipv4Packet::new_checked(packet).ok()?;
+        let header = Ipv4Repr::parse(&p, false).ok()?;
+        if header.frag_offset != 0 {
+            return None;
+        }
+        let data = p.payload();
+        if header.protocol == IpProtocol::Icmp {
+            return match Icmpv4Packet::new_checked(data).and_then(|i| Icmpv4Repr::parse(&i, false))
+            {
+                Ok(Icmpv4Repr::EchoRequest { ident, seq_no, .. }) => Some(LocalUnreachable::Echo {
+                    dst: header.dst,
+                    ident,
+                    seq_no,
+                }),
+                _ => None,
+            };
+        }
+        Some(LocalUnreachable::Transport {
+            kind: IcmpErrorKind::DstUnreachable(DstUnreachable::HostUnreachable),
+            header,
+            data: data[..data.len().min(LOCAL_QUOTE_LEN)].to_vec(),
+        })
     }
 
     /// Expires reassembly; returns Time Exceeded (code 1) for datagrams whose first
@@ -1381,6 +1494,164 @@ mod tests {
         );
     }
 
+    #[test]
+    fn port_and_protocol_unreachable_are_hard_connection_refused() {
+        // RFC 1122 §4.2.3.9: codes 2 and 3 are hard errors; std on Linux says ECONNREFUSED.
+        for reason in [
+            DstUnreachable::PortUnreachable,
+            DstUnreachable::ProtocolUnreachable,
+        ] {
+            assert_eq!(
+                IcmpErrorKind::DstUnreachable(reason).socket_error(),
+                SocketIcmpError::Error {
+                    kind: io::ErrorKind::ConnectionRefused,
+                    hard: true
+                },
+                "{reason:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn network_unreachable_and_unknown_network_are_soft_network_unreachable() {
+        for reason in [
+            DstUnreachable::NetUnreachable,
+            DstUnreachable::DstNetUnknown,
+        ] {
+            assert_eq!(
+                IcmpErrorKind::DstUnreachable(reason).socket_error(),
+                SocketIcmpError::Error {
+                    kind: io::ErrorKind::NetworkUnreachable,
+                    hard: false
+                },
+                "{reason:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn other_unreachable_codes_and_ttl_exceeded_are_soft_host_unreachable() {
+        let kinds = [
+            IcmpErrorKind::DstUnreachable(DstUnreachable::HostUnreachable),
+            IcmpErrorKind::DstUnreachable(DstUnreachable::SourceRouteFailed),
+            IcmpErrorKind::DstUnreachable(DstUnreachable::DstHostUnknown),
+            IcmpErrorKind::DstUnreachable(DstUnreachable::AdminProhibited),
+            IcmpErrorKind::DstUnreachable(DstUnreachable::Other(15)),
+            IcmpErrorKind::TimeExceeded(TimeExceeded::TtlExceeded),
+        ];
+        for k in kinds {
+            assert_eq!(
+                k.socket_error(),
+                SocketIcmpError::Error {
+                    kind: io::ErrorKind::HostUnreachable,
+                    hard: false
+                },
+                "{k:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn fragmentation_needed_is_path_mtu_news_and_reassembly_timeout_is_nothing() {
+        // RFC 1191 §4: the next-hop MTU, not an error for the socket.
+        let k = IcmpErrorKind::DstUnreachable(DstUnreachable::FragRequired { next_hop_mtu: 1280 });
+        assert_eq!(
+            k.socket_error(),
+            SocketIcmpError::PathMtu { next_hop_mtu: 1280 }
+        );
+        let k = IcmpErrorKind::TimeExceeded(TimeExceeded::FragReassembly);
+        assert_eq!(k.socket_error(), SocketIcmpError::Nothing);
+    }
+
+    #[test]
+    fn undeliverable_datagram_is_reported_as_host_unreachable_with_8_quoted_bytes() {
+        let mut us = us();
+        let udp = data(40);
+        let sent = us
+            .send(
+                Instant::now(),
+                FAR,
+                IpProtocol::Udp,
+                &udp,
+                SendOptions::default(),
+            )
+            .unwrap();
+        let got = us.local_unreachable(&sent.packets[0]).unwrap();
+        let header = Ipv4Repr::parse(
+            &Ipv4Packet::new_checked(&sent.packets[0][..]).unwrap(),
+            true,
+        )
+        .unwrap();
+        assert_eq!(
+            got,
+            LocalUnreachable::Transport {
+                kind: IcmpErrorKind::DstUnreachable(DstUnreachable::HostUnreachable),
+                header,
+                data: udp[..8].to_vec(),
+            }
+        );
+    }
+
+    #[test]
+    fn undeliverable_short_datagram_quotes_what_there_is() {
+        let us = us();
+        let p = header(US, FAR, IpProtocol::Udp).to_bytes(&[1, 2, 3]);
+        match us.local_unreachable(&p) {
+            Some(LocalUnreachable::Transport { data, .. }) => assert_eq!(data, [1, 2, 3]),
+            other => panic!("expected a transport report, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn undeliverable_echo_request_is_reported_to_its_pinger() {
+        let mut us = us();
+        let sent = us
+            .send(
+                Instant::now(),
+                FAR,
+                IpProtocol::Icmp,
+                &echo_request(56),
+                SendOptions::default(),
+            )
+            .unwrap();
+        assert_eq!(
+            us.local_unreachable(&sent.packets[0]),
+            Some(LocalUnreachable::Echo {
+                dst: FAR,
+                ident: 0x77,
+                seq_no: 3
+            })
+        );
+    }
+
+    #[test]
+    fn undeliverable_non_first_fragment_garbage_or_icmp_error_is_not_reported() {
+        let mut us = us();
+        let sent = us
+            .send(
+                Instant::now(),
+                FAR,
+                IpProtocol::Udp,
+                &data(3000),
+                SendOptions::default(),
+            )
+            .unwrap();
+        assert_eq!(sent.packets.len(), 3);
+        assert!(us.local_unreachable(&sent.packets[0]).is_some());
+        assert_eq!(us.local_unreachable(&sent.packets[1]), None);
+        assert_eq!(us.local_unreachable(&[0x45, 0, 0]), None);
+        assert_eq!(us.local_unreachable(&[]), None);
+        // An ICMP error of ours that went nowhere: nobody to tell.
+        let icmp = Icmpv4Repr::DstUnreachable {
+            reason: DstUnreachable::PortUnreachable,
+            header: header(FAR, US, IpProtocol::Udp),
+            data: &[0; 8],
+        }
+        .to_bytes();
+        let p = header(US, FAR, IpProtocol::Icmp).to_bytes(&icmp);
+        assert_eq!(us.local_unreachable(&p), None);
+    }
+
     mod props {
         use super::*;
         use proptest::prelude::*;
@@ -1393,6 +1664,7 @@ mod tests {
                 let mut us = us();
                 let now = Instant::now();
                 us.receive(now, &bytes);
+                us.local_unreachable(&bytes);
                 shard_key(&bytes);
                 us.on_timeout(now + Duration::from_secs(60));
                 prop_assert_eq!(us.stats().rx_packets, 1);

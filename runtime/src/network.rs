@@ -11,12 +11,11 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crossbeam_channel::{Receiver, Sender};
-use netstack_network::endpoint::IcmpErrorKind;
 use netstack_network::endpoint::{
-    IcmpEvent, Ipv4Endpoint, Ipv4Stats, Outgoing, Payload, Received, SendOptions,
+    IcmpEvent, Ipv4Endpoint, Ipv4Stats, LocalUnreachable, Outgoing, Payload, Received, SendOptions,
 };
-use netstack_network::wire::icmpv4::{DstUnreachable, Icmpv4Packet, Icmpv4Repr};
-use netstack_network::wire::ipv4::{Ipv4Packet, Ipv4Repr};
+use netstack_network::wire::icmpv4::Icmpv4Repr;
+use netstack_network::wire::ipv4::Ipv4Repr;
 use netstack_network::wire::IpProtocol;
 
 use crate::actor::{self, Actor};
@@ -150,37 +149,20 @@ impl NetworkWorker {
         }
     }
 
-    /// One of our own datagrams could not reach its next hop: report host unreachable to its
-    /// sender (a pinger, or the transport worker owning the socket), as if an ICMP error had
-    /// come back. A fragment other than the first carries no ports and is not reported.
+    /// One of our own datagrams could not reach its next hop: the endpoint says whom to tell
+    /// (a pinger, or the transport worker owning the socket, as if an ICMP error had come
+    /// back).
     fn local_unreachable(&mut self, packet: &[u8]) {
-        let Ok(p) = Ipv4Packet::new_checked(packet) else {
-            return;
-        };
-        let Ok(header) = Ipv4Repr::parse(&p, false) else {
-            return;
-        };
-        if header.frag_offset != 0 {
-            return;
-        }
-        let data = p.payload();
-        if header.protocol == IpProtocol::Icmp {
-            if let Ok(Icmpv4Repr::EchoRequest { ident, seq_no, .. }) =
-                Icmpv4Packet::new_checked(data).and_then(|i| Icmpv4Repr::parse(&i, false))
-            {
-                self.echo.unreachable(header.dst, ident, seq_no);
+        match self.endpoint.local_unreachable(packet) {
+            Some(LocalUnreachable::Echo { dst, ident, seq_no }) => {
+                self.echo.unreachable(dst, ident, seq_no);
             }
-            return;
+            Some(LocalUnreachable::Transport { kind, header, data }) => {
+                let w = self.owner(&header, &data, false);
+                self.send_to_transport(w, TransportMsg::IcmpError { kind, header, data }, 1);
+            }
+            None => {}
         }
-        let quoted = data[..data.len().min(8)].to_vec();
-        let w = self.owner(&header, &quoted, false);
-        let kind = IcmpErrorKind::DstUnreachable(DstUnreachable::HostUnreachable);
-        let msg = TransportMsg::IcmpError {
-            kind,
-            header,
-            data: quoted,
-        };
-        self.send_to_transport(w, msg, 1);
     }
 
     /// Ingress policy: a full transport queue drops the message (counted, with the `packets`

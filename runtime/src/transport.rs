@@ -22,7 +22,6 @@
 //! its own share of the rate limit. (UDP sends skip the worker: see `udp`.)
 
 use std::collections::HashMap;
-use std::io;
 use std::net::SocketAddrV4;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -30,13 +29,12 @@ use std::time::Instant;
 
 use crossbeam_channel::{Receiver, Sender};
 use netstack_network::endpoint::{IcmpErrorKind, Ipv4Endpoint, Ipv4Stats, Outgoing, SendOptions};
-use netstack_network::wire::icmpv4::{DstUnreachable, TimeExceeded};
 use netstack_network::wire::ipv4::Ipv4Repr;
 use netstack_network::wire::IpProtocol;
 use netstack_transport::tcp::{
     ConnId, Endpoint, IcmpErrorInfo, SocketOptions, State, TcpError, TcpEvent, TcpStats, Transmit,
 };
-use netstack_transport::udp::{SocketTable, UdpPacket, UdpRepr, UdpStats};
+use netstack_transport::udp::{self, Input, SocketTable, UdpStats};
 
 use crate::msg::{Delivery, TcpCmd, TransportMsg, TxMsg, TxPacket};
 use crate::stack::Shared;
@@ -382,41 +380,29 @@ impl TransportWorker {
         }
     }
 
+    /// A received UDP datagram: the sans-IO endpoint decides, the worker queues or answers.
     fn udp_input(&mut self, now: Instant, d: Delivery, table: &SocketTable<Arc<SocketInner>>) {
-        let st = &mut self.stats.layer.udp;
-        st.rx_datagrams += 1;
-        let (src, dst) = (d.header.src, d.header.dst);
         let bytes = &d.buf[d.payload.clone()];
-        let parsed = UdpPacket::new_checked(bytes)
-            .and_then(|p| UdpRepr::parse(&p, src, dst).map(|r| (r, p.len())));
-        let (repr, len) = match parsed {
-            Ok(x) => x,
-            Err(e) => {
-                st.record_error(e);
-                return;
-            }
-        };
-        let local = SocketAddrV4::new(dst, repr.dst_port);
-        let remote = SocketAddrV4::new(src, repr.src_port);
-        match table.lookup(local, remote) {
-            Some((_, sock)) => {
-                let start = d.payload.start + netstack_transport::udp::HEADER_LEN;
+        match udp::receive(table, &d.header, bytes, &mut self.stats.layer.udp) {
+            Input::Deliver {
+                socket,
+                from,
+                payload,
+                ..
+            } => {
                 let datagram = Datagram {
-                    from: remote,
-                    payload: start..d.payload.start + len,
+                    from,
+                    payload: d.payload.start + payload.start..d.payload.start + payload.end,
                     buf: d.buf,
                 };
-                if sock.push(datagram) {
+                if socket.push(datagram) {
                     self.stats.layer.udp.rx_delivered += 1;
                 } else {
                     self.stats.layer.udp.rx_queue_full += 1;
                 }
             }
-            None => {
-                st.rx_no_socket += 1;
-                // RFC 1122 §4.1.3.1: port unreachable (the IPv4 layer applies the rules about
-                // broadcasts and fragments, and the rate limit).
-                let kind = IcmpErrorKind::DstUnreachable(DstUnreachable::PortUnreachable);
+            Input::Reject(kind) => {
+                // The IPv4 layer applies its rules (broadcasts, fragments) and rate limit.
                 let out = match d.ip_offset {
                     Some(off) => self.ip.icmp_error(now, &d.buf[off..], kind),
                     None => self.ip.icmp_error_about(now, &d.header, bytes, kind),
@@ -425,46 +411,20 @@ impl TransportWorker {
                     self.queue(o);
                 }
             }
+            Input::Drop(_) => {}
         }
     }
 
-    /// An ICMP error about a datagram we sent: a connected socket learns it on its next call,
-    /// as on Linux; unconnected sockets never hear of it.
+    /// An ICMP error about a datagram we sent: the sans-IO endpoint names the socket (only a
+    /// connected one) and the error its next call reports.
     fn icmp_error(&mut self, kind: IcmpErrorKind, header: Ipv4Repr, data: &[u8]) {
-        if header.protocol != IpProtocol::Udp || data.len() < 4 {
-            return;
-        }
-        let local = SocketAddrV4::new(header.src, u16::from_be_bytes([data[0], data[1]]));
-        let remote = SocketAddrV4::new(header.dst, u16::from_be_bytes([data[2], data[3]]));
-        let errno = match kind {
-            IcmpErrorKind::DstUnreachable(DstUnreachable::PortUnreachable)
-            | IcmpErrorKind::DstUnreachable(DstUnreachable::ProtocolUnreachable) => {
-                io::ErrorKind::ConnectionRefused
-            }
-            IcmpErrorKind::DstUnreachable(DstUnreachable::NetUnreachable)
-            | IcmpErrorKind::DstUnreachable(DstUnreachable::DstNetUnknown) => {
-                io::ErrorKind::NetworkUnreachable
-            }
-            // Path MTU: nothing for the socket to report (the next send is fragmented anyway).
-            IcmpErrorKind::DstUnreachable(DstUnreachable::FragRequired { .. }) => return,
-            IcmpErrorKind::DstUnreachable(_)
-            | IcmpErrorKind::TimeExceeded(TimeExceeded::TtlExceeded) => {
-                io::ErrorKind::HostUnreachable
-            }
-            IcmpErrorKind::TimeExceeded(_) => return,
+        let report = {
+            let table = self.shared.udp.lock();
+            udp::icmp_error(&table, kind, &header, data, &mut self.stats.layer.udp)
+                .map(|r| (r.socket.clone(), r.error))
         };
-        let socket = self
-            .shared
-            .udp
-            .lock()
-            .lookup(local, remote)
-            .map(|(_, s)| s.clone());
-        match socket {
-            Some(sock) if *sock.remote.lock() == Some(remote) => {
-                sock.set_error(errno);
-                self.stats.layer.udp.icmp_errors_delivered += 1;
-            }
-            _ => self.stats.layer.udp.icmp_errors_ignored += 1,
+        if let Some((socket, error)) = report {
+            socket.set_error(error);
         }
     }
 
@@ -482,20 +442,8 @@ impl TransportWorker {
     }
 }
 
-/// The TCP core's view of an ICMP error quoting one of our segments.
+/// The TCP core's view of an ICMP error quoting one of our segments (`None`: it quotes
+/// fewer than the 8 bytes TCP needs).
 fn tcp_icmp(kind: IcmpErrorKind, header: &Ipv4Repr, data: &[u8]) -> Option<IcmpErrorInfo> {
-    use netstack_transport::tcp::IcmpErrorKind as K;
-    let k = match kind {
-        IcmpErrorKind::DstUnreachable(DstUnreachable::NetUnreachable) => K::NetUnreachable,
-        IcmpErrorKind::DstUnreachable(DstUnreachable::HostUnreachable) => K::HostUnreachable,
-        IcmpErrorKind::DstUnreachable(DstUnreachable::ProtocolUnreachable) => {
-            K::ProtocolUnreachable
-        }
-        IcmpErrorKind::DstUnreachable(DstUnreachable::PortUnreachable) => K::PortUnreachable,
-        IcmpErrorKind::DstUnreachable(DstUnreachable::FragRequired { next_hop_mtu }) => {
-            K::FragmentationNeeded { next_hop_mtu }
-        }
-        _ => return None,
-    };
-    IcmpErrorInfo::new(k, header.src, header.dst, data)
+    IcmpErrorInfo::new(kind, header.src, header.dst, data)
 }

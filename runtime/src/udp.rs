@@ -24,6 +24,7 @@ use std::time::{Duration, Instant};
 
 use netstack_network::endpoint::{Ipv4Endpoint, SendError, SendOptions};
 use netstack_network::wire::IpProtocol;
+use netstack_transport::ports;
 use netstack_transport::udp::{BindError, SocketId, UdpRepr, UdpStats, HEADER_LEN, MAX_PAYLOAD};
 use parking_lot::{Condvar, Mutex};
 
@@ -154,12 +155,13 @@ impl UdpSocket {
             ));
         }
         shared.check_running()?;
-        let random = shared.random_u32();
+        // Port 0: RFC 6056 §3.3.1, as the socket has no remote yet (see `ports`).
+        let candidates = ports::random_candidates(shared.random_u32());
         let mut made = None;
         shared
             .udp
             .lock()
-            .bind(local, random, |id, bound| {
+            .bind(local, candidates, |id, bound| {
                 let inner = Arc::new(SocketInner::new(id, bound));
                 made = Some(inner.clone());
                 inner

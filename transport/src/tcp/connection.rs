@@ -10,6 +10,8 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
+use netstack_network::endpoint::{IcmpErrorKind, SocketIcmpError};
+
 use super::congestion::{initial_window, new_controller, CongestionControl};
 use super::recv_buffer::RecvBuffer;
 use super::ring::{Consumer, Producer};
@@ -94,6 +96,16 @@ pub struct ConnParams {
 pub struct AppIo {
     pub send: Producer,
     pub recv: Consumer,
+}
+
+/// The connection error an ICMP error's socket error kind stands for, when it is one TCP
+/// reports (host and network unreachable).
+fn kind_of(kind: std::io::ErrorKind) -> Option<TcpError> {
+    match kind {
+        std::io::ErrorKind::HostUnreachable => Some(TcpError::HostUnreachable),
+        std::io::ErrorKind::NetworkUnreachable => Some(TcpError::NetworkUnreachable),
+        _ => None,
+    }
 }
 
 /// A writer waits until at least 1/`WRITABLE_LOW_WATER` of the send buffer is free.
@@ -740,8 +752,9 @@ impl Connection {
     // ---------------------------------------------------------------- ICMP
 
     /// An ICMP error quoting our segment with sequence number `seq`. RFC 5927 §4.1: act only
-    /// when `seq` lies in SND.UNA..SND.NXT. Returns whether the error was accepted.
-    pub fn on_icmp(&mut self, now: Instant, kind: IcmpKind, seq: SeqNumber) -> bool {
+    /// when `seq` lies in SND.UNA..SND.NXT. What the error means comes from the stack's one
+    /// mapping, [`IcmpErrorKind::socket_error`]. Returns whether the error was accepted.
+    pub fn on_icmp(&mut self, now: Instant, kind: IcmpErrorKind, seq: SeqNumber) -> bool {
         let in_flight = if self.state == State::SynSent {
             seq == self.iss
         } else {
@@ -750,23 +763,31 @@ impl Connection {
         if !in_flight {
             return false;
         }
-        match kind {
-            IcmpKind::Unreachable { hard: true } if self.state == State::SynSent => {
-                // RFC 1122 §4.2.3.9: port or protocol unreachable is a hard error.
+        let icmp_kind = kind;
+        match kind.socket_error() {
+            SocketIcmpError::Error { hard: true, .. } if self.state == State::SynSent => {
+                // RFC 1122 §4.2.3.9: port or protocol unreachable (ConnectionRefused in the
+                // mapping) is a hard error.
                 self.fail(TcpError::ConnectionRefused);
             }
-            IcmpKind::Unreachable { .. } if self.state == State::SynSent => {
-                // RFC 1122 §4.2.3.9 calls host and net unreachable soft errors; like Linux,
-                // a connect still in SYN-SENT gives up at once (EHOSTUNREACH), instead of
-                // retransmitting its SYN to a host that is not there for two minutes.
-                self.fail(TcpError::HostUnreachable);
+            SocketIcmpError::Error { kind, .. }
+                if self.state == State::SynSent
+                    && kind_of(kind).is_some()
+                    && matches!(icmp_kind, IcmpErrorKind::DstUnreachable(_)) =>
+            {
+                // RFC 1122 §4.2.3.9 calls host and net unreachable soft errors; like Linux, a
+                // connect still in SYN-SENT gives up at once (EHOSTUNREACH / ENETUNREACH)
+                // instead of retransmitting its SYN to a host that is not there for minutes.
+                self.fail(kind_of(kind).unwrap_or(TcpError::HostUnreachable));
             }
-            IcmpKind::Unreachable { .. } => {
+            SocketIcmpError::Error { kind, .. } => {
                 // Soft error (RFC 1122 §4.2.3.9): keep retransmitting, and report it instead of
                 // a plain timeout if the connection times out (as Linux's sk_err_soft).
-                self.soft_error = Some(TcpError::HostUnreachable);
+                self.soft_error = kind_of(kind);
             }
-            IcmpKind::FragmentationNeeded { mtu } => {
+            // The peer gave up reassembling: retransmission covers it.
+            SocketIcmpError::Nothing => return false,
+            SocketIcmpError::PathMtu { next_hop_mtu: mtu } => {
                 // RFC 1191 §6.3: lower the path MTU, never below our floor.
                 let mtu = usize::from(mtu).max(MIN_PATH_MTU);
                 let mss = mtu - HEADERS;
@@ -2031,15 +2052,6 @@ impl Connection {
             self.persist_deadline = Some(now + d);
         }
     }
-}
-
-/// The ICMP errors a connection reacts to (already matched to it by the endpoint).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum IcmpKind {
-    /// Destination unreachable; `hard` for port or protocol unreachable.
-    Unreachable { hard: bool },
-    /// RFC 1191: fragmentation needed, with the next-hop MTU.
-    FragmentationNeeded { mtu: u16 },
 }
 
 #[cfg(test)]

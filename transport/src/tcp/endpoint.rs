@@ -40,7 +40,7 @@ use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::time::Instant;
 
-use super::connection::{AppIo, ConnParams, Connection, Event, IcmpKind, State};
+use super::connection::{AppIo, ConnParams, Connection, Event, State};
 use super::isn::{initial_sequence_number, siphash24, tuple_bytes};
 use super::listener::Listener;
 use super::segment::{Checksum, Flags, SegmentError, TcpPacket, TcpRepr};
@@ -81,15 +81,8 @@ pub enum TcpEvent {
     Closed(ConnId, Option<TcpError>),
 }
 
-/// The ICMP errors TCP acts on (RFC 1122 §4.2.3.9, RFC 1191).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum IcmpErrorKind {
-    NetUnreachable,
-    HostUnreachable,
-    ProtocolUnreachable,
-    PortUnreachable,
-    FragmentationNeeded { next_hop_mtu: u16 },
-}
+/// The stack's one ICMP error type (what each means to TCP: `Connection::on_icmp`).
+pub use netstack_network::endpoint::IcmpErrorKind;
 
 /// An ICMP error as the network layer hands it over: the quoted IPv4 header's addresses (the
 /// source is us) and the first eight bytes of the quoted TCP header.
@@ -602,21 +595,10 @@ impl Endpoint {
             self.stats.endpoint.icmp_ignored += 1;
             return;
         };
-        let kind = match err.kind {
-            IcmpErrorKind::PortUnreachable | IcmpErrorKind::ProtocolUnreachable => {
-                IcmpKind::Unreachable { hard: true }
-            }
-            IcmpErrorKind::NetUnreachable | IcmpErrorKind::HostUnreachable => {
-                IcmpKind::Unreachable { hard: false }
-            }
-            IcmpErrorKind::FragmentationNeeded { next_hop_mtu } => {
-                IcmpKind::FragmentationNeeded { mtu: next_hop_mtu }
-            }
-        };
         let accepted = self
             .conns
             .get_mut(&id)
-            .is_some_and(|e| e.conn.on_icmp(now, kind, seq));
+            .is_some_and(|e| e.conn.on_icmp(now, err.kind, seq));
         if accepted {
             self.stats.endpoint.icmp_accepted += 1;
         } else {

@@ -173,9 +173,11 @@ pub enum TcpError {
     ConnectionAborted,
     /// Nothing to read yet (`recv` only).
     WouldBlock,
-    /// An ICMP host or net unreachable answered a connect, or a connection that timed out had
-    /// seen one (EHOSTUNREACH).
+    /// An ICMP host unreachable answered a connect, or a connection that timed out had seen
+    /// one (EHOSTUNREACH).
     HostUnreachable,
+    /// The same for an ICMP network unreachable (ENETUNREACH).
+    NetworkUnreachable,
     /// A bad argument (for example a port of 0).
     InvalidInput,
 }
@@ -193,6 +195,7 @@ impl TcpError {
             TcpError::ConnectionAborted => K::ConnectionAborted,
             TcpError::WouldBlock => K::WouldBlock,
             TcpError::HostUnreachable => K::HostUnreachable,
+            TcpError::NetworkUnreachable => K::NetworkUnreachable,
             TcpError::InvalidInput => K::InvalidInput,
         }
     }
@@ -210,6 +213,7 @@ impl fmt::Display for TcpError {
             TcpError::ConnectionAborted => "connection aborted",
             TcpError::WouldBlock => "operation would block",
             TcpError::HostUnreachable => "no route to host",
+            TcpError::NetworkUnreachable => "network is unreachable",
             TcpError::InvalidInput => "invalid input",
         };
         f.write_str(s)

@@ -3,14 +3,11 @@
 //! Lookup order for a datagram from `remote` to `local` (the order Linux scores sockets in):
 //! a socket connected to exactly that remote, then one bound to exactly the local address, then
 //! one bound to the wildcard address. Binding refuses a port whose address overlaps a socket
-//! already there (no SO_REUSEADDR), as std::net does with `AddrInUse`.
+//! already there (no SO_REUSEADDR), as std::net does with `AddrInUse`. Port 0 takes the first
+//! free port among the caller's candidates (see [`crate::ports`]).
 
 use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddrV4};
-use std::ops::RangeInclusive;
-
-/// RFC 6335 §6: the dynamic (ephemeral) port range.
-pub const EPHEMERAL_PORTS: RangeInclusive<u16> = 49152..=65535;
 
 /// A socket's handle in the table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -20,7 +17,7 @@ pub struct SocketId(pub u64);
 pub enum BindError {
     /// Another socket holds an overlapping address on that port.
     AddrInUse,
-    /// Every ephemeral port is taken.
+    /// Every candidate ephemeral port is taken.
     NoEphemeralPort,
 }
 
@@ -48,9 +45,6 @@ struct Entry<S> {
 pub struct SocketTable<S> {
     ports: HashMap<u16, Vec<Entry<S>>>,
     next_id: u64,
-    /// Where the next ephemeral search starts; moved by a caller-supplied random value so
-    /// ports are hard to guess (RFC 6056 §3.3.1).
-    ephemeral_cursor: u32,
 }
 
 impl<S> Default for SocketTable<S> {
@@ -58,7 +52,6 @@ impl<S> Default for SocketTable<S> {
         Self {
             ports: HashMap::new(),
             next_id: 1,
-            ephemeral_cursor: 0,
         }
     }
 }
@@ -76,16 +69,20 @@ impl<S> SocketTable<S> {
         self.ports.is_empty()
     }
 
-    /// Binds `local`; port 0 picks a free ephemeral port, starting the search at `random`.
+    /// Binds `local`; port 0 takes the first free port of `candidates` (for example
+    /// [`crate::ports::random_candidates`]), which is not used otherwise.
     /// `make` builds the socket's entry once its id and final address are known.
     pub fn bind(
         &mut self,
         local: SocketAddrV4,
-        random: u32,
+        candidates: impl IntoIterator<Item = u16>,
         make: impl FnOnce(SocketId, SocketAddrV4) -> S,
     ) -> Result<(SocketId, SocketAddrV4), BindError> {
         let port = if local.port() == 0 {
-            self.free_ephemeral(*local.ip(), random)?
+            candidates
+                .into_iter()
+                .find(|&port| port != 0 && self.port_free(*local.ip(), port))
+                .ok_or(BindError::NoEphemeralPort)?
         } else {
             if !self.port_free(*local.ip(), local.port()) {
                 return Err(BindError::AddrInUse);
@@ -110,19 +107,6 @@ impl<S> SocketTable<S> {
                 .iter()
                 .any(|e| e.local == addr || e.local.is_unspecified() || addr.is_unspecified())
         })
-    }
-
-    fn free_ephemeral(&mut self, addr: Ipv4Addr, random: u32) -> Result<u16, BindError> {
-        let span = u32::from(*EPHEMERAL_PORTS.end() - *EPHEMERAL_PORTS.start()) + 1;
-        self.ephemeral_cursor = self.ephemeral_cursor.wrapping_add(random);
-        for i in 0..span {
-            let port =
-                *EPHEMERAL_PORTS.start() + ((self.ephemeral_cursor.wrapping_add(i)) % span) as u16;
-            if self.port_free(addr, port) {
-                return Ok(port);
-            }
-        }
-        Err(BindError::NoEphemeralPort)
     }
 
     /// Sets (or with `None` clears) the remote a socket is connected to.
@@ -166,11 +150,28 @@ impl<S> SocketTable<S> {
             .max_by_key(|e| (e.remote.is_some(), !e.local.is_unspecified()))?;
         Some((best.id, &best.socket))
     }
+
+    /// The socket connected to exactly `remote` from `local` (its address or the wildcard),
+    /// if any: the only kind an ICMP error about a datagram we sent is reported to.
+    pub fn lookup_connected(
+        &self,
+        local: SocketAddrV4,
+        remote: SocketAddrV4,
+    ) -> Option<(SocketId, &S)> {
+        let entries = self.ports.get(&local.port())?;
+        let e = entries
+            .iter()
+            .filter(|e| e.remote == Some(remote))
+            .filter(|e| e.local == *local.ip() || e.local.is_unspecified())
+            .max_by_key(|e| !e.local.is_unspecified())?;
+        Some((e.id, &e.socket))
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ports::{random_candidates, EPHEMERAL_PORTS};
 
     fn sa(a: u8, port: u16) -> SocketAddrV4 {
         SocketAddrV4::new(Ipv4Addr::new(192, 0, 2, a), port)
@@ -183,57 +184,93 @@ mod tests {
     #[test]
     fn binding_a_taken_port_is_addr_in_use() {
         let mut t = SocketTable::new();
-        t.bind(any(53), 0, |_, _| "a").unwrap();
+        t.bind(any(53), [], |_, _| "a").unwrap();
         assert_eq!(
-            t.bind(any(53), 0, |_, _| "b").unwrap_err(),
+            t.bind(any(53), [], |_, _| "b").unwrap_err(),
             BindError::AddrInUse
         );
         assert_eq!(
-            t.bind(sa(2, 53), 0, |_, _| "c").unwrap_err(),
+            t.bind(sa(2, 53), [], |_, _| "c").unwrap_err(),
             BindError::AddrInUse
         );
         let mut t = SocketTable::new();
-        t.bind(sa(2, 53), 0, |_, _| "a").unwrap();
+        t.bind(sa(2, 53), [], |_, _| "a").unwrap();
         assert_eq!(
-            t.bind(any(53), 0, |_, _| "b").unwrap_err(),
+            t.bind(any(53), [], |_, _| "b").unwrap_err(),
             BindError::AddrInUse
         );
         // A different specific address on the same port is fine.
-        t.bind(sa(3, 53), 0, |_, _| "c").unwrap();
+        t.bind(sa(3, 53), [], |_, _| "c").unwrap();
     }
 
     #[test]
     fn port_zero_picks_a_free_ephemeral_port() {
         let mut t = SocketTable::new();
-        let (_, a) = t.bind(any(0), 12345, |_, _| ()).unwrap();
-        let (_, b) = t.bind(any(0), 12345, |_, _| ()).unwrap();
+        let (_, a) = t.bind(any(0), random_candidates(12345), |_, _| ()).unwrap();
+        let (_, b) = t.bind(any(0), random_candidates(12345), |_, _| ()).unwrap();
         assert!(EPHEMERAL_PORTS.contains(&a.port()) && EPHEMERAL_PORTS.contains(&b.port()));
-        assert_ne!(a.port(), b.port());
+        assert_eq!(a.port(), 49152 + 12345);
+        assert_eq!(b.port(), a.port() + 1, "the taken candidate is skipped");
+    }
+
+    #[test]
+    fn port_zero_skips_candidates_taken_by_a_specific_address_or_zero() {
+        let mut t = SocketTable::new();
+        t.bind(sa(2, 50000), [], |_, _| ()).unwrap();
+        let (_, b) = t.bind(any(0), [0, 50000, 50001], |_, _| ()).unwrap();
+        assert_eq!(b.port(), 50001);
     }
 
     #[test]
     fn ephemeral_ports_run_out_with_an_error() {
         let mut t = SocketTable::new();
-        for _ in EPHEMERAL_PORTS {
-            t.bind(any(0), 7, |_, _| ()).unwrap();
+        for port in EPHEMERAL_PORTS {
+            // Start each search at a free port, so filling the range stays linear.
+            t.bind(any(0), random_candidates(u32::from(port)), |_, _| ())
+                .unwrap();
         }
         assert_eq!(
-            t.bind(any(0), 7, |_, _| ()).unwrap_err(),
+            t.bind(any(0), random_candidates(7), |_, _| ()).unwrap_err(),
+            BindError::NoEphemeralPort
+        );
+        let mut t = SocketTable::<()>::new();
+        assert_eq!(
+            t.bind(any(0), [], |_, _| ()).unwrap_err(),
             BindError::NoEphemeralPort
         );
     }
 
     #[test]
+    fn an_explicit_port_ignores_the_candidates() {
+        let mut t = SocketTable::new();
+        let (_, a) = t.bind(any(53), [50000], |_, _| ()).unwrap();
+        assert_eq!(a.port(), 53);
+    }
+
+    #[test]
+    fn lookup_connected_finds_only_a_socket_connected_to_that_remote() {
+        let mut t = SocketTable::new();
+        let (wild, _) = t.bind(any(9), [], |_, _| "wild").unwrap();
+        assert!(t.lookup_connected(sa(2, 9), sa(1, 1000)).is_none());
+        t.connect(9, wild, Some(sa(1, 1000)));
+        assert_eq!(t.lookup_connected(sa(2, 9), sa(1, 1000)).unwrap().0, wild);
+        assert!(t.lookup_connected(sa(2, 9), sa(1, 1001)).is_none());
+        assert!(t.lookup_connected(sa(2, 10), sa(1, 1000)).is_none());
+        t.connect(9, wild, None);
+        assert!(t.lookup_connected(sa(2, 9), sa(1, 1000)).is_none());
+    }
+
+    #[test]
     fn connected_beats_specific_beats_wildcard() {
         let mut t = SocketTable::new();
-        let (wild, _) = t.bind(any(7), 0, |_, _| "wild").unwrap();
+        let (wild, _) = t.bind(any(7), [], |_, _| "wild").unwrap();
         let mut t2 = SocketTable::new();
-        let (spec, _) = t2.bind(sa(2, 7), 0, |_, _| "spec").unwrap();
+        let (spec, _) = t2.bind(sa(2, 7), [], |_, _| "spec").unwrap();
         assert_eq!(t.lookup(sa(2, 7), sa(1, 999)).unwrap().0, wild);
         assert_eq!(t2.lookup(sa(2, 7), sa(1, 999)).unwrap().0, spec);
         // A connected socket only takes datagrams from its remote.
         let mut t = SocketTable::new();
-        let (c, _) = t.bind(sa(2, 9), 0, |_, _| "conn").unwrap();
+        let (c, _) = t.bind(sa(2, 9), [], |_, _| "conn").unwrap();
         t.connect(9, c, Some(sa(1, 1000)));
         assert_eq!(t.lookup(sa(2, 9), sa(1, 1000)).unwrap().0, c);
         assert!(t.lookup(sa(2, 9), sa(1, 1001)).is_none());
@@ -242,7 +279,7 @@ mod tests {
     #[test]
     fn wrong_address_or_port_finds_nothing() {
         let mut t = SocketTable::new();
-        t.bind(sa(2, 7), 0, |_, _| ()).unwrap();
+        t.bind(sa(2, 7), [], |_, _| ()).unwrap();
         assert!(t.lookup(sa(3, 7), sa(1, 1)).is_none());
         assert!(t.lookup(sa(2, 8), sa(1, 1)).is_none());
     }
@@ -250,9 +287,9 @@ mod tests {
     #[test]
     fn unbind_frees_the_port() {
         let mut t = SocketTable::new();
-        let (id, _) = t.bind(any(7), 0, |_, _| "a").unwrap();
+        let (id, _) = t.bind(any(7), [], |_, _| "a").unwrap();
         assert_eq!(t.unbind(7, id), Some("a"));
         assert!(t.is_empty());
-        t.bind(any(7), 0, |_, _| "b").unwrap();
+        t.bind(any(7), [], |_, _| "b").unwrap();
     }
 }

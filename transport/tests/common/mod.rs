@@ -8,6 +8,7 @@ use std::collections::{BinaryHeap, VecDeque};
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
+use netstack_network::wire::DstUnreachable;
 use netstack_transport::tcp::{IcmpErrorInfo, IcmpErrorKind};
 
 /// SplitMix64: small, fast, and the same everywhere, so a seed replays exactly.
@@ -144,9 +145,9 @@ impl Pipe {
         if Self::wire_len(&bytes) > self.imp.mtu {
             // RFC 1191: the router drops it and says how large a packet may be.
             self.stats.too_big += 1;
-            let kind = IcmpErrorKind::FragmentationNeeded {
+            let kind = IcmpErrorKind::DstUnreachable(DstUnreachable::FragRequired {
                 next_hop_mtu: self.imp.mtu as u16,
-            };
+            });
             if let Some(info) = IcmpErrorInfo::new(kind, src, dst, &bytes) {
                 if !rng.chance(self.imp.loss) {
                     self.icmp.push_back((now + self.imp.delay, info));

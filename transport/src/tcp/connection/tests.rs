@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use super::*;
 use crate::tcp::segment::{SackBlock, TcpRepr, Timestamp};
 use crate::tcp::CongestionAlgorithm;
+use netstack_network::wire::DstUnreachable;
 
 const PEER_ISS: u32 = 5000;
 const MSS: usize = 1000;
@@ -1136,7 +1137,11 @@ fn icmp_port_unreachable_in_syn_sent_refuses_the_connection() {
     // RFC 1122 §4.2.3.9
     let mut c = Connection::connect(t0(), params(SocketOptions::default()));
     next_seg(&mut c, t0());
-    assert!(c.on_icmp(ms(1), IcmpKind::Unreachable { hard: true }, SeqNumber(100)));
+    assert!(c.on_icmp(
+        ms(1),
+        IcmpErrorKind::DstUnreachable(DstUnreachable::PortUnreachable),
+        SeqNumber(100)
+    ));
     assert_eq!(c.error(), Some(TcpError::ConnectionRefused));
 }
 
@@ -1145,13 +1150,17 @@ fn icmp_quoting_a_sequence_number_outside_the_flight_is_ignored() {
     // RFC 5927 §4.1
     let mut c = Connection::connect(t0(), params(SocketOptions::default()));
     next_seg(&mut c, t0());
-    assert!(!c.on_icmp(ms(1), IcmpKind::Unreachable { hard: true }, SeqNumber(7)));
+    assert!(!c.on_icmp(
+        ms(1),
+        IcmpErrorKind::DstUnreachable(DstUnreachable::PortUnreachable),
+        SeqNumber(7)
+    ));
     assert_eq!(c.state(), State::SynSent);
     let (mut c, _) = established();
     send_segments(&mut c, ms(20), 1);
     assert!(!c.on_icmp(
         ms(21),
-        IcmpKind::FragmentationNeeded { mtu: 600 },
+        IcmpErrorKind::DstUnreachable(DstUnreachable::FragRequired { next_hop_mtu: 600 }),
         SeqNumber(99)
     ));
 }
@@ -1160,7 +1169,11 @@ fn icmp_quoting_a_sequence_number_outside_the_flight_is_ignored() {
 fn icmp_host_unreachable_ends_a_connect_in_syn_sent_as_linux_does() {
     let mut c = Connection::connect(t0(), params(SocketOptions::default()));
     next_seg(&mut c, t0());
-    assert!(c.on_icmp(ms(1), IcmpKind::Unreachable { hard: false }, SeqNumber(100)));
+    assert!(c.on_icmp(
+        ms(1),
+        IcmpErrorKind::DstUnreachable(DstUnreachable::HostUnreachable),
+        SeqNumber(100)
+    ));
     assert_eq!(c.state(), State::Closed);
     assert_eq!(c.error(), Some(TcpError::HostUnreachable));
 }
@@ -1170,9 +1183,25 @@ fn icmp_host_unreachable_is_a_soft_error_once_established() {
     // RFC 1122 §4.2.3.9: keep going; a later timeout reports it (Linux's sk_err_soft).
     let (mut c, _) = established();
     let v = send_segments(&mut c, ms(20), 1);
-    assert!(c.on_icmp(ms(21), IcmpKind::Unreachable { hard: false }, v[0].0.seq));
+    assert!(c.on_icmp(
+        ms(21),
+        IcmpErrorKind::DstUnreachable(DstUnreachable::HostUnreachable),
+        v[0].0.seq
+    ));
     assert_eq!(c.state(), State::Established);
     assert_eq!(c.error(), None);
+}
+
+#[test]
+fn icmp_ttl_exceeded_is_soft_and_a_reassembly_timeout_is_ignored() {
+    use netstack_network::wire::TimeExceeded;
+    let mut c = Connection::connect(t0(), params(SocketOptions::default()));
+    next_seg(&mut c, t0());
+    let ttl = IcmpErrorKind::TimeExceeded(TimeExceeded::TtlExceeded);
+    assert!(c.on_icmp(ms(1), ttl, SeqNumber(100)));
+    let reassembly = IcmpErrorKind::TimeExceeded(TimeExceeded::FragReassembly);
+    assert!(!c.on_icmp(ms(1), reassembly, SeqNumber(100)));
+    assert_eq!(c.state(), State::SynSent);
 }
 
 #[test]
@@ -1182,7 +1211,7 @@ fn fragmentation_needed_lowers_the_mss_and_resends_smaller() {
     let v = send_segments(&mut c, ms(20), 2);
     assert!(c.on_icmp(
         ms(21),
-        IcmpKind::FragmentationNeeded { mtu: 600 },
+        IcmpErrorKind::DstUnreachable(DstUnreachable::FragRequired { next_hop_mtu: 600 }),
         v[0].0.seq
     ));
     let r = drain(&mut c, ms(21));
@@ -1197,7 +1226,7 @@ fn fragmentation_needed_never_goes_below_the_minimum_mtu() {
     let v = send_segments(&mut c, ms(20), 1);
     c.on_icmp(
         ms(21),
-        IcmpKind::FragmentationNeeded { mtu: 100 },
+        IcmpErrorKind::DstUnreachable(DstUnreachable::FragRequired { next_hop_mtu: 100 }),
         v[0].0.seq,
     );
     assert_eq!(drain(&mut c, ms(21))[0].0.payload_len, MIN_PATH_MTU - 40);

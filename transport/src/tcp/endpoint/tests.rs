@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 use super::*;
 use crate::tcp::segment::{Checksum, TcpPacket};
 use crate::tcp::testing::pump;
+use netstack_network::wire::DstUnreachable;
 
 const A: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
 const B: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 2);
@@ -330,7 +331,13 @@ fn icmp_port_unreachable_refuses_a_connect() {
         .connect(t0(), tuple(40000), SocketOptions::default())
         .unwrap();
     let syn = out(&mut a, t0()).remove(0);
-    let info = IcmpErrorInfo::new(IcmpErrorKind::PortUnreachable, A, B, &syn.2[..8]).unwrap();
+    let info = IcmpErrorInfo::new(
+        IcmpErrorKind::DstUnreachable(DstUnreachable::PortUnreachable),
+        A,
+        B,
+        &syn.2[..8],
+    )
+    .unwrap();
     a.on_icmp_error(t0(), info);
     assert_eq!(
         events(&mut a),
@@ -345,7 +352,7 @@ fn icmp_port_unreachable_refuses_a_connect() {
 fn icmp_for_no_connection_is_ignored() {
     let mut a = ep();
     let info = IcmpErrorInfo::new(
-        IcmpErrorKind::PortUnreachable,
+        IcmpErrorKind::DstUnreachable(DstUnreachable::PortUnreachable),
         A,
         B,
         &[0, 1, 0, 80, 0, 0, 0, 0],
@@ -353,7 +360,13 @@ fn icmp_for_no_connection_is_ignored() {
     .unwrap();
     a.on_icmp_error(t0(), info);
     assert_eq!(a.stats().endpoint.icmp_ignored, 1);
-    assert!(IcmpErrorInfo::new(IcmpErrorKind::PortUnreachable, A, B, &[0; 7]).is_none());
+    assert!(IcmpErrorInfo::new(
+        IcmpErrorKind::DstUnreachable(DstUnreachable::PortUnreachable),
+        A,
+        B,
+        &[0; 7]
+    )
+    .is_none());
 }
 
 #[test]
