@@ -378,19 +378,16 @@ impl Lookup {
             return Step::Wait(now);
         };
         let id = resolver.rng.next_u16();
-        let mut query =
-            Message::query(id, Question::new(self.current.clone(), self.question.qtype));
-        query.edns = resolver.config.edns_payload.map(Edns::new);
         tcp.sent = Some(id);
+        let server = tcp.server;
         resolver.stats.tcp_retries += 1;
         resolver.stats.queries_sent += 1;
         let timeout = resolver.config.tcp_timeout.unwrap_or(DEFAULT_TCP_TIMEOUT);
         let deadline = now + timeout;
         self.deadline = Some(deadline);
         Step::SendTcp(TcpTransmit {
-            server: tcp.server,
-            // A query with one question of a bounded name always emits.
-            payload: query.emit().unwrap_or_default(),
+            server,
+            payload: self.query(resolver, id),
             deadline,
         })
     }
@@ -447,11 +444,7 @@ impl Lookup {
         let round = (self.tries / per_round).min(16);
         let timeout = resolver.config.timeout.saturating_mul(1 << round);
         let id = resolver.rng.next_u16();
-        let mut query =
-            Message::query(id, Question::new(self.current.clone(), self.question.qtype));
-        query.edns = resolver.config.edns_payload.map(Edns::new);
-        // A query with one question of a bounded name always emits.
-        let payload = query.emit().unwrap_or_default();
+        let payload = self.query(resolver, id);
         let fresh_socket = self.tries == 0;
         if !fresh_socket {
             resolver.stats.retries += 1;
@@ -466,6 +459,15 @@ impl Lookup {
             payload,
             fresh_socket,
         })
+    }
+
+    /// The query for `current` under `id`, with EDNS as configured.
+    fn query(&self, resolver: &Resolver, id: u16) -> Vec<u8> {
+        let mut query =
+            Message::query(id, Question::new(self.current.clone(), self.question.qtype));
+        query.edns = resolver.config.edns_payload.map(Edns::new);
+        // A query with one question of a bounded name always emits.
+        query.emit().unwrap_or_default()
     }
 
     /// Feeds a datagram that arrived from `from` on this lookup's socket.
@@ -532,7 +534,7 @@ impl Lookup {
     /// The TCP exchange for [`Step::SendTcp`] failed with `kind` (a timeout, a refused or
     /// reset connection, a close before the answer).
     pub fn on_tcp_failure(&mut self, resolver: &mut Resolver, kind: io::ErrorKind) {
-        if self.done.is_some() || !self.tcp.as_ref().is_some_and(|t| t.sent.is_some()) {
+        if self.done.is_some() || self.tcp.as_ref().is_none_or(|t| t.sent.is_none()) {
             return;
         }
         if matches!(kind, io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock) {

@@ -74,6 +74,7 @@ forward_datagram_socket!(&T, std::sync::Arc<T>, Box<T>);
 pub trait StreamSocket: Read + Write {
     /// `None` blocks forever; a timeout shows as `WouldBlock` or `TimedOut`, as std does.
     fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()>;
+    /// As `set_read_timeout`, for writes.
     fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()>;
 }
 
