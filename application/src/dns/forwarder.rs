@@ -3,8 +3,10 @@
 //! goes back with RA set and AA clear.
 //!
 //! Policy: without RD a name outside the zones is REFUSED (we do not serve our cache to
-//! non-recursive queries); any resolver error becomes SERVFAIL, including a truncated
-//! upstream answer until DNS over TCP exists.
+//! non-recursive queries). A truncated upstream answer is asked again over TCP by the
+//! resolver (RFC 7766 §5); when that retry fails, the client gets the truncated answer as it
+//! came, TC set, so it can ask over TCP itself (RFC 1035 §4.2.2). Any other resolver error
+//! becomes SERVFAIL.
 
 use super::authority::{
     answer_query, finish, response_to, triage, IncomingQuery, Transport, Triage,
@@ -66,6 +68,19 @@ pub fn forward_reply(
                 (_, true) => stats.nodata += 1,
                 _ => stats.answered += 1,
             }
+        }
+        Err(ResolveError::Truncated {
+            cnames, response, ..
+        }) => {
+            log::debug!(
+                "dns: relaying a truncated answer for {} with TC",
+                q.question.name
+            );
+            // RFC 2181 §9: what fitted, marked incomplete; `finish` counts it as truncated.
+            r.header.tc = true;
+            r.answers = cnames.iter().chain(&response.answers).cloned().collect();
+            r.authorities = response.authorities.clone();
+            r.set_rcode(response.rcode());
         }
         Err(e) => {
             log::debug!("dns: forwarding {} failed: {e}", q.question.name);

@@ -11,8 +11,12 @@
 //!   doubles each round (1 s, 2 s, … by default). SERVFAIL, REFUSED, NOTIMP and FORMERR move
 //!   on to the next try at once. With one silent server and the defaults: tries at 0 s and
 //!   1 s, `Timeout` at 3 s.
-//! - TC set: reported as [`ResolveError::Truncated`] so the caller can retry over TCP (the
-//!   seam for DNS over TCP, which arrives with TCP).
+//! - TC set (RFC 1035 §4.2.2, RFC 7766 §5): the same question goes again, with a fresh ID,
+//!   to the same server over TCP ([`Step::SendTcp`]); the driver makes that exchange and feeds
+//!   the answer to [`Lookup::on_tcp_response`], which checks it as a UDP answer is checked (ID,
+//!   question) and also refuses TC. A failed retry (no connection, a timeout, a close, a
+//!   mismatched answer) ends the lookup with [`ResolveError::Truncated`], which carries the
+//!   truncated answer. `tcp_timeout: None` ends it there without trying TCP.
 //! - CNAMEs are followed, from the response or by asking again for the target, at most
 //!   `max_cname_chain` of them; a name seen twice is a loop.
 //! - Only records on the chain from the question are cached (never unrelated records a
@@ -23,6 +27,7 @@ use super::{
     Class, Edns, Message, Name, Question, RData, Rcode, Record, RecordType, EDNS_PAYLOAD_SIZE,
 };
 use log::debug;
+use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
@@ -38,7 +43,13 @@ pub struct ResolverConfig {
     pub cache_capacity: usize,
     /// The EDNS0 payload size to advertise; `None` sends plain RFC 1035 queries.
     pub edns_payload: Option<u16>,
+    /// How long a retry over TCP after a truncated answer may take, connecting included;
+    /// `None`: no retry, a truncated answer is [`ResolveError::Truncated`].
+    pub tcp_timeout: Option<Duration>,
 }
+
+/// The default bound on a retry over TCP: connect, send, and read the whole answer.
+pub const DEFAULT_TCP_TIMEOUT: Duration = Duration::from_secs(5);
 
 impl ResolverConfig {
     pub fn new(servers: Vec<SocketAddr>) -> ResolverConfig {
@@ -49,6 +60,7 @@ impl ResolverConfig {
             max_cname_chain: 8,
             cache_capacity: DEFAULT_CACHE_CAPACITY,
             edns_payload: Some(EDNS_PAYLOAD_SIZE),
+            tcp_timeout: Some(DEFAULT_TCP_TIMEOUT),
         }
     }
 }
@@ -75,7 +87,19 @@ super::counters! {
         pub responses_wrong_question,
         /// SERVFAIL, REFUSED, NOTIMP, FORMERR and the like.
         pub server_failures,
+        /// Accepted UDP answers with TC set.
         pub truncated,
+        /// Questions asked again over TCP after a truncated answer.
+        pub tcp_retries,
+        /// TCP retries that got no usable answer (each also counted by its cause below, or
+        /// as a rejected response above).
+        pub tcp_failures,
+        /// TCP retries that did not finish within `tcp_timeout`.
+        pub tcp_timeouts,
+        /// TCP retries whose connection failed or closed before the answer.
+        pub tcp_errors,
+        /// Answers over TCP with TC set (RFC 7766 §8 leaves TCP no reason to truncate).
+        pub tcp_truncated,
         pub cnames_followed,
     }
 }
@@ -149,6 +173,7 @@ impl Resolver {
             outstanding: Vec::new(),
             deadline: None,
             last_failure: None,
+            tcp: None,
             from_cache: true,
             done: None,
         }
@@ -208,11 +233,15 @@ pub enum ResolveError {
         rcode: Rcode,
         server: SocketAddr,
     },
-    /// The response had TC set: the answer needs DNS over TCP (RFC 7766), which is not there
-    /// yet. `question` is the question to ask over TCP.
+    /// The response had TC set and asking again over TCP did not get the answer (or
+    /// `tcp_timeout` is `None`). `question` is the question `server` truncated the answer to;
+    /// `response` is that truncated answer and `cnames` the chain followed before it, so a
+    /// forwarder can relay what it got with TC set.
     Truncated {
         server: SocketAddr,
         question: Question,
+        cnames: Vec<Record>,
+        response: Box<Message>,
     },
     /// A CNAME chain that comes back to a name it passed.
     CnameLoop(Name),
@@ -228,7 +257,10 @@ impl core::fmt::Display for ResolveError {
             ResolveError::Timeout { tries } => write!(f, "no response after {tries} tries"),
             ResolveError::ServerFailure { rcode, server } => write!(f, "{server} answered {rcode}"),
             ResolveError::Truncated { server, .. } => {
-                write!(f, "{server} truncated the answer (needs TCP)")
+                write!(
+                    f,
+                    "{server} truncated the answer and TCP did not get it whole"
+                )
             }
             ResolveError::CnameLoop(n) => write!(f, "CNAME loop at {n}"),
             ResolveError::CnameChainTooLong => f.write_str("CNAME chain too long"),
@@ -249,10 +281,24 @@ pub struct Transmit {
     pub fresh_socket: bool,
 }
 
+/// A question to ask over TCP: one length-prefixed query on a new connection to `server`
+/// (RFC 7766 §6.2.1), its answer fed to [`Lookup::on_tcp_response`], or its failure to
+/// [`Lookup::on_tcp_failure`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TcpTransmit {
+    pub server: SocketAddr,
+    /// The query, without the two-octet length.
+    pub payload: Vec<u8>,
+    /// The whole exchange (connect, write, read) ends by this instant.
+    pub deadline: Instant,
+}
+
 /// What a lookup wants next.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Step {
     Send(Transmit),
+    /// Ask over TCP after a truncated answer; nothing else happens until its outcome is fed.
+    SendTcp(TcpTransmit),
     /// Feed responses until this instant, then poll again.
     Wait(Instant),
     Done(Result<LookupAnswer, ResolveError>),
@@ -272,8 +318,19 @@ pub struct Lookup {
     outstanding: Vec<(u16, SocketAddr)>,
     deadline: Option<Instant>,
     last_failure: Option<ResolveError>,
+    /// The retry over TCP after a truncated answer, while there is one.
+    tcp: Option<TcpRetry>,
     from_cache: bool,
     done: Option<Result<LookupAnswer, ResolveError>>,
+}
+
+/// A retry over TCP: the truncated answer it replaces, and the query once it is sent.
+#[derive(Debug, Clone)]
+struct TcpRetry {
+    server: SocketAddr,
+    truncated: Box<Message>,
+    /// The ID of the query over TCP, once [`Step::SendTcp`] went out.
+    sent: Option<u16>,
 }
 
 impl Lookup {
@@ -286,6 +343,19 @@ impl Lookup {
         loop {
             if let Some(done) = &self.done {
                 return Step::Done(done.clone());
+            }
+            if let Some(tcp) = &self.tcp {
+                if tcp.sent.is_none() {
+                    return self.send_tcp(resolver, now);
+                }
+                match self.deadline {
+                    Some(deadline) if now < deadline => return Step::Wait(deadline),
+                    _ => {
+                        resolver.stats.tcp_timeouts += 1;
+                        self.tcp_failed(resolver);
+                        continue;
+                    }
+                }
             }
             match self.deadline {
                 Some(deadline) if now < deadline => return Step::Wait(deadline),
@@ -300,6 +370,26 @@ impl Lookup {
             }
             return self.transmit(resolver, now);
         }
+    }
+
+    /// Sends the retry over TCP: the same question with a fresh ID (RFC 5452).
+    fn send_tcp(&mut self, resolver: &mut Resolver, now: Instant) -> Step {
+        let Some(tcp) = &mut self.tcp else {
+            return Step::Wait(now);
+        };
+        let id = resolver.rng.next_u16();
+        tcp.sent = Some(id);
+        let server = tcp.server;
+        resolver.stats.tcp_retries += 1;
+        resolver.stats.queries_sent += 1;
+        let timeout = resolver.config.tcp_timeout.unwrap_or(DEFAULT_TCP_TIMEOUT);
+        let deadline = now + timeout;
+        self.deadline = Some(deadline);
+        Step::SendTcp(TcpTransmit {
+            server,
+            payload: self.query(resolver, id),
+            deadline,
+        })
     }
 
     /// Answers `current` from the cache if it can. Returns true when it made progress
@@ -354,11 +444,7 @@ impl Lookup {
         let round = (self.tries / per_round).min(16);
         let timeout = resolver.config.timeout.saturating_mul(1 << round);
         let id = resolver.rng.next_u16();
-        let mut query =
-            Message::query(id, Question::new(self.current.clone(), self.question.qtype));
-        query.edns = resolver.config.edns_payload.map(Edns::new);
-        // A query with one question of a bounded name always emits.
-        let payload = query.emit().unwrap_or_default();
+        let payload = self.query(resolver, id);
         let fresh_socket = self.tries == 0;
         if !fresh_socket {
             resolver.stats.retries += 1;
@@ -375,6 +461,15 @@ impl Lookup {
         })
     }
 
+    /// The query for `current` under `id`, with EDNS as configured.
+    fn query(&self, resolver: &Resolver, id: u16) -> Vec<u8> {
+        let mut query =
+            Message::query(id, Question::new(self.current.clone(), self.question.qtype));
+        query.edns = resolver.config.edns_payload.map(Edns::new);
+        // A query with one question of a bounded name always emits.
+        query.emit().unwrap_or_default()
+    }
+
     /// Feeds a datagram that arrived from `from` on this lookup's socket.
     pub fn on_response(
         &mut self,
@@ -386,40 +481,126 @@ impl Lookup {
         if self.done.is_some() {
             return;
         }
+        let Some(m) = self.check_response(resolver, from, bytes, &self.outstanding) else {
+            return;
+        };
+        self.outstanding.clear();
+        self.deadline = None;
+        if m.header.tc {
+            resolver.stats.truncated += 1;
+            if resolver.config.tcp_timeout.is_some() {
+                // RFC 7766 §5: ask the same server the same question over TCP (poll sends).
+                self.tcp = Some(TcpRetry {
+                    server: from,
+                    truncated: Box::new(m),
+                    sent: None,
+                });
+            } else {
+                self.done = Some(Err(self.truncated_error(from, m)));
+            }
+            return;
+        }
+        self.on_accepted(resolver, now, from, m);
+    }
+
+    /// Feeds the answer that came back over TCP for [`Step::SendTcp`]. It is checked as a
+    /// UDP answer is (ID, server, question); one that fails, or has TC set, fails the retry.
+    pub fn on_tcp_response(&mut self, resolver: &mut Resolver, now: Instant, bytes: &[u8]) {
+        let Some(TcpRetry {
+            server,
+            sent: Some(id),
+            ..
+        }) = self.tcp
+        else {
+            return;
+        };
+        if self.done.is_some() {
+            return;
+        }
+        let Some(m) = self.check_response(resolver, server, bytes, &[(id, server)]) else {
+            self.tcp_failed(resolver);
+            return;
+        };
+        if m.header.tc {
+            resolver.stats.tcp_truncated += 1;
+            self.tcp_failed(resolver);
+            return;
+        }
+        self.tcp = None;
+        self.deadline = None;
+        self.on_accepted(resolver, now, server, m);
+    }
+
+    /// The TCP exchange for [`Step::SendTcp`] failed with `kind` (a timeout, a refused or
+    /// reset connection, a close before the answer).
+    pub fn on_tcp_failure(&mut self, resolver: &mut Resolver, kind: io::ErrorKind) {
+        if self.done.is_some() || self.tcp.as_ref().is_none_or(|t| t.sent.is_none()) {
+            return;
+        }
+        if matches!(kind, io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock) {
+            resolver.stats.tcp_timeouts += 1;
+        } else {
+            resolver.stats.tcp_errors += 1;
+        }
+        self.tcp_failed(resolver);
+    }
+
+    /// Ends the lookup with the truncated answer the retry was for (counted as a failure).
+    fn tcp_failed(&mut self, resolver: &mut Resolver) {
+        resolver.stats.tcp_failures += 1;
+        self.deadline = None;
+        if let Some(tcp) = self.tcp.take() {
+            debug!("dns: retry over TCP to {} failed", tcp.server);
+            self.done = Some(Err(self.truncated_error(tcp.server, *tcp.truncated)));
+        }
+    }
+
+    fn truncated_error(&self, server: SocketAddr, response: Message) -> ResolveError {
+        ResolveError::Truncated {
+            server,
+            question: Question::new(self.current.clone(), self.question.qtype),
+            cnames: self.chain.clone(),
+            response: Box::new(response),
+        }
+    }
+
+    /// RFC 5452 §9.1: a response counts when it parses, is a response, carries an ID we sent
+    /// to `from` (`sent`) and echoes the question. Every other one is counted by cause.
+    fn check_response(
+        &self,
+        resolver: &mut Resolver,
+        from: SocketAddr,
+        bytes: &[u8],
+        sent: &[(u16, SocketAddr)],
+    ) -> Option<Message> {
         let stats = &mut resolver.stats;
         let Ok(m) = Message::parse(bytes) else {
             stats.responses_malformed += 1;
-            return;
+            return None;
         };
         if !m.header.qr {
             stats.responses_not_response += 1;
-            return;
+            return None;
         }
-        let Some(&(_, server)) = self.outstanding.iter().find(|(id, _)| *id == m.header.id) else {
+        let Some(&(_, server)) = sent.iter().find(|(id, _)| *id == m.header.id) else {
             stats.responses_unknown_id += 1;
-            return;
+            return None;
         };
         if server != from {
             stats.responses_wrong_server += 1;
-            return;
+            return None;
         }
         let expected = Question::new(self.current.clone(), self.question.qtype);
         if m.questions != [expected] {
             stats.responses_wrong_question += 1;
-            return;
+            return None;
         }
         stats.responses_accepted += 1;
-        self.outstanding.clear();
-        self.deadline = None;
-        if m.header.tc {
-            stats.truncated += 1;
-            let question = Question::new(self.current.clone(), self.question.qtype);
-            self.done = Some(Err(ResolveError::Truncated {
-                server: from,
-                question,
-            }));
-            return;
-        }
+        Some(m)
+    }
+
+    /// A checked, complete response from `from`: an answer, or an error code to move on from.
+    fn on_accepted(&mut self, resolver: &mut Resolver, now: Instant, from: SocketAddr, m: Message) {
         match m.rcode() {
             Rcode::NOERROR | Rcode::NXDOMAIN => {
                 self.on_answer(resolver, now, &m);
@@ -429,7 +610,7 @@ impl Lookup {
             }
             rcode => {
                 debug!("dns: {from} answered {rcode} for {}", self.current);
-                stats.server_failures += 1;
+                resolver.stats.server_failures += 1;
                 // Next try at once, from the same socket.
                 self.last_failure = Some(ResolveError::ServerFailure {
                     rcode,
@@ -523,6 +704,7 @@ impl Lookup {
         self.outstanding.clear();
         self.deadline = None;
         self.last_failure = None;
+        self.tcp = None;
         true
     }
 

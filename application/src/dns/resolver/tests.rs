@@ -201,6 +201,7 @@ fn tries_rotate_over_the_servers() {
                 assert_eq!(d, Err(ResolveError::Timeout { tries: 4 }));
                 break;
             }
+            Step::SendTcp(t) => panic!("no answer was truncated: {t:?}"),
         }
     }
     assert_eq!(
@@ -345,21 +346,27 @@ fn every_server_failing_reports_the_last_failure() {
 }
 
 #[test]
-fn truncated_response_is_reported_for_tcp() {
+fn truncated_response_without_tcp_is_reported_with_the_truncated_answer() {
     let t0 = Instant::now();
-    let mut r = resolver(&[s1()]);
+    let config = ResolverConfig {
+        tcp_timeout: None,
+        ..ResolverConfig::new(vec![s1()])
+    };
+    let mut r = Resolver::new(config, 7);
     let mut l = r.lookup(name("a.test"), RecordType::TXT);
     let (_, q) = expect_send(&mut l, &mut r, t0);
-    let mut m = Message::parse(&reply(&q, Rcode::NOERROR, vec![], vec![])).unwrap();
-    m.header.tc = true;
-    l.on_response(&mut r, t0, s1(), &m.emit().unwrap());
+    let truncated = truncated_reply(&q, vec![]);
+    l.on_response(&mut r, t0, s1(), &truncated);
     assert_eq!(
         expect_done(&mut l, &mut r, t0),
         Err(ResolveError::Truncated {
             server: s1(),
-            question: Question::new(name("a.test"), RecordType::TXT)
+            question: Question::new(name("a.test"), RecordType::TXT),
+            cnames: vec![],
+            response: Box::new(Message::parse(&truncated).unwrap()),
         })
     );
+    assert_eq!((r.stats().truncated, r.stats().tcp_retries), (1, 0));
 }
 
 #[test]
@@ -597,4 +604,243 @@ fn id_generator_is_deterministic_per_seed_and_spreads() {
     assert_eq!(ids, (0..1000).map(|_| b.next_u16()).collect::<Vec<_>>());
     let distinct: std::collections::HashSet<_> = ids.iter().collect();
     assert!(distinct.len() > 980, "{} distinct of 1000", distinct.len());
+}
+
+/// `q`'s answer with TC set and only `answers` (what fitted).
+fn truncated_reply(q: &Message, answers: Vec<Record>) -> Vec<u8> {
+    let mut m = Message::parse(&reply(q, Rcode::NOERROR, answers, vec![])).unwrap();
+    m.header.tc = true;
+    m.emit().unwrap()
+}
+
+fn txt(owner: &str, i: usize) -> Record {
+    Record::new(
+        name(owner),
+        60,
+        RData::Txt(vec![format!("{i}").into_bytes()]),
+    )
+}
+
+/// Expects a retry over TCP and returns it with the query it carries.
+fn expect_tcp(l: &mut Lookup, r: &mut Resolver, now: Instant) -> (TcpTransmit, Message) {
+    match l.poll(r, now) {
+        Step::SendTcp(t) => {
+            let q = Message::parse(&t.payload).unwrap();
+            (t, q)
+        }
+        other => panic!("expected a retry over TCP, got {other:?}"),
+    }
+}
+
+/// A lookup of a.test TXT whose first UDP answer (from S1) came back truncated, holding one
+/// record; returns the truncated answer's bytes.
+fn truncated_lookup(r: &mut Resolver, t0: Instant) -> (Lookup, Vec<u8>) {
+    let mut l = r.lookup(name("a.test"), RecordType::TXT);
+    let (_, q) = expect_send(&mut l, r, t0);
+    let truncated = truncated_reply(&q, vec![txt("a.test", 0)]);
+    l.on_response(r, t0, s1(), &truncated);
+    (l, truncated)
+}
+
+fn truncated_error(
+    server: SocketAddr,
+    qname: &str,
+    cnames: Vec<Record>,
+    bytes: &[u8],
+) -> ResolveError {
+    ResolveError::Truncated {
+        server,
+        question: Question::new(name(qname), RecordType::TXT),
+        cnames,
+        response: Box::new(Message::parse(bytes).unwrap()),
+    }
+}
+
+#[test]
+fn truncated_answer_is_asked_again_over_tcp_of_the_same_server_with_a_fresh_id() {
+    // RFC 1035 §4.2.2, RFC 7766 §5.
+    let t0 = Instant::now();
+    let mut r = resolver(&[s1(), s2()]);
+    let mut l = r.lookup(name("a.test"), RecordType::TXT);
+    let (_, udp) = expect_send(&mut l, &mut r, t0);
+    l.on_response(
+        &mut r,
+        t0,
+        s1(),
+        &truncated_reply(&udp, vec![txt("a.test", 0)]),
+    );
+    let (t, q) = expect_tcp(&mut l, &mut r, t0);
+    assert_eq!(t.server, s1());
+    assert_eq!(t.deadline, t0 + DEFAULT_TCP_TIMEOUT);
+    assert_eq!(q.questions, udp.questions);
+    assert_ne!(q.header.id, udp.header.id, "a fresh ID (RFC 5452)");
+    assert!(q.header.rd && !q.header.qr);
+    // Nothing else happens while the exchange runs; a late UDP answer no longer counts.
+    assert_eq!(l.poll(&mut r, t0 + secs(1)), Step::Wait(t.deadline));
+    l.on_response(
+        &mut r,
+        t0,
+        s1(),
+        &reply(&udp, Rcode::NOERROR, vec![], vec![]),
+    );
+    assert_eq!(r.stats().responses_unknown_id, 1);
+    let whole: Vec<Record> = (0..40).map(|i| txt("a.test", i)).collect();
+    l.on_tcp_response(
+        &mut r,
+        t0 + secs(1),
+        &reply(&q, Rcode::NOERROR, whole.clone(), vec![]),
+    );
+    let answer = expect_done(&mut l, &mut r, t0 + secs(1)).unwrap();
+    assert_eq!(answer.records, whole);
+    assert_eq!(answer.response.as_ref().map(|m| m.answers.len()), Some(40));
+    let s = r.stats();
+    assert_eq!(
+        (s.truncated, s.tcp_retries, s.tcp_failures, s.queries_sent),
+        (1, 1, 0, 2)
+    );
+    // The whole answer went into the cache (its TTLs now a second lower).
+    let mut again = r.lookup(name("a.test"), RecordType::TXT);
+    let cached = expect_done(&mut again, &mut r, t0 + secs(2)).unwrap();
+    assert!(cached.from_cache);
+    assert_eq!(cached.records.len(), 40);
+}
+
+#[test]
+fn tcp_answer_that_does_not_match_fails_the_retry_with_the_truncated_answer() {
+    let t0 = Instant::now();
+    type Spoil = fn(&mut Message);
+    let cases: [(&str, Spoil); 5] = [
+        ("another ID", |m| m.header.id = m.header.id.wrapping_add(1)),
+        ("another question", |m| {
+            m.questions[0].name = name("b.test");
+        }),
+        ("a query, not a response", |m| m.header.qr = false),
+        ("TC set over TCP", |m| m.header.tc = true),
+        ("malformed", |m| m.header.id ^= 0), // replaced by garbage below
+    ];
+    for (what, spoil) in cases {
+        let mut r = resolver(&[s1()]);
+        let (mut l, truncated) = truncated_lookup(&mut r, t0);
+        let (_, q) = expect_tcp(&mut l, &mut r, t0);
+        let mut m =
+            Message::parse(&reply(&q, Rcode::NOERROR, vec![txt("a.test", 1)], vec![])).unwrap();
+        spoil(&mut m);
+        let bytes = if what == "malformed" {
+            vec![0xde, 0xad]
+        } else {
+            m.emit().unwrap()
+        };
+        l.on_tcp_response(&mut r, t0, &bytes);
+        assert_eq!(
+            expect_done(&mut l, &mut r, t0),
+            Err(truncated_error(s1(), "a.test", vec![], &truncated)),
+            "{what}"
+        );
+        let s = r.stats();
+        assert_eq!((s.tcp_retries, s.tcp_failures), (1, 1), "{what}");
+        let by_cause = [
+            s.responses_unknown_id,
+            s.responses_wrong_question,
+            s.responses_not_response,
+            s.tcp_truncated,
+            s.responses_malformed,
+        ];
+        assert_eq!(by_cause.iter().sum::<u64>(), 1, "{what}: {s:?}");
+    }
+}
+
+#[test]
+fn tcp_retry_past_its_deadline_ends_with_the_truncated_answer() {
+    let t0 = Instant::now();
+    let config = ResolverConfig {
+        tcp_timeout: Some(Duration::from_millis(300)),
+        ..ResolverConfig::new(vec![s1()])
+    };
+    let mut r = Resolver::new(config, 7);
+    let (mut l, truncated) = truncated_lookup(&mut r, t0);
+    let (t, q) = expect_tcp(&mut l, &mut r, t0);
+    assert_eq!(t.deadline, t0 + Duration::from_millis(300));
+    assert_eq!(
+        expect_done(&mut l, &mut r, t.deadline),
+        Err(truncated_error(s1(), "a.test", vec![], &truncated))
+    );
+    // An answer after the end changes nothing.
+    l.on_tcp_response(
+        &mut r,
+        t.deadline,
+        &reply(&q, Rcode::NOERROR, vec![], vec![]),
+    );
+    assert!(matches!(
+        expect_done(&mut l, &mut r, t.deadline),
+        Err(ResolveError::Truncated { .. })
+    ));
+    let s = r.stats();
+    assert_eq!((s.tcp_retries, s.tcp_failures, s.tcp_timeouts), (1, 1, 1));
+    assert_eq!(s.timeouts, 0, "UDP timeouts are counted apart");
+}
+
+#[test]
+fn tcp_connection_failure_ends_with_the_truncated_answer() {
+    let t0 = Instant::now();
+    for (kind, errors, timeouts) in [
+        (io::ErrorKind::ConnectionRefused, 1, 0),
+        (io::ErrorKind::UnexpectedEof, 1, 0),
+        (io::ErrorKind::WouldBlock, 0, 1),
+    ] {
+        let mut r = resolver(&[s1(), s2()]);
+        let (mut l, truncated) = truncated_lookup(&mut r, t0);
+        expect_tcp(&mut l, &mut r, t0);
+        l.on_tcp_failure(&mut r, kind);
+        assert_eq!(
+            expect_done(&mut l, &mut r, t0),
+            Err(truncated_error(s1(), "a.test", vec![], &truncated)),
+            "{kind:?}"
+        );
+        let s = r.stats();
+        assert_eq!(
+            (s.tcp_failures, s.tcp_errors, s.tcp_timeouts),
+            (1, errors, timeouts),
+            "{kind:?}"
+        );
+    }
+}
+
+#[test]
+fn servfail_over_tcp_moves_on_to_the_next_server_over_udp() {
+    let t0 = Instant::now();
+    let mut r = resolver(&[s1(), s2()]);
+    let (mut l, _) = truncated_lookup(&mut r, t0);
+    let (_, q) = expect_tcp(&mut l, &mut r, t0);
+    l.on_tcp_response(&mut r, t0, &reply(&q, Rcode::SERVFAIL, vec![], vec![]));
+    let (t, _) = expect_send(&mut l, &mut r, t0);
+    assert_eq!(t.server, s2());
+    assert_eq!(r.stats().server_failures, 1);
+}
+
+#[test]
+fn truncated_answer_after_a_cname_keeps_the_chain() {
+    let t0 = Instant::now();
+    let mut r = resolver(&[s1()]);
+    let mut l = r.lookup(name("www.test"), RecordType::TXT);
+    let (_, q) = expect_send(&mut l, &mut r, t0);
+    let chain = vec![cname("www.test", "a.test")];
+    l.on_response(
+        &mut r,
+        t0,
+        s1(),
+        &reply(&q, Rcode::NOERROR, chain.clone(), vec![]),
+    );
+    let (_, q) = expect_send(&mut l, &mut r, t0);
+    let truncated = truncated_reply(&q, vec![]);
+    l.on_response(&mut r, t0, s1(), &truncated);
+    let (_, tcp) = expect_tcp(&mut l, &mut r, t0);
+    assert_eq!(
+        tcp.questions, q.questions,
+        "the retry asks for the CNAME's target"
+    );
+    l.on_tcp_failure(&mut r, io::ErrorKind::ConnectionReset);
+    assert_eq!(
+        expect_done(&mut l, &mut r, t0),
+        Err(truncated_error(s1(), "a.test", chain, &truncated))
+    );
 }

@@ -2,8 +2,11 @@
 
 use super::*;
 use crate::dns::testutil::{name, tool_present, within};
-use crate::dns::{demo_zone, Message, Question, RData, Rcode, Record, ResolverConfig, Zone};
+use crate::dns::{
+    demo_zone, Message, Question, RData, Rcode, Record, ResolverConfig, ResolverStats, Zone,
+};
 use std::net::Ipv4Addr;
+use std::sync::atomic::AtomicU64;
 use std::sync::mpsc;
 use std::sync::Arc;
 use std::thread;
@@ -368,4 +371,354 @@ fn kdig_reads_our_answers() {
     assert!(out.contains("Flags: qr aa rd;"), "{out}");
     assert!(out.contains("CNAME\tdemo.test."), "{out}");
     assert!(out.contains("A\t192.0.2.2"), "{out}");
+}
+
+/// What the fake upstream does over TCP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TcpSide {
+    /// Answers whole.
+    Whole,
+    /// Accepts and never answers.
+    Silent,
+    /// Answers whole, under another ID.
+    WrongId,
+    /// Nothing listens: connections are refused.
+    Absent,
+}
+
+/// A tiny fake upstream on one 127.0.0.1 port: every UDP answer has TC set and holds only the
+/// first of its records; over TCP, on the same port, it does what `TcpSide` says. It knows one
+/// RRset: eight TXT records of about 100 octets at `big.test`, more than 512 octets in all and
+/// less than 1232.
+struct TruncatingUpstream {
+    addr: SocketAddr,
+    stop: Arc<AtomicBool>,
+    udp_queries: Arc<AtomicU64>,
+    tcp_queries: Arc<AtomicU64>,
+    done: mpsc::Receiver<()>,
+    threads: usize,
+}
+
+const BIG: &str = "big.test";
+
+fn big_rrset() -> Vec<Record> {
+    (0..8)
+        .map(|i| {
+            let text = format!("{i} {}", "x".repeat(98)).into_bytes();
+            Record::new(name(BIG), 60, RData::Txt(vec![text]))
+        })
+        .collect()
+}
+
+/// The fake upstream's answer to `query`: TC and one record over UDP, all of them over TCP.
+fn upstream_answer(query: &[u8], udp: bool, id_offset: u16) -> Option<Vec<u8>> {
+    let q = Message::parse(query).ok()?;
+    let mut r = Message::query(q.header.id.wrapping_add(id_offset), q.questions[0].clone());
+    r.header.qr = true;
+    r.header.ra = true;
+    r.header.rd = q.header.rd;
+    r.answers = big_rrset();
+    if udp {
+        r.header.tc = true;
+        r.answers.truncate(1);
+    }
+    r.emit().ok()
+}
+
+impl TruncatingUpstream {
+    fn start(side: TcpSide) -> TruncatingUpstream {
+        // The same port number for UDP and TCP, as a DNS server has.
+        let (udp, tcp) = (0..50)
+            .find_map(|_| {
+                let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
+                if side == TcpSide::Absent {
+                    return Some((udp, None));
+                }
+                let tcp = std::net::TcpListener::bind(udp.local_addr().unwrap()).ok()?;
+                Some((udp, Some(tcp)))
+            })
+            .expect("no port free for both UDP and TCP on 127.0.0.1");
+        let addr = udp.local_addr().unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let udp_queries = Arc::new(AtomicU64::new(0));
+        let tcp_queries = Arc::new(AtomicU64::new(0));
+        let (tx, done) = mpsc::channel();
+        let mut threads = 1;
+        {
+            let (stop, count, tx) = (stop.clone(), udp_queries.clone(), tx.clone());
+            thread::spawn(move || {
+                udp.set_read_timeout(Some(Duration::from_millis(20)))
+                    .unwrap();
+                let mut buf = [0u8; 512];
+                while !stop.load(Ordering::Relaxed) {
+                    let Ok((n, from)) = udp.recv_from(&mut buf) else {
+                        continue;
+                    };
+                    count.fetch_add(1, Ordering::Relaxed);
+                    if let Some(r) = upstream_answer(&buf[..n], true, 0) {
+                        let _ = udp.send_to(&r, from);
+                    }
+                }
+                let _ = tx.send(());
+            });
+        }
+        if let Some(listener) = tcp {
+            threads += 1;
+            let (stop, count) = (stop.clone(), tcp_queries.clone());
+            thread::spawn(move || {
+                listener.set_nonblocking(true).unwrap();
+                let mut held = Vec::new();
+                while !stop.load(Ordering::Relaxed) {
+                    let Ok((mut conn, _)) = listener.accept() else {
+                        thread::sleep(Duration::from_millis(10));
+                        continue;
+                    };
+                    count.fetch_add(1, Ordering::Relaxed);
+                    if side == TcpSide::Silent {
+                        held.push(conn);
+                        continue;
+                    }
+                    conn.set_nonblocking(false).unwrap();
+                    conn.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+                    let offset = u16::from(side == TcpSide::WrongId);
+                    if let Ok(Some(q)) = crate::dns::tcp::read_message(&mut conn) {
+                        if let Some(r) = upstream_answer(&q, false, offset) {
+                            let _ = crate::dns::tcp::write_message(&mut conn, &r);
+                        }
+                    }
+                }
+                let _ = tx.send(());
+            });
+        }
+        TruncatingUpstream {
+            addr,
+            stop,
+            udp_queries,
+            tcp_queries,
+            done,
+            threads,
+        }
+    }
+
+    /// (UDP queries, TCP connections) so far.
+    fn counts(&self) -> (u64, u64) {
+        (
+            self.udp_queries.load(Ordering::Relaxed),
+            self.tcp_queries.load(Ordering::Relaxed),
+        )
+    }
+}
+
+impl Drop for TruncatingUpstream {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        for _ in 0..self.threads {
+            let stopped = self.done.recv_timeout(Duration::from_secs(5));
+            if !thread::panicking() {
+                stopped.expect("fake upstream did not stop within 5 s");
+            }
+        }
+    }
+}
+
+/// A resolver configuration for the fake upstream, with `tcp_timeout`.
+fn tcp_config(server: SocketAddr, tcp_timeout: Duration) -> ResolverConfig {
+    ResolverConfig {
+        tcp_timeout: Some(tcp_timeout),
+        ..quick_config(vec![server])
+    }
+}
+
+/// Resolves big.test TXT with std UDP sockets and std TCP connections.
+fn lookup_big_with_tcp(
+    config: ResolverConfig,
+) -> (Result<LookupAnswer, ResolveError>, ResolverStats) {
+    within(10, "lookup with TCP", move || {
+        let mut r = Resolver::new(config, random_seed());
+        let result = resolve_with_tcp(
+            &mut r,
+            &mut std_socket_for,
+            &mut std_tcp_connect,
+            name(BIG),
+            RecordType::TXT,
+        );
+        (result, r.stats())
+    })
+}
+
+#[test]
+fn resolver_retries_a_truncated_answer_over_tcp_and_gets_it_whole() {
+    let upstream = TruncatingUpstream::start(TcpSide::Whole);
+    let (result, stats) = lookup_big_with_tcp(tcp_config(upstream.addr, Duration::from_secs(2)));
+    let answer = result.unwrap();
+    assert_eq!(answer.records.len(), 8);
+    assert!(!answer.response.unwrap().header.tc);
+    assert_eq!(
+        (stats.truncated, stats.tcp_retries, stats.tcp_failures),
+        (1, 1, 0)
+    );
+    assert_eq!(
+        upstream.counts(),
+        (1, 1),
+        "one UDP query, then one TCP connection"
+    );
+}
+
+#[test]
+fn resolver_over_udp_only_reports_the_truncated_answer() {
+    let upstream = TruncatingUpstream::start(TcpSide::Whole);
+    let addr = upstream.addr;
+    let (result, stats) = within(10, "lookup over UDP only", move || {
+        let mut r = Resolver::new(quick_config(vec![addr]), random_seed());
+        let result = resolve(&mut r, &mut std_socket_for, name(BIG), RecordType::TXT);
+        (result, r.stats())
+    });
+    let Err(ResolveError::Truncated {
+        server, response, ..
+    }) = result
+    else {
+        panic!("not truncated: {result:?}");
+    };
+    assert_eq!((server, response.answers.len()), (addr, 1));
+    assert_eq!(
+        (stats.tcp_failures, stats.tcp_errors),
+        (1, 1),
+        "Unsupported"
+    );
+    assert_eq!(upstream.counts(), (1, 0));
+}
+
+#[test]
+fn tcp_upstream_that_never_answers_ends_within_the_tcp_timeout() {
+    let upstream = TruncatingUpstream::start(TcpSide::Silent);
+    let started = Instant::now();
+    let (result, stats) =
+        lookup_big_with_tcp(tcp_config(upstream.addr, Duration::from_millis(300)));
+    let took = started.elapsed();
+    let Err(ResolveError::Truncated { response, .. }) = result else {
+        panic!("not truncated: {result:?}");
+    };
+    assert_eq!(
+        response.answers.len(),
+        1,
+        "the truncated answer, as it came"
+    );
+    assert!(
+        took >= Duration::from_millis(300) && took < Duration::from_secs(2),
+        "took {took:?}"
+    );
+    assert_eq!(
+        (stats.tcp_retries, stats.tcp_failures, stats.tcp_timeouts),
+        (1, 1, 1)
+    );
+    assert_eq!(upstream.counts(), (1, 1));
+}
+
+#[test]
+fn tcp_answer_under_another_id_is_not_taken() {
+    let upstream = TruncatingUpstream::start(TcpSide::WrongId);
+    let (result, stats) = lookup_big_with_tcp(tcp_config(upstream.addr, Duration::from_secs(2)));
+    assert!(
+        matches!(result, Err(ResolveError::Truncated { .. })),
+        "{result:?}"
+    );
+    assert_eq!((stats.responses_unknown_id, stats.tcp_failures), (1, 1));
+}
+
+#[test]
+fn exchange_over_tcp_is_bounded_against_a_peer_that_trickles() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let stop2 = stop.clone();
+    let peer = thread::spawn(move || {
+        let (mut conn, _) = listener.accept().unwrap();
+        // A length of 256, then one octet every 50 ms: each read gets data, the whole never.
+        let _ = io::Write::write_all(&mut conn, &[1, 0]);
+        while !stop2.load(Ordering::Relaxed) {
+            thread::sleep(Duration::from_millis(50));
+            if io::Write::write_all(&mut conn, &[0]).is_err() {
+                break;
+            }
+        }
+    });
+    let started = Instant::now();
+    let err = within(5, "trickled exchange", move || {
+        let deadline = Instant::now() + Duration::from_millis(400);
+        exchange_over_tcp(&mut std_tcp_connect, addr, b"query", deadline).unwrap_err()
+    });
+    let took = started.elapsed();
+    stop.store(true, Ordering::Relaxed);
+    within(5, "trickling peer", move || peer.join().unwrap());
+    assert!(
+        matches!(
+            err.kind(),
+            io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock
+        ),
+        "{err}"
+    );
+    assert!(took < Duration::from_millis(1500), "took {took:?}");
+}
+
+/// A forwarder over std sockets in front of `upstream`, retrying over TCP.
+fn tcp_forwarder(upstream: SocketAddr, tcp_timeout: Duration) -> Server {
+    Server::start(move |s, stats, stop| {
+        let mut resolver = Resolver::new(tcp_config(upstream, tcp_timeout), random_seed());
+        serve_forwarding_with_tcp(
+            &s,
+            &Catalog::new(),
+            &mut resolver,
+            std_socket_for,
+            std_tcp_connect,
+            stats,
+            stop,
+        )
+    })
+}
+
+/// Asks `server` for big.test TXT over UDP with EDNS (1232 octets) and returns the reply.
+fn ask_big(server: SocketAddr) -> Message {
+    within(10, "query to the forwarder", move || {
+        let client = UdpSocket::bind("127.0.0.1:0").unwrap();
+        client
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        let mut q = Message::query(4242, Question::new(name(BIG), RecordType::TXT));
+        q.header.rd = true;
+        q.edns = Some(crate::dns::Edns::new(crate::dns::EDNS_PAYLOAD_SIZE));
+        client.send_to(&q.emit().unwrap(), server).unwrap();
+        let mut buf = [0u8; 2048];
+        let (n, _) = client.recv_from(&mut buf).unwrap();
+        Message::parse(&buf[..n]).unwrap()
+    })
+}
+
+#[test]
+fn forwarder_retries_over_tcp_and_relays_the_whole_answer() {
+    let upstream = TruncatingUpstream::start(TcpSide::Whole);
+    let forwarder = tcp_forwarder(upstream.addr, Duration::from_secs(2));
+    let r = ask_big(forwarder.addr);
+    assert_eq!((r.header.id, r.rcode()), (4242, Rcode::NOERROR));
+    assert!(!r.header.tc && r.header.ra);
+    assert_eq!(r.answers, big_rrset());
+    assert_eq!(upstream.counts(), (1, 1));
+    let stats = forwarder.stats();
+    assert_eq!(
+        (stats.forwarded, stats.answered, stats.truncated),
+        (1, 1, 0)
+    );
+}
+
+#[test]
+fn forwarder_relays_the_truncated_answer_when_tcp_fails() {
+    for side in [TcpSide::Absent, TcpSide::Silent, TcpSide::WrongId] {
+        let upstream = TruncatingUpstream::start(side);
+        let forwarder = tcp_forwarder(upstream.addr, Duration::from_millis(300));
+        let r = ask_big(forwarder.addr);
+        assert_eq!((r.header.id, r.rcode()), (4242, Rcode::NOERROR), "{side:?}");
+        assert!(r.header.tc && r.header.ra, "{side:?}");
+        assert_eq!(r.answers, big_rrset()[..1], "{side:?}");
+        let stats = forwarder.stats();
+        assert_eq!((stats.truncated, stats.servfail), (1, 0), "{side:?}");
+    }
 }
