@@ -51,7 +51,10 @@ pub mod config {
 
 pub use netstack_transport::tcp::{Keepalive, State as TcpState};
 pub use ping::Pinger;
-pub use stack::{default_workers, Stack, StackBuilder, StackConfig, StackHandle, MAX_WORKERS};
+pub use stack::{
+    default_workers, Stack, StackBuilder, StackConfig, StackHandle, MAX_TCP_BUFFER, MAX_WORKERS,
+    MIN_TCP_BUFFER,
+};
 pub use stats::{RuntimeStats, StackStats};
 pub use tcp::{TcpInfo, TcpListener, TcpStream, DEFAULT_BACKLOG, DEFAULT_TTL, MAX_BACKLOG};
 pub use transport::TransportStats;

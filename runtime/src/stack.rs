@@ -21,6 +21,7 @@ use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicU64, AtomicUsize};
 
 use dashmap::DashMap;
+use netstack_transport::ports::EphemeralPorts;
 use netstack_transport::tcp::{ConnId, Endpoint, TcpConfig};
 use netstack_transport::udp::{SocketTable, UdpStats};
 use parking_lot::Mutex;
@@ -36,6 +37,11 @@ use crate::stats::{Published, RuntimeStats, Slot, StackStats};
 use crate::tcp::{ListenerShared, TcpInfo};
 use crate::transport::{TransportStats, TransportWorker};
 use crate::udp::{SocketInner, UdpSender};
+
+/// The smallest TCP buffer a stack accepts (two full-size segments).
+pub const MIN_TCP_BUFFER: usize = 4096;
+/// The largest: what a window scale of 14 can advertise (RFC 7323 §2.3).
+pub const MAX_TCP_BUFFER: usize = 1 << 30;
 
 /// Most worker threads of one kind a stack may run.
 pub const MAX_WORKERS: usize = 64;
@@ -63,6 +69,11 @@ pub struct StackConfig {
     pub network_workers: usize,
     pub transport_workers: usize,
     pub neighbor: NeighborConfig,
+    /// Each TCP connection's send and receive buffer, in bytes (like Linux's tcp_wmem and
+    /// tcp_rmem defaults). A ring is allocated on its first byte, so an idle connection costs
+    /// none of it.
+    pub tcp_send_buffer: usize,
+    pub tcp_recv_buffer: usize,
 }
 
 impl StackConfig {
@@ -75,6 +86,8 @@ impl StackConfig {
             network_workers: default_workers(),
             transport_workers: default_workers(),
             neighbor: NeighborConfig::default(),
+            tcp_send_buffer: TcpConfig::default().send_buffer,
+            tcp_recv_buffer: TcpConfig::default().recv_buffer,
         }
     }
 }
@@ -112,6 +125,14 @@ impl StackBuilder {
     pub fn workers(mut self, network: usize, transport: usize) -> Self {
         self.config.network_workers = network;
         self.config.transport_workers = transport;
+        self
+    }
+
+    /// TCP send and receive buffer sizes for every connection (each at least
+    /// [`MIN_TCP_BUFFER`]).
+    pub fn tcp_buffers(mut self, send: usize, recv: usize) -> Self {
+        self.config.tcp_send_buffer = send;
+        self.config.tcp_recv_buffer = recv;
         self
     }
 
@@ -154,6 +175,8 @@ pub(crate) struct Shared {
     pub tcp_nudges: AtomicU64,
     /// TCP listeners by port (the design's shared listener table).
     pub tcp_listeners: DashMap<u16, Arc<ListenerShared>>,
+    /// Ephemeral ports for active opens (RFC 6056 Algorithm 4), keyed by a secret of its own.
+    pub tcp_ports: EphemeralPorts,
     running: AtomicBool,
     closing: AtomicBool,
     random: (RandomState, AtomicU64),
@@ -303,6 +326,16 @@ impl Stack {
                 return Err(invalid(format!("{what}: {n}; use 1 to {MAX_WORKERS}")));
             }
         }
+        for (what, n) in [
+            ("TCP send buffer", config.tcp_send_buffer),
+            ("TCP receive buffer", config.tcp_recv_buffer),
+        ] {
+            if !(MIN_TCP_BUFFER..=MAX_TCP_BUFFER).contains(&n) {
+                return Err(invalid(format!(
+                    "{what}: {n} bytes; use {MIN_TCP_BUFFER} to {MAX_TCP_BUFFER}"
+                )));
+            }
+        }
         if !config.mac.is_unicast() {
             return Err(invalid(format!(
                 "MAC {}: not a unicast address",
@@ -412,19 +445,13 @@ impl Stack {
                 .collect(),
             tcp_nudges: AtomicU64::new(0),
             tcp_listeners: DashMap::new(),
+            tcp_ports: EphemeralPorts::new(random_secret()),
             running: AtomicBool::new(true),
             closing: AtomicBool::new(false),
             random: (RandomState::new(), AtomicU64::new(0)),
         });
         // One secret for every worker, so ISNs and SYN cookies agree whichever answers.
-        let tcp_secret: [u8; 16] = {
-            let k = RandomState::new();
-            let (a, b) = (k.hash_one(1u8), k.hash_one(2u8));
-            let mut s = [0u8; 16];
-            s[..8].copy_from_slice(&a.to_le_bytes());
-            s[8..].copy_from_slice(&b.to_le_bytes());
-            s
-        };
+        let tcp_secret = random_secret();
         let mut transport_slots = Vec::new();
         let mut transport_workers = Vec::new();
         let transport_stop = Arc::new(AtomicBool::new(false));
@@ -438,6 +465,8 @@ impl Stack {
             let tcp_config = TcpConfig {
                 // IPv4 and TCP headers without options (RFC 9293 §3.7.1).
                 mss: u16::try_from(mtu.saturating_sub(40)).unwrap_or(u16::MAX),
+                send_buffer: config.tcp_send_buffer,
+                recv_buffer: config.tcp_recv_buffer,
                 ..TcpConfig::default()
             };
             let w = TransportWorker {
@@ -647,6 +676,16 @@ impl Drop for Stack {
             }
         }
     }
+}
+
+/// 16 unpredictable bytes (the standard library's per-process random hash keys).
+fn random_secret() -> [u8; 16] {
+    let k = RandomState::new();
+    let (a, b) = (k.hash_one(1u8), k.hash_one(2u8));
+    let mut s = [0u8; 16];
+    s[..8].copy_from_slice(&a.to_le_bytes());
+    s[8..].copy_from_slice(&b.to_le_bytes());
+    s
 }
 
 /// One worker's share of the IPv4 configuration.

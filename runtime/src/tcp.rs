@@ -406,13 +406,11 @@ impl TcpStream {
             ));
         }
         let local_ip = shared.config.addr.addr;
-        // RFC 6056 §3.3.1: a random start in the ephemeral range; the worker is the one the
-        // 4-tuple hashes to, so this connection's segments will always meet it.
-        let span = u32::from(*EPHEMERAL_PORTS.end() - *EPHEMERAL_PORTS.start()) + 1;
-        let start = shared.random_u32();
+        // RFC 6056 §3.3.4 (double-hash) candidates; the worker is the one the 4-tuple hashes
+        // to, so this connection's segments will always meet it. A 4-tuple still in use (say
+        // in TIME-WAIT) is refused by the worker with AddrInUse: the next candidate is tried.
         let deadline = timeout.map(|t| Instant::now() + t);
-        for i in 0..span.min(64) {
-            let port = *EPHEMERAL_PORTS.start() + (start.wrapping_add(i) % span) as u16;
+        for port in shared.tcp_ports.candidates(local_ip, remote).take(64) {
             let local = SocketAddrV4::new(local_ip, port);
             let worker = shared
                 .sharder

@@ -5,7 +5,7 @@ use std::net::Ipv4Addr;
 use std::sync::Arc;
 
 use netstack_link::device::memory::{Impairments, MemoryLink, MemoryLinkConfig};
-use netstack_runtime::Stack;
+use netstack_runtime::{Stack, StackBuilder};
 
 pub const A: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 2);
 pub const B: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 3);
@@ -29,13 +29,22 @@ pub fn pair_with(
     cfg: MemoryLinkConfig,
     workers: Option<(usize, usize)>,
 ) -> Result<(Stack, Stack), String> {
+    pair_built(cfg, |b| match workers {
+        Some((n, t)) => b.workers(n, t),
+        None => b,
+    })
+}
+
+/// Two stacks over a link built from `cfg`, each builder adjusted by `adjust` first.
+pub fn pair_built(
+    cfg: MemoryLinkConfig,
+    adjust: impl Fn(StackBuilder) -> StackBuilder,
+) -> Result<(Stack, Stack), String> {
     let (da, db) = MemoryLink::pair(cfg);
     let build = |dev, cidr: &str| {
-        let mut b = Stack::builder(Arc::new(dev), cidr.parse().expect("a literal CIDR"));
-        if let Some((n, t)) = workers {
-            b = b.workers(n, t);
-        }
-        b.build()
+        let b = Stack::builder(Arc::new(dev), cidr.parse().expect("a literal CIDR"));
+        adjust(b)
+            .build()
             .map_err(|e| format!("building the {cidr} stack: {e}"))
     };
     Ok((build(da, "192.0.2.2/24")?, build(db, "192.0.2.3/24")?))
