@@ -24,6 +24,8 @@
 //! - Every actor waits on its channel with a deadline equal to its next timer, bounded by
 //!   [`POLL_INTERVAL`] so it notices shutdown.
 
+#![warn(missing_docs)]
+
 mod actor;
 mod link_rx;
 mod link_tx;
