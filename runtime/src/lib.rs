@@ -27,6 +27,7 @@
 #![warn(missing_docs)]
 
 mod actor;
+mod direct;
 mod link_rx;
 mod link_tx;
 mod msg;

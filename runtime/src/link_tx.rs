@@ -19,6 +19,7 @@ use netstack_link::wire::ethernet::{EtherType, EthernetFrame, EthernetRepr, MacA
 use netstack_link::LinkStats;
 
 use crate::actor::{self, Actor};
+use crate::direct::DirectTx;
 use crate::msg::{NetMsg, TxMsg, TxPacket};
 use crate::stats::Published;
 
@@ -39,6 +40,8 @@ pub(crate) struct LinkTx {
     pub net: Sender<NetMsg>,
     pub stop: Arc<AtomicBool>,
     pub stats: Published<LinkStats>,
+    /// Where resolved neighbours are published for direct transmission.
+    direct: Arc<DirectTx>,
     scratch: Vec<u8>,
     /// When `may_stop` was first asked.
     stop_seen: Option<Instant>,
@@ -55,6 +58,7 @@ impl LinkTx {
         net: Sender<NetMsg>,
         stop: Arc<AtomicBool>,
         stats: Published<LinkStats>,
+        direct: Arc<DirectTx>,
     ) -> Self {
         Self {
             device,
@@ -65,6 +69,7 @@ impl LinkTx {
             net,
             stop,
             stats,
+            direct,
             scratch: Vec::with_capacity(2048),
             stop_seen: None,
         }
@@ -121,6 +126,11 @@ impl Actor for LinkTx {
                 let now = Instant::now();
                 for repr in reprs {
                     let out = self.neighbors.on_arp(now, &repr);
+                    // What direct senders use follows the cache at once (a new or changed MAC).
+                    match self.neighbors.lookup(now, repr.sender_ip) {
+                        Some(mac) => self.direct.publish(repr.sender_ip, mac, now),
+                        None => self.direct.forget(repr.sender_ip),
+                    }
                     if let Some(reply) = out.reply {
                         self.send_arp(&reply);
                     }
@@ -141,6 +151,9 @@ impl LinkTx {
             for req in &out.requests {
                 self.send_arp(req);
             }
+            for (ip, _) in &out.failed {
+                self.direct.forget(*ip);
+            }
             self.stats.runtime.tx_host_unreachable += out.failed.len() as u64;
             if !out.failed.is_empty() {
                 // Rare: one message; a full queue drops the reports (the senders time out).
@@ -160,7 +173,10 @@ impl LinkTx {
             return;
         }
         match self.neighbors.resolve(Instant::now(), p.next_hop, p.packet) {
-            Resolve::Ready(mac, packet) => self.write_ipv4(mac, &packet),
+            Resolve::Ready(mac, packet) => {
+                self.direct.publish(p.next_hop, mac, Instant::now());
+                self.write_ipv4(mac, &packet)
+            }
             Resolve::Queued { request } => {
                 if let Some(req) = request {
                     self.send_arp(&req);

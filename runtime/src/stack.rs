@@ -27,6 +27,7 @@ use netstack_transport::udp::{SocketTable, UdpStats};
 use parking_lot::Mutex;
 use std::collections::HashMap;
 
+use crate::direct::DirectTx;
 use crate::link_rx::LinkRx;
 use crate::link_tx::LinkTx;
 use crate::msg::{NetMsg, TcpCmd, TxMsg, NET_QUEUE, TCP_CMD_QUEUE, TRANSPORT_QUEUE, TX_QUEUE};
@@ -175,6 +176,8 @@ pub(crate) struct Shared {
     pub tcp_nudges: AtomicU64,
     /// TCP listeners by port (the design's shared listener table).
     pub tcp_listeners: DashMap<u16, Arc<ListenerShared>>,
+    /// Writes packets whose next hop link TX has resolved straight to the device.
+    pub direct: Arc<DirectTx>,
     /// Ephemeral ports for active opens (RFC 6056 Algorithm 4), keyed by a secret of its own.
     pub tcp_ports: EphemeralPorts,
     running: AtomicBool,
@@ -406,6 +409,7 @@ impl Stack {
         let tx_stop = Arc::new(AtomicBool::new(false));
         let (tx_stats, slot) = Published::new();
         link_slots.push(slot);
+        let direct = Arc::new(DirectTx::new(device.clone(), config.mac));
         let neighbors = NeighborCache::new(config.neighbor.clone(), config.mac, config.addr.addr);
         let link_tx = LinkTx::new(
             device.clone(),
@@ -419,6 +423,7 @@ impl Stack {
             net_senders[0].clone(),
             tx_stop.clone(),
             tx_stats,
+            direct.clone(),
         );
         let tx_actor = spawn("link-tx".into(), move || link_tx.run())?;
 
@@ -446,6 +451,7 @@ impl Stack {
             tcp_nudges: AtomicU64::new(0),
             tcp_listeners: DashMap::new(),
             tcp_ports: EphemeralPorts::new(random_secret()),
+            direct: direct.clone(),
             running: AtomicBool::new(true),
             closing: AtomicBool::new(false),
             random: (RandomState::new(), AtomicU64::new(0)),
@@ -485,6 +491,7 @@ impl Stack {
                 closing_seen: false,
                 ready_scratch: Vec::new(),
                 segs: Vec::new(),
+                frame_scratch: Vec::with_capacity(2048),
             };
             transport_workers.push(spawn(format!("transport-{i}"), move || w.run())?);
         }
@@ -561,6 +568,7 @@ impl Stack {
         for slot in &self.transport_slots {
             let g = slot.lock();
             s.tcp.add(&g.0.tcp);
+            s.link.add(&g.0.link);
             s.udp.add(&g.0.udp);
             s.ipv4.add(&g.0.ipv4);
             s.runtime.add(&g.1);

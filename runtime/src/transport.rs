@@ -28,6 +28,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crossbeam_channel::{Receiver, Sender};
+use netstack_link::LinkStats;
 use netstack_network::endpoint::{IcmpErrorKind, Ipv4Endpoint, Ipv4Stats, Outgoing, SendOptions};
 use netstack_network::wire::ipv4::Ipv4Repr;
 use netstack_network::wire::IpProtocol;
@@ -50,6 +51,8 @@ const DRAIN_LIMIT: usize = 64;
 #[derive(Debug, Default, Clone)]
 pub struct TransportStats {
     pub tcp: TcpStats,
+    /// Frames this worker wrote to the device itself (see `direct`).
+    pub link: LinkStats,
     pub udp: UdpStats,
     pub ipv4: Ipv4Stats,
 }
@@ -72,6 +75,7 @@ pub(crate) struct TransportWorker {
     pub closing_seen: bool,
     pub ready_scratch: Vec<ConnId>,
     pub segs: Vec<Transmit>,
+    pub frame_scratch: Vec<u8>,
 }
 
 impl TransportWorker {
@@ -433,6 +437,16 @@ impl TransportWorker {
     }
 
     fn flush(&mut self) {
+        if !self.out.is_empty() {
+            // Packets whose next hop is resolved go straight to the device; link TX gets the
+            // rest (and resolves them).
+            self.shared.direct.send_all(
+                &mut self.out,
+                &mut self.frame_scratch,
+                &mut self.stats.layer.link,
+                &mut self.stats.runtime,
+            );
+        }
         if !self.out.is_empty() {
             let _ = self.tx.send(TxMsg::Packets(std::mem::take(&mut self.out)));
         }
