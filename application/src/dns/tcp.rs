@@ -172,6 +172,7 @@ pub trait StreamSocket {
     fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()>;
     /// `None` blocks forever.
     fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()>;
+    /// Half or full close.
     fn shutdown(&self, how: Shutdown) -> io::Result<()>;
 }
 

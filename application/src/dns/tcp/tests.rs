@@ -164,7 +164,10 @@ fn tcp_gets_the_udp_answer_for_every_answer_that_fits_a_datagram() {
             (Outcome::Reply(u), TcpOutcome::Reply(t)) => assert_eq!(u, t),
             (Outcome::Forward(u), TcpOutcome::Forward(t)) => {
                 assert_eq!(u.question, t.question);
-                assert_eq!(t.limit, MAX_TCP_MESSAGE, "forwarded answers are not truncated");
+                assert_eq!(
+                    t.limit, MAX_TCP_MESSAGE,
+                    "forwarded answers are not truncated"
+                );
             }
             (Outcome::Drop, TcpOutcome::Drop) => {}
             (u, t) => panic!("UDP {u:?} but TCP {t:?}"),
@@ -485,7 +488,11 @@ fn more_queries_than_may_be_outstanding_are_all_answered() {
     let mut wire = Vec::new();
     for id in 0..count {
         // Every other one is forwarded (the upstream refuses it: SERVFAIL back).
-        let n = if id % 2 == 0 { "demo.test" } else { "example.org" };
+        let n = if id % 2 == 0 {
+            "demo.test"
+        } else {
+            "example.org"
+        };
         write_message(&mut wire, &query(id, n, RecordType::A)).unwrap();
     }
     let mut writer = c.try_clone().unwrap();
