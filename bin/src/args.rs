@@ -3,8 +3,7 @@
 
 use std::net::Ipv4Addr;
 
-use netstack_link::wire::ethernet::MacAddr;
-use netstack_network::wire::ipv4::Ipv4Cidr;
+use netstack_runtime::config::{Ipv4Cidr, MacAddr};
 
 pub fn parse_ifname(s: &str) -> Result<String, String> {
     // IFNAMSIZ is 16 including the NUL; the kernel also refuses '/', whitespace, "." and "..".

@@ -6,11 +6,10 @@ use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use netstack_link::device::host;
-use netstack_link::device::tap::{TapDevice, TunDevice};
-use netstack_link::device::Device;
-use netstack_link::pcap::{CaptureDevice, LinkType, PcapWriter};
-use netstack_network::wire::ipv4::Ipv4Cidr;
+use netstack_runtime::config::device::host;
+use netstack_runtime::config::device::tap::{TapDevice, TunDevice};
+use netstack_runtime::config::pcap::{CaptureDevice, LinkType, PcapWriter};
+use netstack_runtime::config::{Device, Ipv4Cidr};
 
 /// Which device to use and how to set it up.
 #[derive(Debug, Clone)]

@@ -9,8 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use netstack_link::wire::ethernet::MacAddr;
-use netstack_network::wire::ipv4::Ipv4Cidr;
+use netstack_runtime::config::{Ipv4Cidr, MacAddr};
 use netstack_runtime::{Stack, StackHandle, StackStats};
 
 use crate::args::{parse_cidr, parse_ifname, parse_ip, parse_level, parse_mac};
@@ -302,8 +301,8 @@ mod tests {
     /// Two stacks, 192.0.2.2 and 192.0.2.3, over the in-memory link; ARP gives up after three
     /// tries 50 ms apart.
     fn linked_stacks() -> (Stack, Stack) {
-        use netstack_link::device::memory::{MemoryLink, MemoryLinkConfig};
-        use netstack_link::neighbor::NeighborConfig;
+        use netstack_runtime::config::device::memory::{MemoryLink, MemoryLinkConfig};
+        use netstack_runtime::config::NeighborConfig;
         let (da, db) = MemoryLink::pair(MemoryLinkConfig::default());
         let fast_arp = NeighborConfig {
             retry_interval: Duration::from_millis(50),

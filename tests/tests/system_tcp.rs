@@ -148,3 +148,67 @@ fn echo_survives_the_loss_of_three_percent_of_what_the_stack_sends() {
     );
     assert_eq!(stat(&end, "service.echo.tcp_bytes"), 4 << 20);
 }
+
+/// Sends 2 MiB to the chargen service on one thread while reading its lines on another, then
+/// closes its sending side and reads on to the end; prints how the stream ended (`fin`, `rst`
+/// or `no end`), the bytes read, and whether they were all chargen text.
+const CHARGEN_CLOSE: &str = r#"
+import socket, sys, threading, time
+ip, size = sys.argv[1], int(sys.argv[2])
+s = socket.create_connection((ip, 19), timeout=10)
+sent = []
+def writer():
+    try:
+        s.sendall(b"x" * size)
+        sent.append(size)
+    except OSError as e:
+        sent.append(repr(e))
+    s.shutdown(socket.SHUT_WR)
+t = threading.Thread(target=writer)
+t.start()
+got, text, end = 0, True, "no end"
+start = time.monotonic()
+try:
+    while time.monotonic() - start < 30:
+        b = s.recv(65536)
+        if not b:
+            end = "fin"
+            break
+        got += len(b)
+        text = text and all(32 <= c < 127 or c in (10, 13) for c in b)
+except ConnectionResetError:
+    end = "rst"
+except socket.timeout:
+    end = "timeout"
+t.join(10)
+print(end, "sent", sent[0] if sent else "nothing", "text" if text else "not-text", got)
+"#;
+
+#[test]
+fn chargen_discards_what_linux_sends_and_closes_with_fin() {
+    // RFC 864: what the client sends is thrown away, and the stream ends when the client
+    // closes. A chargen that never reads lets its window fill: Linux's send stalls, and the
+    // close with unread data becomes a RST.
+    let Some((ns, stack)) = Netstackd::start_gated(&["python3"], &[]) else {
+        return;
+    };
+    let size = (2 << 20).to_string();
+    let done = ns.run(
+        "python3",
+        &["-c", CHARGEN_CLOSE, STACK_IP, &size],
+        PEER_DEADLINE,
+    );
+    let words: Vec<&str> = done.stdout.split_whitespace().collect();
+    assert_eq!(
+        words.get(..4),
+        Some(&["fin", "sent", size.as_str(), "text"][..]),
+        "{}",
+        done.describe()
+    );
+    let received: u64 = words[4].parse().unwrap();
+    let end = stack.stop_ok();
+    assert_eq!(stat(&end, "service.chargen.tcp_discarded_bytes"), 2 << 20);
+    // Read after every service thread ended: what chargen counted is what Linux received.
+    assert_eq!(stat(&end, "service.chargen.tcp_bytes"), received);
+    assert_eq!(stat(&end, "service.tcp.connections_open"), 0);
+}

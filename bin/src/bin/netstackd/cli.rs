@@ -9,8 +9,7 @@ use netstack_bin::args::{
     parse_cidr, parse_ifname, parse_ip, parse_level, parse_mac, parse_mtu, parse_port,
     parse_workers,
 };
-use netstack_link::wire::ethernet::MacAddr;
-use netstack_network::wire::ipv4::Ipv4Cidr;
+use netstack_runtime::config::{Ipv4Cidr, MacAddr};
 
 /// A user-space TCP/IP stack on a TAP or TUN device.
 ///

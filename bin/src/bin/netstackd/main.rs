@@ -3,25 +3,27 @@
 mod cli;
 
 use std::io::Write;
+use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
-
-use std::net::SocketAddr;
+use std::time::{Duration, Instant};
 
 use clap::Parser;
 use netstack_application::dns::zone::{demo_zone, Zone};
 use netstack_application::dns::Catalog;
+use netstack_application::services::{DnsService, ServiceConfig, Services};
 use netstack_bin::device::{self, DeviceOptions};
-use netstack_bin::services::{DnsService, ServiceConfig, Services};
-use netstack_network::wire::ipv4::Ipv4Cidr;
+use netstack_runtime::config::Ipv4Cidr;
 use netstack_runtime::Stack;
 
 use cli::Args;
 
-/// How long shutdown may take before netstackd gives up on stragglers.
+/// How long the stack's shutdown may take before netstackd gives up on stragglers.
 const SHUTDOWN_DEADLINE: Duration = Duration::from_millis(1500);
+/// How long the services may take to stop (each notices within `STOP_POLL`; a forwarded DNS
+/// lookup in progress may not, and is left behind with a warning).
+const SERVICES_DEADLINE: Duration = Duration::from_millis(400);
 
 fn main() -> ExitCode {
     let args = Args::parse();
@@ -94,8 +96,8 @@ fn run(args: &Args) -> std::io::Result<()> {
     print_ready(&stack, name, tun, opened.host_addr, &services);
     let _ = sig_rx.recv();
     log::info!("shutting down");
-    let service_stats = services.counters();
-    services.stop();
+    // Every service thread ends before any counter is read, so the counters are final.
+    let service_stats = services.stop(Instant::now() + SERVICES_DEADLINE).counters;
     let stats = stack.stats();
     let result = stack.shutdown(SHUTDOWN_DEADLINE);
     let mut out = std::io::stdout().lock();
@@ -126,15 +128,12 @@ fn dns_service(args: &Args) -> std::io::Result<DnsService> {
             );
         }
     }
-    Ok(DnsService {
-        port: args.dns,
-        catalog,
-        upstream: args
-            .dns_upstream
-            .map(|ip| SocketAddr::from((ip, 53)))
-            .into_iter()
-            .collect(),
-    })
+    let upstream = args
+        .dns_upstream
+        .map(|ip| SocketAddr::from((ip, 53)))
+        .into_iter()
+        .collect();
+    Ok(DnsService::new(args.dns, catalog, upstream))
 }
 
 fn print_ready(stack: &Stack, name: &str, tun: bool, host: Option<Ipv4Cidr>, services: &Services) {
@@ -164,6 +163,9 @@ fn print_ready(stack: &Stack, name: &str, tun: bool, host: Option<Ipv4Cidr>, ser
     for s in &services.listening {
         if let Some(port) = s.strip_prefix("dns udp/").and_then(|r| r.split(' ').next()) {
             let _ = writeln!(out, "  dig @{ip} -p {port} www.demo.test");
+        }
+        if let Some(port) = s.strip_prefix("dns tcp/") {
+            let _ = writeln!(out, "  dig +tcp @{ip} -p {port} www.demo.test");
         }
         if let Some(port) = s.strip_prefix("echo udp/") {
             let _ = writeln!(out, "  echo hello | nc -u -w1 {ip} {port}");

@@ -1,0 +1,468 @@
+//! The built-in services netstackd runs on its stack: echo (RFC 862), discard (RFC 863) and
+//! chargen (RFC 864), each over UDP and TCP, and DNS over UDP and TCP (authoritative for the
+//! catalog's zones, forwarding other names when an upstream is given).
+//!
+//! Threads, in one place:
+//! - One thread per UDP service and one accepting thread per TCP service. Each polls the stop
+//!   flag between receives (a timeout of [`STOP_POLL`]) and also ends when the stack shuts down
+//!   under it.
+//! - One thread per TCP connection (chargen: two, a writer and a reader that discards), at most
+//!   [`MAX_TCP_CONNECTIONS`] connections for echo, discard and chargen together and
+//!   [`DnsService::tcp_max_connections`] for DNS; a connection past the limit is closed at once
+//!   and counted (`tcp.connections_refused`, `dns.tcp_connections_refused`).
+//! - [`Services::stop`] sets the stop flag, joins every thread (connection threads included)
+//!   up to a deadline, and only then reads the counters, so they include everything the
+//!   services did.
+
+mod chargen;
+mod discard;
+mod dns;
+mod echo;
+
+use std::io;
+use std::net::{Shutdown, SocketAddr};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use netstack_runtime::{StackHandle, TcpListener, TcpStream, UdpSocket};
+
+use crate::dns::tcp::{StreamSocket, TcpServerStats};
+use crate::dns::ServerStats;
+
+pub use chargen::{chargen_lines, chargen_reply, CHARGEN_MAX};
+pub use dns::{DnsService, DEFAULT_DNS_TCP_CONNECTIONS};
+
+/// How often a service thread looks at its stop flag.
+pub const STOP_POLL: Duration = Duration::from_millis(100);
+
+/// TCP connections the echo, discard and chargen services serve at once, together; one thread
+/// each (two for chargen). Past this, new connections are closed at once (and counted).
+pub const MAX_TCP_CONNECTIONS: u64 = 256;
+
+/// What to run; `None` leaves a service off.
+#[derive(Default)]
+pub struct ServiceConfig {
+    /// Echo (RFC 862) on this port, TCP and UDP.
+    pub echo: Option<u16>,
+    /// Discard (RFC 863) on this port, TCP and UDP.
+    pub discard: Option<u16>,
+    /// Chargen (RFC 864) on this port, TCP and UDP.
+    pub chargen: Option<u16>,
+    /// DNS on its port, UDP and TCP.
+    pub dns: Option<DnsService>,
+}
+
+/// The echo, discard and chargen counters.
+#[derive(Default)]
+struct Counters {
+    echo_datagrams: AtomicU64,
+    discard_datagrams: AtomicU64,
+    discard_bytes: AtomicU64,
+    chargen_datagrams: AtomicU64,
+    tcp_echo_bytes: AtomicU64,
+    tcp_discard_bytes: AtomicU64,
+    tcp_chargen_bytes: AtomicU64,
+    /// What TCP chargen clients sent, read and thrown away (RFC 864).
+    tcp_chargen_discarded_bytes: AtomicU64,
+}
+
+/// Admission of the TCP connections of a group of services, under one limit.
+struct Admission {
+    limit: u64,
+    /// Connections accepted, refused ones included.
+    accepted: AtomicU64,
+    /// Closed at once because `limit` connections were open.
+    refused: AtomicU64,
+    /// Open now (their threads running).
+    open: AtomicU64,
+}
+
+impl Admission {
+    fn new(limit: u64) -> Arc<Admission> {
+        Arc::new(Admission {
+            limit,
+            accepted: AtomicU64::new(0),
+            refused: AtomicU64::new(0),
+            open: AtomicU64::new(0),
+        })
+    }
+
+    /// Counts a new connection; `None` when it is over the limit (and counted as refused).
+    /// The slot counts the connection as open until it is dropped.
+    fn admit(this: &Arc<Admission>) -> Option<OpenSlot> {
+        this.accepted.fetch_add(1, Ordering::Relaxed);
+        if this.open.fetch_add(1, Ordering::Relaxed) >= this.limit {
+            this.open.fetch_sub(1, Ordering::Relaxed);
+            this.refused.fetch_add(1, Ordering::Relaxed);
+            return None;
+        }
+        Some(OpenSlot(this.clone()))
+    }
+
+    fn counters(&self, prefix: &str, out: &mut Vec<(String, u64)>) {
+        for (name, v) in [
+            ("connections", &self.accepted),
+            ("connections_refused", &self.refused),
+            ("connections_open", &self.open),
+        ] {
+            out.push((format!("{prefix}{name}"), v.load(Ordering::Relaxed)));
+        }
+    }
+}
+
+/// One open connection of an [`Admission`]; dropping it (the thread ended, or never started)
+/// frees its place.
+struct OpenSlot(Arc<Admission>);
+
+impl Drop for OpenSlot {
+    fn drop(&mut self) {
+        self.0.open.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// The per-connection threads, so that [`Services::stop`] can join them. Finished ones are
+/// joined whenever a new one starts, so the list holds about as many as are open.
+#[derive(Default)]
+struct ConnectionThreads {
+    threads: Mutex<Vec<(String, JoinHandle<()>)>>,
+}
+
+impl ConnectionThreads {
+    fn spawn(&self, name: String, f: impl FnOnce() + Send + 'static) -> io::Result<()> {
+        let handle = std::thread::Builder::new().name(name.clone()).spawn(f)?;
+        let mut threads = self.threads.lock().unwrap_or_else(|p| p.into_inner());
+        let (done, running): (Vec<_>, Vec<_>) =
+            threads.drain(..).partition(|(_, t)| t.is_finished());
+        *threads = running;
+        threads.push((name, handle));
+        drop(threads);
+        join_finished(done);
+        Ok(())
+    }
+
+    fn take(&self) -> Vec<(String, JoinHandle<()>)> {
+        std::mem::take(&mut *self.threads.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+}
+
+fn join_finished(threads: Vec<(String, JoinHandle<()>)>) {
+    for (name, t) in threads {
+        if t.join().is_err() {
+            log::warn!("service thread {name} panicked");
+        }
+    }
+}
+
+/// Joins `threads` as they finish, up to `deadline`; returns the names of those still running
+/// then (they are left to end on their own).
+fn join_until(threads: Vec<(String, JoinHandle<()>)>, deadline: Instant) -> Vec<String> {
+    let mut left = threads;
+    loop {
+        let (done, running): (Vec<_>, Vec<_>) =
+            left.into_iter().partition(|(_, t)| t.is_finished());
+        join_finished(done);
+        left = running;
+        if left.is_empty() || Instant::now() >= deadline {
+            return left.into_iter().map(|(name, _)| name).collect();
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// How [`Services::stop`] went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stopped {
+    /// Every counter as `(service.name, value)`, read after the threads ended.
+    pub counters: Vec<(String, u64)>,
+    /// Threads still running at the deadline, by name (none when all went in time).
+    pub unfinished: Vec<String>,
+}
+
+/// The running services.
+pub struct Services {
+    stop: Arc<AtomicBool>,
+    /// UDP services, acceptors, DNS and its forwarder.
+    threads: Vec<(String, JoinHandle<()>)>,
+    connections: Arc<ConnectionThreads>,
+    counters: Arc<Counters>,
+    /// Echo, discard and chargen over TCP, together.
+    tcp: Arc<Admission>,
+    dns_tcp: Arc<Admission>,
+    dns: Arc<Mutex<ServerStats>>,
+    dns_tcp_stats: Arc<Mutex<TcpServerStats>>,
+    /// What each service listens on, for the ready message: `echo tcp/7`, `dns udp/53 (…)`.
+    pub listening: Vec<String>,
+}
+
+impl Services {
+    /// Binds every service's socket (so a port clash is an error here, naming the flag) and
+    /// starts its threads.
+    pub fn start(stack: &StackHandle, cfg: ServiceConfig) -> io::Result<Services> {
+        let dns_limit = cfg
+            .dns
+            .as_ref()
+            .map_or(DEFAULT_DNS_TCP_CONNECTIONS, |d| d.tcp_max_connections);
+        let mut s = Services {
+            stop: Arc::new(AtomicBool::new(false)),
+            threads: Vec::new(),
+            connections: Arc::default(),
+            counters: Arc::default(),
+            tcp: Admission::new(MAX_TCP_CONNECTIONS),
+            dns_tcp: Admission::new(dns_limit as u64),
+            dns: Arc::default(),
+            dns_tcp_stats: Arc::default(),
+            listening: Vec::new(),
+        };
+        if let Some(port) = cfg.echo {
+            let c = s.counters.clone();
+            s.start_tcp(
+                stack,
+                port,
+                "echo",
+                "--echo",
+                s.tcp.clone(),
+                move |conn, stop| echo::serve_tcp(conn, stop, &c.tcp_echo_bytes),
+            )?;
+        }
+        if let Some(port) = cfg.discard {
+            let c = s.counters.clone();
+            s.start_tcp(
+                stack,
+                port,
+                "discard",
+                "--discard",
+                s.tcp.clone(),
+                move |conn, stop| discard::serve_tcp(conn, stop, &c.tcp_discard_bytes),
+            )?;
+        }
+        if let Some(port) = cfg.chargen {
+            let c = s.counters.clone();
+            s.start_tcp(
+                stack,
+                port,
+                "chargen",
+                "--chargen",
+                s.tcp.clone(),
+                move |conn, stop| {
+                    chargen::serve_tcp(
+                        conn,
+                        stop,
+                        &c.tcp_chargen_bytes,
+                        &c.tcp_chargen_discarded_bytes,
+                    )
+                },
+            )?;
+        }
+        if let Some(port) = cfg.echo {
+            let c = s.counters.clone();
+            s.start_udp(stack, port, "echo", "--echo", move |sock, data, from| {
+                echo::on_datagram(sock, data, from, &c.echo_datagrams)
+            })?;
+        }
+        if let Some(port) = cfg.discard {
+            let c = s.counters.clone();
+            s.start_udp(stack, port, "discard", "--discard", move |_, data, _| {
+                c.discard_datagrams.fetch_add(1, Ordering::Relaxed);
+                c.discard_bytes
+                    .fetch_add(data.len() as u64, Ordering::Relaxed);
+            })?;
+        }
+        if let Some(port) = cfg.chargen {
+            let c = s.counters.clone();
+            let mut seq = 0usize;
+            s.start_udp(stack, port, "chargen", "--chargen", move |sock, _, from| {
+                c.chargen_datagrams.fetch_add(1, Ordering::Relaxed);
+                seq = seq.wrapping_add(1);
+                let _ = sock.send_to(&chargen_reply(seq), from);
+            })?;
+        }
+        if let Some(dns) = cfg.dns {
+            s.start_dns(stack, dns)?;
+        }
+        Ok(s)
+    }
+
+    /// A UDP service: one thread receiving datagrams and handing each to `on_datagram`.
+    fn start_udp(
+        &mut self,
+        stack: &StackHandle,
+        port: u16,
+        name: &str,
+        flag: &str,
+        mut on_datagram: impl FnMut(&UdpSocket, &[u8], SocketAddr) + Send + 'static,
+    ) -> io::Result<()> {
+        let sock = bind_udp(stack, port, flag)?;
+        let stop = self.stop.clone();
+        let handle = std::thread::Builder::new()
+            .name(format!("udp-{name}"))
+            .spawn(move || {
+                let mut buf = vec![0u8; 65536];
+                while !stop.load(Ordering::Relaxed) {
+                    match sock.recv_from(&mut buf) {
+                        Ok((n, from)) => on_datagram(&sock, &buf[..n], from),
+                        Err(e) if is_timeout(&e) => continue,
+                        // An ICMP error from a client that went away: not ours to act on.
+                        Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => continue,
+                        Err(_) => break, // the stack is shutting down
+                    }
+                }
+            })?;
+        self.listening.push(format!("{name} udp/{port}"));
+        self.threads.push((format!("udp-{name}"), handle));
+        Ok(())
+    }
+
+    /// A TCP service: one thread accepting, one per connection (`serve` runs there), admitted
+    /// under `admission`'s limit.
+    fn start_tcp(
+        &mut self,
+        stack: &StackHandle,
+        port: u16,
+        name: &'static str,
+        flag: &str,
+        admission: Arc<Admission>,
+        serve: impl Fn(TcpStream, &AtomicBool) + Send + Sync + 'static,
+    ) -> io::Result<()> {
+        let listener = TcpListener::bind(stack, ("0.0.0.0", port)).map_err(|e| {
+            io::Error::new(e.kind(), format!("{flag} {port}: {e}; pick another port"))
+        })?;
+        let (stop, connections) = (self.stop.clone(), self.connections.clone());
+        let serve = Arc::new(serve);
+        let handle = std::thread::Builder::new()
+            .name(format!("tcp-{name}"))
+            .spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    let conn = match listener.accept_until(Some(Instant::now() + STOP_POLL)) {
+                        Ok((conn, _)) => conn,
+                        Err(e) if is_timeout(&e) => continue,
+                        Err(_) => break, // the stack is shutting down
+                    };
+                    let Some(slot) = Admission::admit(&admission) else {
+                        continue; // dropping it closes it
+                    };
+                    let (stop, serve) = (stop.clone(), serve.clone());
+                    let spawned = connections.spawn(format!("tcp-{name}-conn"), move || {
+                        serve(conn, &stop);
+                        drop(slot);
+                    });
+                    if spawned.is_err() {
+                        log::warn!("tcp {name}: no thread for a connection; closed");
+                    }
+                }
+            })?;
+        self.listening.push(format!("{name} tcp/{port}"));
+        self.threads.push((format!("tcp-{name}"), handle));
+        Ok(())
+    }
+
+    /// Every counter as `(service.name, value)`, as they stand now.
+    pub fn counters(&self) -> Vec<(String, u64)> {
+        let c = &self.counters;
+        let mut out: Vec<(String, u64)> = [
+            ("echo.udp_datagrams", &c.echo_datagrams),
+            ("discard.udp_datagrams", &c.discard_datagrams),
+            ("discard.udp_bytes", &c.discard_bytes),
+            ("chargen.udp_datagrams", &c.chargen_datagrams),
+            ("echo.tcp_bytes", &c.tcp_echo_bytes),
+            ("discard.tcp_bytes", &c.tcp_discard_bytes),
+            ("chargen.tcp_bytes", &c.tcp_chargen_bytes),
+            (
+                "chargen.tcp_discarded_bytes",
+                &c.tcp_chargen_discarded_bytes,
+            ),
+        ]
+        .into_iter()
+        .map(|(n, v)| (n.to_string(), v.load(Ordering::Relaxed)))
+        .collect();
+        self.tcp.counters("tcp.", &mut out);
+        let dns = *self.dns.lock().unwrap_or_else(|p| p.into_inner());
+        dns.for_each(&mut |n, v| out.push((format!("dns.{n}"), v)));
+        self.dns_tcp.counters("dns.tcp_", &mut out);
+        let tcp = *self.dns_tcp_stats.lock().unwrap_or_else(|p| p.into_inner());
+        tcp.for_each(&mut |n, v| out.push((format!("dns.tcp_{n}"), v)));
+        out
+    }
+
+    /// Tells every service to stop and joins every thread, the per-connection ones included,
+    /// waiting at most until `deadline` (each notices the flag within [`STOP_POLL`]; a forwarded
+    /// DNS lookup may take longer). Then reads the counters.
+    pub fn stop(mut self, deadline: Instant) -> Stopped {
+        self.stop.store(true, Ordering::Relaxed);
+        // The acceptors first, so no connection thread starts after the list is taken.
+        let mut unfinished = join_until(std::mem::take(&mut self.threads), deadline);
+        unfinished.extend(join_until(self.connections.take(), deadline));
+        for name in &unfinished {
+            log::warn!("service thread {name} still running at the stop deadline");
+        }
+        Stopped {
+            counters: self.counters(),
+            unfinished,
+        }
+    }
+}
+
+impl Drop for Services {
+    fn drop(&mut self) {
+        // Dropped without `stop`: the threads still end (without being waited for).
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+impl StreamSocket for TcpStream {
+    fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        TcpStream::set_read_timeout(self, timeout)
+    }
+    fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        TcpStream::set_write_timeout(self, timeout)
+    }
+    fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        TcpStream::shutdown(self, how)
+    }
+}
+
+fn is_timeout(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted
+    )
+}
+
+fn bind_udp(stack: &StackHandle, port: u16, flag: &str) -> io::Result<UdpSocket> {
+    let sock = UdpSocket::bind(stack, ("0.0.0.0", port))
+        .map_err(|e| io::Error::new(e.kind(), format!("{flag} {port}: {e}; pick another port")))?;
+    sock.set_read_timeout(Some(STOP_POLL))?;
+    Ok(sock)
+}
+
+/// `write_all` that keeps going through write timeouts until `give_up` says otherwise; calls
+/// `wrote` with each piece's length as it goes.
+fn write_all_until(
+    conn: &TcpStream,
+    mut data: &[u8],
+    give_up: impl Fn() -> bool,
+    mut wrote: impl FnMut(usize),
+) -> io::Result<()> {
+    use std::io::Write;
+    let mut w = conn;
+    while !data.is_empty() {
+        match w.write(data) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => {
+                wrote(n);
+                data = &data[n..];
+            }
+            Err(e) if is_timeout(&e) => {
+                if give_up() {
+                    return Err(e);
+                }
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

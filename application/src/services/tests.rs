@@ -1,0 +1,345 @@
+//! The services on a stack, with a second stack as the client, joined by the in-memory link.
+//! Stack A (192.0.2.2) runs the services, stack B (192.0.2.3) the clients. Every wait has a
+//! deadline.
+
+use super::*;
+use crate::dns::tcp::{read_message, write_message};
+use crate::dns::{demo_zone, Catalog, Message, Question, Rcode, RecordType};
+use netstack_runtime::config::device::memory::{MemoryLink, MemoryLinkConfig};
+use netstack_runtime::Stack;
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::net::Ipv4Addr;
+use std::sync::mpsc;
+use std::thread;
+
+const A: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 2);
+const ECHO: u16 = 7;
+const DISCARD: u16 = 9;
+const CHARGEN: u16 = 19;
+const DNS: u16 = 53;
+/// How long a client waits for any one thing from a service.
+const DEADLINE: Duration = Duration::from_secs(10);
+
+fn stacks() -> (Stack, Stack) {
+    let (da, db) = MemoryLink::pair(MemoryLinkConfig::default());
+    let build = |d, cidr: &str| {
+        Stack::builder(Arc::new(d), cidr.parse().unwrap())
+            .workers(1, 2)
+            .build()
+            .unwrap()
+    };
+    (build(da, "192.0.2.2/24"), build(db, "192.0.2.3/24"))
+}
+
+fn dns_service() -> DnsService {
+    let mut catalog = Catalog::new();
+    catalog.insert(demo_zone(A));
+    DnsService::new(DNS, catalog, vec![])
+}
+
+fn all_services(dns: DnsService) -> ServiceConfig {
+    ServiceConfig {
+        echo: Some(ECHO),
+        discard: Some(DISCARD),
+        chargen: Some(CHARGEN),
+        dns: Some(dns),
+    }
+}
+
+fn connect(client: &Stack, port: u16) -> TcpStream {
+    let c = TcpStream::connect_timeout(client, &SocketAddr::from((A, port)), DEADLINE).unwrap();
+    c.set_read_timeout(Some(DEADLINE)).unwrap();
+    c.set_write_timeout(Some(DEADLINE)).unwrap();
+    c
+}
+
+fn counters(list: &[(String, u64)]) -> BTreeMap<String, u64> {
+    list.iter().cloned().collect()
+}
+
+/// Runs `f` on a thread and waits at most `secs` for it: a hang fails the test naming `what`.
+fn within<T: Send + 'static>(secs: u64, what: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    rx.recv_timeout(Duration::from_secs(secs))
+        .unwrap_or_else(|_| panic!("{what} did not finish within {secs} s"))
+}
+
+/// Reads until the end of the stream: `Ok(bytes)` after a FIN, `Err` (with what came before)
+/// after a reset or a timeout.
+fn read_to_end(mut c: &TcpStream) -> Result<Vec<u8>, (io::Error, usize)> {
+    let mut got = Vec::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        match c.read(&mut buf) {
+            Ok(0) => return Ok(got),
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e) => return Err((e, got.len())),
+        }
+    }
+}
+
+fn is_chargen_text(bytes: &[u8]) -> bool {
+    bytes
+        .iter()
+        .all(|&b| (b' '..=b'~').contains(&b) || b == b'\r' || b == b'\n')
+}
+
+#[test]
+fn echo_discard_and_chargen_answer_over_udp_and_tcp() {
+    let (a, b) = stacks();
+    let services = Services::start(&a, all_services(dns_service())).unwrap();
+    let udp = UdpSocket::bind(&b, "0.0.0.0:0").unwrap();
+    udp.set_read_timeout(Some(DEADLINE)).unwrap();
+    let mut buf = [0u8; 2048];
+    udp.send_to(b"echo 862", (A, ECHO)).unwrap();
+    let (n, from) = udp.recv_from(&mut buf).unwrap();
+    assert_eq!(
+        (&buf[..n], from),
+        (&b"echo 862"[..], SocketAddr::from((A, ECHO)))
+    );
+    udp.send_to(b"anything", (A, CHARGEN)).unwrap();
+    let (n, _) = udp.recv_from(&mut buf).unwrap();
+    assert!(n <= CHARGEN_MAX && is_chargen_text(&buf[..n]));
+    udp.send_to(b"gone", (A, DISCARD)).unwrap();
+
+    let mut echo = connect(&b, ECHO);
+    echo.write_all(b"hello tcp").unwrap();
+    let mut back = [0u8; 9];
+    echo.read_exact(&mut back).unwrap();
+    assert_eq!(&back, b"hello tcp");
+    echo.shutdown(Shutdown::Write).unwrap();
+    assert_eq!(read_to_end(&echo).unwrap(), b"", "FIN after the echo");
+
+    let mut discard = connect(&b, DISCARD);
+    discard.write_all(&[7u8; 100_000]).unwrap();
+    discard.shutdown(Shutdown::Write).unwrap();
+    assert_eq!(
+        read_to_end(&discard).unwrap(),
+        b"",
+        "discard sends nothing, then FIN"
+    );
+
+    let stopped = services.stop(Instant::now() + DEADLINE);
+    assert_eq!(stopped.unfinished, Vec::<String>::new());
+    let c = counters(&stopped.counters);
+    assert_eq!(c["echo.udp_datagrams"], 1);
+    assert_eq!(c["chargen.udp_datagrams"], 1);
+    assert_eq!((c["discard.udp_datagrams"], c["discard.udp_bytes"]), (1, 4));
+    assert_eq!(c["echo.tcp_bytes"], 9);
+    assert_eq!(c["discard.tcp_bytes"], 100_000);
+    assert_eq!((c["tcp.connections"], c["tcp.connections_refused"]), (2, 0));
+}
+
+#[test]
+fn chargen_discards_what_the_client_sends_and_closes_with_fin() {
+    // RFC 864: data the client sends is thrown away, and the stream goes on until the client
+    // closes. A server that never reads lets its receive window fill: the client's writes
+    // stall, and closing with unread data turns the close into a RST.
+    let (a, b) = stacks();
+    let services = Services::start(&a, all_services(dns_service())).unwrap();
+    let c = connect(&b, CHARGEN);
+    const SENT: usize = 2 << 20;
+    let writer = c.try_clone().unwrap();
+    let wrote = thread::spawn(move || {
+        let r = (&writer).write_all(&vec![b'x'; SENT]);
+        // Our side is done: the chargen service must now end the stream with a FIN.
+        let _ = writer.shutdown(Shutdown::Write);
+        r
+    });
+    let received = within(30, "the chargen stream's end", move || read_to_end(&c));
+    let received = received.unwrap_or_else(|(e, n)| {
+        panic!(
+            "chargen ended in {e} ({:?}) after {n} bytes, not a FIN",
+            e.kind()
+        )
+    });
+    wrote
+        .join()
+        .unwrap()
+        .expect("the client's 2 MiB were all taken: chargen reads what it is sent");
+    assert!(is_chargen_text(&received), "chargen sent other than lines");
+    assert!(!received.is_empty());
+    let stopped = services.stop(Instant::now() + DEADLINE);
+    let counts = counters(&stopped.counters);
+    assert_eq!(counts["chargen.tcp_discarded_bytes"], SENT as u64);
+    assert_eq!(counts["chargen.tcp_bytes"], received.len() as u64);
+}
+
+#[test]
+fn stop_joins_every_connection_thread_before_it_returns() {
+    let (a, b) = stacks();
+    let services = Services::start(&a, all_services(dns_service())).unwrap();
+    let mut clients = Vec::new();
+    for _ in 0..3 {
+        let mut c = connect(&b, ECHO);
+        c.write_all(b"x").unwrap();
+        c.read_exact(&mut [0u8; 1]).unwrap(); // served: its thread runs
+        clients.push(c);
+    }
+    // A chargen client that never reads: the service's writer waits on a full window.
+    let chargen = connect(&b, CHARGEN);
+    let mut first = [0u8; 1];
+    (&chargen).read_exact(&mut first).unwrap();
+    // An idle DNS-over-TCP connection.
+    let mut dns = connect(&b, DNS);
+    let q = Message::query(
+        1,
+        Question::new("demo.test".parse().unwrap(), RecordType::A),
+    );
+    write_message(&mut dns, &q.emit().unwrap()).unwrap();
+    read_message(&mut dns).unwrap().unwrap();
+    thread::sleep(Duration::from_millis(200));
+
+    let started = Instant::now();
+    let stopped = services.stop(started + DEADLINE);
+    let took = started.elapsed();
+    let c = counters(&stopped.counters);
+    assert_eq!(stopped.unfinished, Vec::<String>::new());
+    assert_eq!(
+        (c["tcp.connections_open"], c["dns.tcp_connections_open"]),
+        (0, 0),
+        "stop returned while connection threads still ran: {c:?}"
+    );
+    assert_eq!((c["tcp.connections"], c["dns.tcp_connections"]), (4, 1));
+    assert!(took < Duration::from_secs(2), "stop took {took:?}");
+    // Each connection was closed in order by its thread.
+    for c in &clients {
+        assert_eq!(read_to_end(c).unwrap(), b"", "echo: FIN on stop");
+    }
+    assert_eq!(read_message(&mut dns).unwrap(), None, "dns: FIN on stop");
+}
+
+#[test]
+fn counters_are_read_after_every_connection_thread_ended() {
+    // The chargen thread counts what it sends until it sees the stop flag: counters read
+    // before the threads ended would miss the last of it.
+    let (a, b) = stacks();
+    let services = Services::start(&a, all_services(dns_service())).unwrap();
+    let c = connect(&b, CHARGEN);
+    let (progress_tx, progress) = mpsc::channel();
+    let reader = thread::spawn(move || {
+        let mut total = 0usize;
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut told = false;
+        loop {
+            match (&c).read(&mut buf) {
+                Ok(0) => return Ok(total),
+                Ok(n) => total += n,
+                Err(e) => return Err((e, total)),
+            }
+            if total >= 256 * 1024 && !told {
+                told = true;
+                let _ = progress_tx.send(());
+            }
+        }
+    });
+    progress
+        .recv_timeout(DEADLINE)
+        .expect("256 KiB of chargen within the deadline");
+    let stopped = services.stop(Instant::now() + DEADLINE);
+    let received = within(30, "the chargen stream's end", move || {
+        reader.join().unwrap()
+    })
+    .unwrap_or_else(|(e, n)| panic!("chargen ended in {e} after {n} bytes, not a FIN"));
+    assert_eq!(
+        counters(&stopped.counters)["chargen.tcp_bytes"],
+        received as u64,
+        "the counter says what the client received"
+    );
+}
+
+fn demo_query(id: u16, name: &str) -> Vec<u8> {
+    let mut m = Message::query(id, Question::new(name.parse().unwrap(), RecordType::A));
+    m.header.rd = true;
+    m.emit().unwrap()
+}
+
+#[test]
+fn dns_over_tcp_on_the_stack_answers_pipelined_queries_as_udp_does() {
+    let (a, b) = stacks();
+    let services = Services::start(&a, all_services(dns_service())).unwrap();
+    assert!(services.listening.iter().any(|l| l == "dns tcp/53"));
+    let names = ["www.demo.test", "demo.test", "missing.demo.test"];
+    let mut c = connect(&b, DNS);
+    let mut wire = Vec::new();
+    for (id, n) in names.iter().enumerate() {
+        write_message(&mut wire, &demo_query(id as u16, n)).unwrap();
+    }
+    c.write_all(&wire).unwrap();
+    let mut over_tcp: Vec<Vec<u8>> = (0..names.len())
+        .map(|_| read_message(&mut c).unwrap().expect("an answer"))
+        .collect();
+    over_tcp.sort_by_key(|m| Message::parse(m).unwrap().header.id);
+    let udp = UdpSocket::bind(&b, "0.0.0.0:0").unwrap();
+    udp.set_read_timeout(Some(DEADLINE)).unwrap();
+    for (id, n) in names.iter().enumerate() {
+        udp.send_to(&demo_query(id as u16, n), (A, DNS)).unwrap();
+        let mut buf = [0u8; 2048];
+        let (len, _) = udp.recv_from(&mut buf).unwrap();
+        assert_eq!(over_tcp[id], &buf[..len], "{n}: TCP and UDP answers differ");
+    }
+    let r = Message::parse(&over_tcp[2]).unwrap();
+    assert_eq!(r.rcode(), Rcode::NXDOMAIN);
+    c.shutdown(Shutdown::Write).unwrap();
+    assert_eq!(read_message(&mut c).unwrap(), None);
+    let c = counters(&services.stop(Instant::now() + DEADLINE).counters);
+    assert_eq!(c["dns.queries"], 6);
+    assert_eq!(c["dns.tcp_connections"], 1);
+}
+
+#[test]
+fn dns_tcp_connections_past_the_limit_are_refused_and_counted() {
+    let (a, b) = stacks();
+    let dns = DnsService {
+        tcp_max_connections: 2,
+        ..dns_service()
+    };
+    let services = Services::start(&a, all_services(dns)).unwrap();
+    let mut open = Vec::new();
+    for id in 0..2 {
+        let mut c = connect(&b, DNS);
+        write_message(&mut c, &demo_query(id, "demo.test")).unwrap();
+        read_message(&mut c).unwrap().expect("an answer");
+        open.push(c);
+    }
+    let mut third = connect(&b, DNS);
+    let _ = write_message(&mut third, &demo_query(9, "demo.test"));
+    match read_message(&mut third) {
+        Ok(None) => {}
+        Err(e) if e.kind() != io::ErrorKind::WouldBlock => {}
+        other => panic!("the third connection was served: {other:?}"),
+    }
+    // The two admitted ones still work.
+    for (id, c) in open.iter_mut().enumerate() {
+        write_message(c, &demo_query(10 + id as u16, "demo.test")).unwrap();
+        assert!(read_message(c).unwrap().is_some());
+    }
+    let c = counters(&services.stop(Instant::now() + DEADLINE).counters);
+    assert_eq!(
+        (c["dns.tcp_connections"], c["dns.tcp_connections_refused"]),
+        (3, 1)
+    );
+    assert_eq!(c["tcp.connections_refused"], 0, "echo's limit is its own");
+}
+
+#[test]
+fn dns_tcp_idle_connection_on_the_stack_is_closed() {
+    let (a, b) = stacks();
+    let dns = DnsService {
+        tcp_idle_timeout: Duration::from_millis(300),
+        ..dns_service()
+    };
+    let services = Services::start(&a, all_services(dns)).unwrap();
+    let mut c = connect(&b, DNS);
+    write_message(&mut c, &demo_query(1, "demo.test")).unwrap();
+    read_message(&mut c).unwrap().expect("an answer");
+    let answered = Instant::now();
+    assert_eq!(read_message(&mut c).unwrap(), None, "closed when idle");
+    assert!(answered.elapsed() >= Duration::from_millis(250));
+    let c = counters(&services.stop(Instant::now() + DEADLINE).counters);
+    assert_eq!(c["dns.tcp_idle_closed"], 1);
+}
