@@ -4,8 +4,8 @@
 //! channels that carry batches:
 //!
 //! ```text
-//!  app threads ── Stack API (ping, stats, shutdown; sockets in later layers)
-//!       │ commands
+//!  app threads ── Stack API: TcpListener, TcpStream, UdpSocket, Pinger, stats, shutdown
+//!       │ commands (TCP data is copied through rings shared with the workers)
 //!       ▼
 //!  transport workers 0..T-1  ◀── deliveries, sharded by a keyed 4-tuple hash
 //!       ▲
@@ -23,6 +23,11 @@
 //!   threads) block on a full link TX queue, so a sender can never outrun the device silently.
 //! - Every actor waits on its channel with a deadline equal to its next timer, bounded by
 //!   [`POLL_INTERVAL`] so it notices shutdown.
+//!
+//! Sockets follow `std::net`: the same methods, blocking by default, and the `io::ErrorKind`
+//! std gives on Linux. `runtime/examples/` has an echo server and client to copy
+//! (`echo_server`, `echo_client`, over a TAP) and both ends in one process over the in-memory
+//! link (`memory_echo`, no root needed).
 
 #![warn(missing_docs)]
 

@@ -112,8 +112,10 @@ impl Pinger {
     }
 
     /// Sends one echo request carrying `data` and waits up to `timeout` for its reply.
-    /// Returns the round-trip time; `TimedOut` when no matching reply came; `HostUnreachable`
-    /// when an on-link destination never answered ARP (after three requests, about 3 s).
+    /// Returns the round-trip time; `TimedOut` when no matching reply came (or the request
+    /// could not even be queued in time); `HostUnreachable` when an on-link destination never
+    /// answered ARP (after three requests, about 3 s); `NotConnected` once the stack has shut
+    /// down.
     pub fn ping(
         &self,
         dst: Ipv4Addr,

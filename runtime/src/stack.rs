@@ -59,25 +59,37 @@ pub fn default_workers() -> usize {
         .min(MAX_WORKERS)
 }
 
-/// What a stack is built from. `StackBuilder` fills it with checked values.
+/// What a stack is built from. `StackBuilder` fills it; [`StackBuilder::build`] checks it.
 #[derive(Debug, Clone)]
 pub struct StackConfig {
+    /// The stack's address and the prefix of its on-link network (e.g. 192.0.2.2/24).
     pub addr: Ipv4Cidr,
+    /// The router for destinations outside `addr`'s network; it must lie inside it. `None`:
+    /// only on-link destinations are reachable.
     pub gateway: Option<Ipv4Addr>,
+    /// The stack's Ethernet address (unused on a TUN device); must be unicast.
     pub mac: MacAddr,
-    /// IP MTU; `None` takes the device's.
+    /// IP MTU, 68 to 65535 bytes; `None` takes the device's.
     pub mtu: Option<usize>,
+    /// Network worker threads (IPv4, reassembly, ICMP), 1 to [`MAX_WORKERS`].
     pub network_workers: usize,
+    /// Transport worker threads (UDP sockets, TCP connections), 1 to [`MAX_WORKERS`].
     pub transport_workers: usize,
+    /// ARP cache and resolution limits.
     pub neighbor: NeighborConfig,
     /// Each TCP connection's send and receive buffer, in bytes (like Linux's tcp_wmem and
-    /// tcp_rmem defaults). A ring is allocated on its first byte, so an idle connection costs
-    /// none of it.
+    /// tcp_rmem defaults), [`MIN_TCP_BUFFER`] to [`MAX_TCP_BUFFER`]. A ring is allocated on its
+    /// first byte, so an idle connection costs none of it.
     pub tcp_send_buffer: usize,
+    /// Each TCP connection's receive buffer, in bytes: the most it advertises as its window.
+    /// Same limits as `tcp_send_buffer`.
     pub tcp_recv_buffer: usize,
 }
 
 impl StackConfig {
+    /// The defaults for a stack at `addr`: no gateway, a locally administered MAC derived from
+    /// `addr`, the device's MTU, [`default_workers`] of each kind, the default ARP settings and
+    /// 256 KiB TCP buffers each way.
     pub fn new(addr: Ipv4Cidr) -> Self {
         Self {
             addr,
@@ -100,6 +112,7 @@ pub struct StackBuilder {
 }
 
 impl StackBuilder {
+    /// A builder for a stack at `addr` on `device`, starting from [`StackConfig::new`].
     pub fn new(device: Arc<dyn Device>, addr: Ipv4Cidr) -> Self {
         Self {
             config: StackConfig::new(addr),
@@ -107,16 +120,20 @@ impl StackBuilder {
         }
     }
 
+    /// Routes destinations outside the stack's network through `gw` (which must be inside it).
     pub fn gateway(mut self, gw: Ipv4Addr) -> Self {
         self.config.gateway = Some(gw);
         self
     }
 
+    /// The stack's Ethernet address (must be unicast) instead of the one derived from its
+    /// IPv4 address.
     pub fn mac(mut self, mac: MacAddr) -> Self {
         self.config.mac = mac;
         self
     }
 
+    /// The IP MTU in bytes (68 to 65535) instead of the device's.
     pub fn mtu(mut self, mtu: usize) -> Self {
         self.config.mtu = Some(mtu);
         self
@@ -137,16 +154,22 @@ impl StackBuilder {
         self
     }
 
+    /// ARP cache and resolution settings.
     pub fn neighbor(mut self, cfg: NeighborConfig) -> Self {
         self.config.neighbor = cfg;
         self
     }
 
+    /// The configuration built so far (not yet checked).
     pub fn config(&self) -> &StackConfig {
         &self.config
     }
 
     /// Checks the configuration and starts every actor.
+    ///
+    /// Fails with `InvalidInput`, naming the value and its range, when a worker count, a TCP
+    /// buffer size, the MAC, the MTU or the gateway is out of bounds; with the OS error when a
+    /// thread cannot be spawned.
     pub fn build(self) -> io::Result<Stack> {
         Stack::start(self.config, self.device)
     }
@@ -280,6 +303,8 @@ pub struct StackHandle {
 }
 
 impl StackHandle {
+    /// The configuration the stack was built with (`mtu` as given: [`mtu`](Self::mtu) tells
+    /// the one in use).
     pub fn config(&self) -> &StackConfig {
         &self.shared.config
     }
@@ -294,13 +319,16 @@ impl StackHandle {
     }
 
     /// A pinger with its own ICMP echo identifier.
+    ///
+    /// Fails with `NotConnected` once the stack has shut down, and with `AddrInUse` when all
+    /// 65,536 identifiers are taken by live pingers.
     pub fn pinger(&self) -> io::Result<Pinger> {
         self.shared.check_running()?;
         Pinger::new(self.echo.clone(), self.shared.net.clone())
     }
 }
 
-/// A running stack. Dropping it shuts it down (with the default deadline). It dereferences to
+/// A running stack. Dropping it shuts it down with a deadline of 2 s. It dereferences to
 /// a [`StackHandle`], so `UdpSocket::bind(&stack, …)` and `stack.pinger()` work on either.
 pub struct Stack {
     handle: StackHandle,
@@ -316,6 +344,7 @@ fn invalid(msg: String) -> io::Error {
 }
 
 impl Stack {
+    /// A [`StackBuilder`] for a stack at `addr` on `device`.
     pub fn builder(device: Arc<dyn Device>, addr: Ipv4Cidr) -> StackBuilder {
         StackBuilder::new(device, addr)
     }
@@ -602,8 +631,14 @@ impl Stack {
     }
 
     /// Stops intake, lets every stage drain into the next, and joins every thread, in that
-    /// order. Threads that have not finished by `deadline` are left behind (named in the
-    /// error); the process can still exit.
+    /// order. Threads that have not finished by `deadline` are left behind and named in a
+    /// `TimedOut` error; the process can still exit.
+    ///
+    /// Up to half the deadline goes to closing: listeners stop accepting, new sockets fail with
+    /// `NotConnected`, and every TCP connection sends its buffered data, then FIN, while
+    /// packets still flow both ways (later writes fail with `BrokenPipe`). Then intake stops
+    /// and the connections still open are reset (their next call fails with
+    /// `ConnectionAborted`).
     pub fn shutdown(mut self, deadline: Duration) -> io::Result<()> {
         self.stop(deadline)
     }

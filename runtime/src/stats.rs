@@ -50,10 +50,16 @@ netstack_network::counters! {
 /// Everything the stack counts, by layer.
 #[derive(Debug, Default, Clone)]
 pub struct StackStats {
+    /// Ethernet and ARP: frames and bytes in and out, drops by cause, ARP messages and cache
+    /// events.
     pub link: LinkStats,
+    /// IPv4 and ICMP: validation drops, reassembly, fragmentation, ICMP in and out.
     pub ipv4: Ipv4Stats,
+    /// TCP: the endpoints' counters plus every connection's, live and closed.
     pub tcp: TcpStats,
+    /// UDP: datagrams delivered and sent, drops by cause.
     pub udp: UdpStats,
+    /// The runtime's own: queues, device calls, pings, TCP commands.
     pub runtime: RuntimeStats,
 }
 

@@ -275,26 +275,41 @@ fn gone() -> io::Error {
 /// What `TcpStream::info` reports, like Linux's `TCP_INFO`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TcpInfo {
+    /// The connection's local address and port.
     pub local: SocketAddrV4,
+    /// The peer's address and port.
     pub remote: SocketAddrV4,
     /// The transport worker that owns the connection.
     pub worker: usize,
+    /// The RFC 9293 state.
     pub state: State,
     /// Bytes in the send buffer: unacknowledged plus unsent.
     pub send_queue: usize,
     /// Bytes received and not yet read (in order).
     pub recv_queue: usize,
+    /// Congestion window, in bytes.
     pub cwnd: u64,
+    /// Slow-start threshold, in bytes; `u64::MAX` until the first loss.
     pub ssthresh: u64,
+    /// Smoothed round-trip time (RFC 6298); `None` before the first sample.
     pub srtt: Option<Duration>,
+    /// The current retransmission timeout, backoff included.
     pub rto: Duration,
+    /// The peer's advertised window, in bytes (scaled).
     pub snd_wnd: u64,
+    /// The window this end advertised that the peer has not filled yet, in bytes.
     pub rcv_wnd: u64,
+    /// Data bytes sent for the first time (retransmissions not counted).
     pub bytes_sent: u64,
+    /// Data bytes the peer acknowledged.
     pub bytes_acked: u64,
+    /// Data bytes received in order.
     pub bytes_received: u64,
+    /// Segments sent, retransmissions and pure ACKs included.
     pub segments_sent: u64,
+    /// Segments received for this connection.
     pub segments_received: u64,
+    /// Segments sent again (SYN, data or FIN), whatever the cause.
     pub retransmissions: u64,
 }
 
@@ -365,6 +380,14 @@ impl Drop for StreamInner {
 impl TcpStream {
     /// Opens a connection to `addr` from an ephemeral port of the stack's address, trying
     /// each address `addr` resolves to in turn; the last error is returned if none answers.
+    ///
+    /// Blocks until the handshake completes or fails with `ConnectionRefused` (a RST or an ICMP
+    /// port unreachable answered), `HostUnreachable` or `NetworkUnreachable` (an ICMP error,
+    /// or an on-link peer that never answered ARP), `TimedOut` (6 SYN retransmissions, about
+    /// 2 minutes, went unanswered), `AddrNotAvailable` (no free local port toward that peer),
+    /// `InvalidInput` (no IPv4 address; port 0, 0.0.0.0 or 255.255.255.255), `NotConnected`
+    /// (the stack has shut down) or `ConnectionAborted` (it began shutting down meanwhile).
+    /// Errors from resolving `addr` are returned as they come.
     pub fn connect(stack: &StackHandle, addr: impl ToSocketAddrs) -> io::Result<TcpStream> {
         let mut last = None;
         for a in v4_all(addr)? {
@@ -376,7 +399,9 @@ impl TcpStream {
         Err(last.unwrap_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no address")))
     }
 
-    /// Opens a connection, giving up with `TimedOut` after `timeout`.
+    /// Opens a connection to `addr`, giving up with `TimedOut` after `timeout`; otherwise
+    /// the errors of [`connect`](Self::connect). A zero `timeout` or an IPv6 `addr` is
+    /// `InvalidInput`.
     pub fn connect_timeout(
         stack: &StackHandle,
         addr: &SocketAddr,
@@ -494,44 +519,52 @@ impl TcpStream {
         self.inner.shared.tcp_command(self.inner.conn.worker, cmd)
     }
 
+    /// The peer's address. Never fails.
     pub fn peer_addr(&self) -> io::Result<SocketAddr> {
         Ok(SocketAddr::V4(self.inner.peer))
     }
 
+    /// The local address: the stack's address and this end's port. Never fails.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         Ok(SocketAddr::V4(self.inner.local))
     }
 
-    /// Another handle to the same connection; it closes when every handle is dropped.
+    /// Another handle to the same connection, sharing its options, for a second thread (a
+    /// reader beside a writer, say); it closes when every handle is dropped. Never fails.
     pub fn try_clone(&self) -> io::Result<TcpStream> {
         Ok(TcpStream {
             inner: self.inner.clone(),
         })
     }
 
-    /// SO_RCVTIMEO: a read waits at most this long, then fails with `WouldBlock`.
+    /// SO_RCVTIMEO: a read waits at most this long, then fails with `WouldBlock`; `None`
+    /// waits forever (the default). A zero duration is `InvalidInput`.
     pub fn set_read_timeout(&self, t: Option<Duration>) -> io::Result<()> {
         check_timeout(t)?;
         self.inner.opts.lock().read_timeout = t;
         Ok(())
     }
 
-    /// SO_SNDTIMEO: a write waits at most this long, then fails with `WouldBlock`.
+    /// SO_SNDTIMEO: a write waits at most this long for send buffer space, then fails with
+    /// `WouldBlock`; `None` waits forever (the default). A zero duration is `InvalidInput`.
     pub fn set_write_timeout(&self, t: Option<Duration>) -> io::Result<()> {
         check_timeout(t)?;
         self.inner.opts.lock().write_timeout = t;
         Ok(())
     }
 
+    /// The read timeout set by [`set_read_timeout`](Self::set_read_timeout). Never fails.
     pub fn read_timeout(&self) -> io::Result<Option<Duration>> {
         Ok(self.inner.opts.lock().read_timeout)
     }
 
+    /// The write timeout set by [`set_write_timeout`](Self::set_write_timeout). Never fails.
     pub fn write_timeout(&self) -> io::Result<Option<Duration>> {
         Ok(self.inner.opts.lock().write_timeout)
     }
 
-    /// O_NONBLOCK: reads, writes and accepts fail with `WouldBlock` instead of waiting.
+    /// O_NONBLOCK: reads and writes (of every handle) fail with `WouldBlock` instead of
+    /// waiting. Never fails.
     pub fn set_nonblocking(&self, on: bool) -> io::Result<()> {
         self.inner.nonblocking.store(on, Ordering::Relaxed);
         Ok(())
@@ -548,21 +581,27 @@ impl TcpStream {
         self.command(TcpCmd::SetOptions { id, opts })
     }
 
-    /// TCP_NODELAY: disables Nagle's algorithm.
+    /// TCP_NODELAY: disables Nagle's algorithm, so small writes leave at once instead of
+    /// waiting for the ACK of data in flight. Off by default. Fails with `NotConnected` once
+    /// the stack has shut down.
     pub fn set_nodelay(&self, on: bool) -> io::Result<()> {
         self.update_opts(|o| o.nodelay = on)
     }
 
+    /// Whether TCP_NODELAY is set. Never fails.
     pub fn nodelay(&self) -> io::Result<bool> {
         Ok(self.inner.conn.opts.lock().nodelay)
     }
 
     /// SO_LINGER. Only a zero timeout changes anything here: the close then aborts with a RST
-    /// (a non-zero linger behaves as the default, a background graceful close).
+    /// (a non-zero linger behaves as the default, a background graceful close). Fails with
+    /// `NotConnected` once the stack has shut down.
     pub fn set_linger(&self, linger: Option<Duration>) -> io::Result<()> {
         self.update_opts(|o| o.linger_zero = linger == Some(Duration::ZERO))
     }
 
+    /// `Some(Duration::ZERO)` after `set_linger(Some(Duration::ZERO))`, else `None` (the
+    /// only values this stack keeps). Never fails.
     pub fn linger(&self) -> io::Result<Option<Duration>> {
         Ok(self
             .inner
@@ -574,7 +613,9 @@ impl TcpStream {
     }
 
     /// SO_KEEPALIVE with its parameters (TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT); `None`
-    /// turns keepalive off. An idle time under one second is refused with `InvalidInput`.
+    /// turns keepalive off (the default). An idle time or interval under one second, or a
+    /// count of 0, is `InvalidInput`; `NotConnected` once the stack has shut down. When every
+    /// probe goes unanswered the connection fails with `TimedOut`.
     pub fn set_keepalive(&self, keepalive: Option<Keepalive>) -> io::Result<()> {
         if let Some(k) = keepalive {
             if k.idle < Duration::from_secs(1)
@@ -590,18 +631,21 @@ impl TcpStream {
         self.update_opts(|o| o.keepalive = keepalive)
     }
 
+    /// The keepalive parameters, `None` when keepalive is off. Never fails.
     pub fn keepalive(&self) -> io::Result<Option<Keepalive>> {
         Ok(self.inner.conn.opts.lock().keepalive)
     }
 
     /// TCP_USER_TIMEOUT (RFC 5482): the connection fails with `TimedOut` when sent data stays
-    /// unacknowledged this long.
+    /// unacknowledged this long; `None` leaves it to the retransmission limit (the default). A
+    /// zero duration is `InvalidInput`; `NotConnected` once the stack has shut down.
     pub fn set_user_timeout(&self, t: Option<Duration>) -> io::Result<()> {
         check_timeout(t)?;
         self.update_opts(|o| o.user_timeout = t)
     }
 
-    /// IP_TTL for this connection's packets. Applies to segments built from now on.
+    /// IP_TTL for this connection's packets. Applies to segments built from now on. A value
+    /// outside 1 to 255 is `InvalidInput`; `NotConnected` once the stack has shut down.
     pub fn set_ttl(&self, ttl: u32) -> io::Result<()> {
         let ttl = u8::try_from(ttl)
             .ok()
@@ -612,11 +656,13 @@ impl TcpStream {
         self.command(TcpCmd::SetTtl { id, ttl })
     }
 
+    /// The IP TTL of this connection's packets ([`DEFAULT_TTL`] unless set). Never fails.
     pub fn ttl(&self) -> io::Result<u32> {
         Ok(u32::from(self.inner.conn.ttl.load(Ordering::Relaxed)))
     }
 
-    /// SO_SNDBUF: the send buffer's size, fixed when the connection was made.
+    /// SO_SNDBUF: the send buffer's size in bytes, fixed when the connection was made
+    /// ([`StackConfig::tcp_send_buffer`](crate::StackConfig::tcp_send_buffer)).
     pub fn send_buffer_size(&self) -> usize {
         self.inner
             .conn
@@ -626,7 +672,8 @@ impl TcpStream {
             .map_or(0, Producer::capacity)
     }
 
-    /// SO_RCVBUF: the receive buffer's size, fixed when the connection was made.
+    /// SO_RCVBUF: the receive buffer's size in bytes, fixed when the connection was made
+    /// ([`StackConfig::tcp_recv_buffer`](crate::StackConfig::tcp_recv_buffer)).
     pub fn recv_buffer_size(&self) -> usize {
         self.inner
             .conn
@@ -643,7 +690,8 @@ impl TcpStream {
     }
 
     /// The connection's state and counters, like Linux's `TCP_INFO` (one round trip to the
-    /// worker).
+    /// worker). Fails with `NotConnected` once the worker no longer holds the connection (it
+    /// closed and left TIME-WAIT) or the stack has shut down.
     pub fn info(&self) -> io::Result<TcpInfo> {
         let id = self.id()?;
         let (reply, rx) = bounded(1);
@@ -654,8 +702,8 @@ impl TcpStream {
     }
 
     /// Half or full close, as `std::net::TcpStream::shutdown`: `Write` sends a FIN after
-    /// the buffered data; `Read` makes reads return 0 from now on (as Linux); `Both` does both
-    /// and wakes every thread blocked on the stream.
+    /// the buffered data (later writes fail with `BrokenPipe`); `Read` makes reads return 0
+    /// from now on (as Linux); `Both` does both and wakes every thread blocked on the stream.
     pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
         let id = self.id()?;
         let conn = &self.inner.conn;
@@ -675,7 +723,8 @@ impl TcpStream {
         Ok(())
     }
 
-    /// Reads without consuming: the next `read` returns the same bytes.
+    /// Reads without consuming: the next `read` returns the same bytes. Returns and fails as
+    /// `read` does.
     pub fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
         self.read_with(buf, true)
     }
@@ -837,6 +886,13 @@ fn window_update_due(ring: &Consumer) -> bool {
 }
 
 impl Read for TcpStream {
+    /// Copies up to `buf.len()` received bytes straight out of the receive buffer, waiting
+    /// while it is empty. `Ok(0)` is the end of the stream: the peer's FIN, after
+    /// `shutdown(Read)`, or after the error that ended the connection was reported. That error
+    /// is returned once: `ConnectionReset` (the peer's RST), `TimedOut` (retransmissions,
+    /// keepalive or the user timeout gave up), `HostUnreachable` or `NetworkUnreachable`
+    /// (the same, after an ICMP error said so), `ConnectionAborted` (the stack shut down).
+    /// `WouldBlock` when non-blocking with nothing to read, or when the read timeout passes.
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         self.read_inner(buf)
     }
@@ -849,10 +905,16 @@ impl Read for &TcpStream {
 }
 
 impl Write for TcpStream {
+    /// Copies as much of `buf` as the send buffer has room for (at least one byte), waiting
+    /// while it is full; the stack sends it in the background. Fails with `BrokenPipe` after
+    /// `shutdown(Write)` or once the connection is over, except that the error that ended it is
+    /// reported first, once (see `read`). `WouldBlock` when non-blocking with the buffer full,
+    /// or when the write timeout passes.
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         self.write_inner(buf)
     }
 
+    /// Does nothing: a written byte is already the stack's to send. Never fails.
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
     }
@@ -877,7 +939,9 @@ impl std::fmt::Debug for TcpStream {
     }
 }
 
-/// A TCP listener on the stack, shaped like `std::net::TcpListener`.
+/// A TCP listener on the stack, shaped like `std::net::TcpListener`. Handles made with
+/// `try_clone` share it; the port is released when the last one is dropped, and connections
+/// still waiting to be accepted are then reset.
 pub struct TcpListener {
     inner: Arc<ListenerInner>,
 }
@@ -910,12 +974,19 @@ impl Drop for ListenerInner {
 impl TcpListener {
     /// Listens on `addr` (0.0.0.0 or the stack's address) with the default backlog of
     /// [`DEFAULT_BACKLOG`]. Port 0 picks a free ephemeral port (`local_addr` tells which).
+    ///
+    /// Fails with `AddrInUse` when another listener holds the port (whatever its address) or
+    /// no ephemeral port is free, `AddrNotAvailable` when the address is not the stack's,
+    /// `InvalidInput` when `addr` has no IPv4 address, and `NotConnected` once the stack has
+    /// shut down. Errors from resolving `addr` are returned as they come.
     pub fn bind(stack: &StackHandle, addr: impl ToSocketAddrs) -> io::Result<TcpListener> {
         Self::bind_with_backlog(stack, addr, DEFAULT_BACKLOG)
     }
 
     /// Like `bind`, with the accept queue's length (1 to [`MAX_BACKLOG`]; larger values are
-    /// capped, as Linux caps at somaxconn). Past it, completed connections are reset.
+    /// capped, as Linux caps at somaxconn, and 0 counts as 1). While the queue is full, SYNs
+    /// and handshake-completing ACKs are dropped, as Linux does, so the peer retries. Fails as
+    /// `bind` does.
     pub fn bind_with_backlog(
         stack: &StackHandle,
         addr: impl ToSocketAddrs,
@@ -1013,17 +1084,20 @@ impl TcpListener {
         Ok(me)
     }
 
+    /// The address listened on, with the port chosen when bound to port 0. Never fails.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         Ok(SocketAddr::V4(self.inner.listener.local))
     }
 
-    /// O_NONBLOCK for `accept`.
+    /// O_NONBLOCK for `accept` (of every handle): it fails with `WouldBlock` when no
+    /// connection is waiting. Never fails.
     pub fn set_nonblocking(&self, on: bool) -> io::Result<()> {
         self.inner.nonblocking.store(on, Ordering::Relaxed);
         Ok(())
     }
 
-    /// IP_TTL for accepted connections: the stack's default; other values are refused.
+    /// IP_TTL for accepted connections: only the stack's default, [`DEFAULT_TTL`], is taken;
+    /// other values are `Unsupported` (set the TTL on each accepted stream instead).
     pub fn set_ttl(&self, ttl: u32) -> io::Result<()> {
         if ttl == u32::from(DEFAULT_TTL) {
             Ok(())
@@ -1035,6 +1109,7 @@ impl TcpListener {
         }
     }
 
+    /// The TTL of accepted connections: always [`DEFAULT_TTL`]. Never fails.
     pub fn ttl(&self) -> io::Result<u32> {
         Ok(u32::from(DEFAULT_TTL))
     }
@@ -1044,18 +1119,23 @@ impl TcpListener {
         Ok(None)
     }
 
+    /// Another handle to the same listener, for a second accepting thread. Never fails.
     pub fn try_clone(&self) -> io::Result<TcpListener> {
         Ok(TcpListener {
             inner: self.inner.clone(),
         })
     }
 
-    /// Waits for the next connection.
+    /// Waits for the next connection that completed its handshake and returns it with the
+    /// peer's address (what happened to it since, a FIN or RST, its reads report). Fails with
+    /// `WouldBlock` when non-blocking and none is waiting, and with `NotConnected` once the
+    /// stack has shut down.
     pub fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
         self.accept_until(None)
     }
 
-    /// Like `accept`, but gives up with `WouldBlock` at `deadline`.
+    /// Like `accept`, but gives up with `WouldBlock` at `deadline` (`None`: waits as long as
+    /// `accept`).
     pub fn accept_until(&self, deadline: Option<Instant>) -> io::Result<(TcpStream, SocketAddr)> {
         let l = &self.inner.listener;
         let mut q = l.queue.lock();
@@ -1089,7 +1169,7 @@ impl TcpListener {
         }
     }
 
-    /// An iterator of `accept` results.
+    /// An endless iterator of `accept` results (it never returns `None`).
     pub fn incoming(&self) -> impl Iterator<Item = io::Result<TcpStream>> + '_ {
         std::iter::from_fn(move || Some(self.accept().map(|(s, _)| s)))
     }

@@ -50,10 +50,13 @@ const DRAIN_LIMIT: usize = 64;
 /// A transport worker's counters: TCP, UDP, and the IPv4 sends and ICMP errors it made.
 #[derive(Debug, Default, Clone)]
 pub struct TransportStats {
+    /// The worker's TCP endpoint, its connections' totals included.
     pub tcp: TcpStats,
     /// Frames this worker wrote to the device itself (see `direct`).
     pub link: LinkStats,
+    /// UDP datagrams this worker delivered or dropped.
     pub udp: UdpStats,
+    /// What its `Ipv4Endpoint` counted: datagrams built, ICMP errors sent or rate-limited.
     pub ipv4: Ipv4Stats,
 }
 

@@ -102,7 +102,14 @@ impl SocketInner {
     }
 }
 
-/// A UDP socket on a [`Stack`](crate::Stack).
+/// A UDP socket on a [`Stack`](crate::Stack), shaped like `std::net::UdpSocket`. Handles
+/// made with `try_clone` share it; the port is released when the last one is dropped.
+///
+/// Its receive queue holds at most [`RECV_QUEUE_DATAGRAMS`] datagrams and
+/// [`RECV_QUEUE_BYTES`] of payload; past either, arriving datagrams are dropped and counted
+/// (`udp.rx_queue_full`). After `connect`, an ICMP error about a datagram sent to the peer is
+/// reported once, by the next send or receive: `ConnectionRefused` (port unreachable),
+/// `HostUnreachable`, `NetworkUnreachable`.
 pub struct UdpSocket {
     handle: Arc<Handle>,
 }
@@ -141,6 +148,11 @@ fn v4(addr: impl ToSocketAddrs) -> io::Result<SocketAddrV4> {
 
 impl UdpSocket {
     /// Binds to `addr` (port 0 picks an ephemeral port; address 0.0.0.0 or the stack's own).
+    ///
+    /// Fails with `AddrInUse` when the port is taken (or no ephemeral port is free),
+    /// `AddrNotAvailable` when the address is not the stack's, `InvalidInput` when `addr` has
+    /// no IPv4 address, and `NotConnected` once the stack has shut down. Errors from resolving
+    /// `addr` are returned as they come.
     pub fn bind(stack: &crate::StackHandle, addr: impl ToSocketAddrs) -> io::Result<UdpSocket> {
         let shared = stack.shared().clone();
         let local = v4(addr)?;
@@ -189,10 +201,12 @@ impl UdpSocket {
         &self.handle.shared
     }
 
+    /// The address bound, with the port chosen when bound to port 0. Never fails.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         Ok(SocketAddr::V4(self.inner().local))
     }
 
+    /// The address given to `connect`; `NotConnected` when there is none.
     pub fn peer_addr(&self) -> io::Result<SocketAddr> {
         self.inner()
             .remote
@@ -201,20 +215,29 @@ impl UdpSocket {
             .ok_or_else(|| io::Error::new(io::ErrorKind::NotConnected, "socket is not connected"))
     }
 
-    /// Another handle to the same socket; the port stays bound until every handle is dropped.
+    /// Another handle to the same socket, sharing its queue and options; the port stays bound
+    /// until every handle is dropped. Never fails.
     pub fn try_clone(&self) -> io::Result<UdpSocket> {
         Ok(UdpSocket {
             handle: self.handle.clone(),
         })
     }
 
-    /// Sends `buf` as one datagram to `addr`.
+    /// Sends `buf` as one datagram to `addr` (fragmented when larger than the MTU allows) and
+    /// returns `buf.len()`; the datagram is queued for the device, not yet on the wire.
+    ///
+    /// Fails with `InvalidInput` when `buf` exceeds 65,507 bytes or `addr` has no IPv4 address
+    /// or port 0, `PermissionDenied` for a broadcast address without `set_broadcast(true)`,
+    /// `NetworkUnreachable` when no route leads to `addr`, `WouldBlock` when the device's send
+    /// queue is full and the socket is non-blocking or its write timeout passes, a pending ICMP
+    /// error (see [`UdpSocket`]), and `NotConnected` once the stack has shut down.
     pub fn send_to(&self, buf: &[u8], addr: impl ToSocketAddrs) -> io::Result<usize> {
         let dst = v4(addr)?;
         self.send_datagram(buf, dst)
     }
 
-    /// Sends to the connected peer.
+    /// Sends `buf` as one datagram to the connected peer: `send_to` with the address given to
+    /// `connect`, and its errors; `NotConnected` when there is none.
     pub fn send(&self, buf: &[u8]) -> io::Result<usize> {
         let dst = (*self.inner().remote.lock()).ok_or_else(|| {
             io::Error::new(
@@ -270,22 +293,29 @@ impl UdpSocket {
         Ok(buf.len())
     }
 
-    /// Receives one datagram; a datagram longer than `buf` is truncated (the rest is lost),
-    /// as with std.
+    /// Receives one datagram, waiting while none is queued, and returns its length (as
+    /// copied) and source; a datagram longer than `buf` is truncated (the rest is lost), as
+    /// with std.
+    ///
+    /// Fails with `WouldBlock` when non-blocking with nothing queued or when the read timeout
+    /// passes, a pending ICMP error (see [`UdpSocket`]), and `NotConnected` once the stack has
+    /// shut down.
     pub fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
         self.recv_inner(buf, false)
     }
 
-    /// Like `recv_from`, but leaves the datagram queued.
+    /// Like `recv_from`, but leaves the datagram queued: the next receive returns it again.
     pub fn peek_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
         self.recv_inner(buf, true)
     }
 
-    /// Receives from the connected peer.
+    /// Like `recv_from`, without the source (after `connect`, only the peer's datagrams
+    /// arrive).
     pub fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
         self.recv_inner(buf, false).map(|(n, _)| n)
     }
 
+    /// Like `recv`, but leaves the datagram queued.
     pub fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
         self.recv_inner(buf, true).map(|(n, _)| n)
     }
@@ -346,7 +376,9 @@ impl UdpSocket {
         }
     }
 
-    /// Restricts sends and receives to `addr`.
+    /// Restricts sends and receives to `addr`: `send` goes there, datagrams from elsewhere are
+    /// no longer delivered, and ICMP errors about what was sent there are reported. Connecting
+    /// again replaces the peer. Fails with `InvalidInput` when `addr` has no IPv4 address.
     pub fn connect(&self, addr: impl ToSocketAddrs) -> io::Result<()> {
         let remote = v4(addr)?;
         let inner = self.inner();
@@ -358,36 +390,48 @@ impl UdpSocket {
         Ok(())
     }
 
+    /// SO_RCVTIMEO: a receive waits at most this long, then fails with `WouldBlock`; `None`
+    /// waits forever (the default). A zero duration is `InvalidInput`.
     pub fn set_read_timeout(&self, t: Option<Duration>) -> io::Result<()> {
         check_timeout(t)?;
         self.inner().timeouts.lock().0 = t;
         Ok(())
     }
 
+    /// SO_SNDTIMEO: a send waits at most this long for room in the device's send queue, then
+    /// fails with `WouldBlock`; `None` waits forever (the default). A zero duration is
+    /// `InvalidInput`.
     pub fn set_write_timeout(&self, t: Option<Duration>) -> io::Result<()> {
         check_timeout(t)?;
         self.inner().timeouts.lock().1 = t;
         Ok(())
     }
 
+    /// The receive timeout set by [`set_read_timeout`](Self::set_read_timeout). Never fails.
     pub fn read_timeout(&self) -> io::Result<Option<Duration>> {
         Ok(self.inner().timeouts.lock().0)
     }
 
+    /// The send timeout set by [`set_write_timeout`](Self::set_write_timeout). Never fails.
     pub fn write_timeout(&self) -> io::Result<Option<Duration>> {
         Ok(self.inner().timeouts.lock().1)
     }
 
+    /// O_NONBLOCK: receives with nothing queued, and sends that find the device's send queue
+    /// full, fail with `WouldBlock` instead of waiting. Never fails.
     pub fn set_nonblocking(&self, on: bool) -> io::Result<()> {
         self.inner().nonblocking.store(on, Ordering::Relaxed);
         Ok(())
     }
 
+    /// SO_BROADCAST: allows sends to 255.255.255.255 and to the stack's subnet broadcast
+    /// address (refused with `PermissionDenied` otherwise, as Linux). Never fails.
     pub fn set_broadcast(&self, on: bool) -> io::Result<()> {
         self.inner().broadcast.store(on, Ordering::Relaxed);
         Ok(())
     }
 
+    /// Whether SO_BROADCAST is set (off by default). Never fails.
     pub fn broadcast(&self) -> io::Result<bool> {
         Ok(self.inner().broadcast.load(Ordering::Relaxed))
     }
