@@ -643,6 +643,13 @@ impl Stack {
         self.stop(deadline)
     }
 
+    /// Like [`shutdown`](Self::shutdown), then every layer's counters as the stopped stack left
+    /// them (the closing connections' last segments included).
+    pub fn shutdown_with_stats(mut self, deadline: Duration) -> (io::Result<()>, StackStats) {
+        let r = self.stop(deadline);
+        (r, self.stats())
+    }
+
     fn stop(&mut self, deadline: Duration) -> io::Result<()> {
         let start = Instant::now();
         let end = start + deadline;

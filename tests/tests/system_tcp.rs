@@ -212,3 +212,26 @@ fn chargen_discards_what_linux_sends_and_closes_with_fin() {
     assert_eq!(stat(&end, "service.chargen.tcp_bytes"), received);
     assert_eq!(stat(&end, "service.tcp.connections_open"), 0);
 }
+
+/// SIGUSR1 prints the connection table: a connection Linux holds open shows as ESTABLISHED
+/// with its addresses and counters, one line each, like `ss -ti`.
+#[test]
+fn sigusr1_prints_one_line_per_tcp_connection() {
+    let Some((ns, mut stack)) = Netstackd::start_gated(&["python3"], &[]) else {
+        return;
+    };
+    let script = "import socket, time\ns = socket.create_connection(('192.0.2.2', 7), timeout=5)\ns.sendall(b'x')\nassert s.recv(1) == b'x'\nprint('held', flush=True)\ntime.sleep(4)\n";
+    let mut holder = ns.spawn("python3", &["-c", script]);
+    holder.wait_for_prefix("held", PEER_DEADLINE);
+    stack.child().signal(libc::SIGUSR1);
+    let header = stack
+        .child()
+        .wait_for_prefix("tcp connections:", PEER_DEADLINE);
+    assert!(header.starts_with("tcp connections: 1"), "{header}");
+    let line = stack.child().wait_for_prefix("tcp ", PEER_DEADLINE);
+    assert!(
+        line.contains("Established") && line.contains("192.0.2.2:7") && line.contains("cwnd:"),
+        "{line}"
+    );
+    stack.stop_ok();
+}

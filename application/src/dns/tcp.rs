@@ -30,7 +30,7 @@
 use super::authority::{answer_over, answer_query, triage, IncomingQuery, Transport, Triage};
 use super::forwarder::forward_reply;
 use super::resolver::{ResolveError, Resolver};
-use super::socket::{resolve, DatagramSocket, STOP_POLL_INTERVAL};
+use super::socket::{resolve_with_tcp, DatagramSocket, StreamConnector, STOP_POLL_INTERVAL};
 use super::{Catalog, ServerStats};
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr};
@@ -290,17 +290,20 @@ pub struct TcpForwarder {
 }
 
 impl TcpForwarder {
-    /// Starts the thread. `new_socket` makes the UDP socket for each upstream question, as for
-    /// [`resolve`]; `stats` are the server's.
-    pub fn spawn<U, F>(
+    /// Starts the thread. `new_socket` makes the UDP socket for each upstream question and
+    /// `connect_tcp` the TCP connection that asks again when an upstream answer comes back
+    /// truncated, as for [`resolve_with_tcp`]; `stats` are the server's.
+    pub fn spawn<U, F, C>(
         mut resolver: Resolver,
         mut new_socket: F,
+        mut connect_tcp: C,
         stats: Arc<Mutex<ServerStats>>,
         stop: Arc<AtomicBool>,
     ) -> io::Result<(TcpForwarder, JoinHandle<()>)>
     where
         U: DatagramSocket,
         F: FnMut(SocketAddr) -> io::Result<U> + Send + 'static,
+        C: StreamConnector + Send + 'static,
     {
         let (jobs, queue) = mpsc::sync_channel::<Job>(FORWARD_QUEUE);
         let handle = thread::Builder::new()
@@ -320,7 +323,13 @@ impl TcpForwarder {
                     return;
                 }
                 let q = &job.query.question;
-                let result = resolve(&mut resolver, &mut new_socket, q.name.clone(), q.qtype);
+                let result = resolve_with_tcp(
+                    &mut resolver,
+                    &mut new_socket,
+                    &mut connect_tcp,
+                    q.name.clone(),
+                    q.qtype,
+                );
                 let mut local = ServerStats::default();
                 let reply = forward_reply(&job.query, &result, &mut local);
                 add_stats(&stats, &local);

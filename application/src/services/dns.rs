@@ -1,4 +1,4 @@
-//! DNS on the stack: the UDP server ([`serve`] or [`serve_forwarding`]) on one thread, and DNS
+//! DNS on the stack: the UDP server ([`serve`] or [`serve_forwarding_with_tcp`]) on one thread, and DNS
 //! over TCP on the same port (RFC 7766) through [`serve_pipelined`], one thread per connection.
 //!
 //! The UDP and TCP sides answer from the same catalog and count into the same `dns.*`
@@ -14,9 +14,10 @@ use netstack_runtime::{StackHandle, UdpSocket};
 
 use super::{bind_udp, Services};
 use crate::dns::resolver::{Resolver, ResolverConfig};
-use crate::dns::socket::{random_seed, serve, serve_forwarding};
+use crate::dns::socket::{random_seed, serve, serve_forwarding_with_tcp};
 use crate::dns::tcp::{serve_pipelined, TcpForwarder, TcpServer, DEFAULT_IDLE_TIMEOUT};
 use crate::dns::Catalog;
+use crate::stack_socket::tcp_connector;
 
 /// DNS-over-TCP connections served at once unless told otherwise (RFC 7766 §6.2.2 asks
 /// servers to bound them).
@@ -77,15 +78,17 @@ impl Services {
             what.push_str(&format!(", forwarding to {:?}", dns.upstream));
             let upstream = dns.upstream.clone();
             let new_socket = new_socket.clone();
+            let connect_tcp = tcp_connector(stack);
             std::thread::Builder::new()
                 .name("dns".into())
                 .spawn(move || {
                     let mut resolver = Resolver::new(ResolverConfig::new(upstream), random_seed());
-                    let r = serve_forwarding(
+                    let r = serve_forwarding_with_tcp(
                         &sock,
                         &udp_catalog,
                         &mut resolver,
                         new_socket,
+                        connect_tcp,
                         &stats,
                         &stop,
                     );
@@ -107,8 +110,13 @@ impl Services {
         };
         if !dns.upstream.is_empty() {
             let resolver = Resolver::new(ResolverConfig::new(dns.upstream), random_seed());
-            let (forwarder, handle) =
-                TcpForwarder::spawn(resolver, new_socket, self.dns.clone(), self.stop.clone())?;
+            let (forwarder, handle) = TcpForwarder::spawn(
+                resolver,
+                new_socket,
+                tcp_connector(stack),
+                self.dns.clone(),
+                self.stop.clone(),
+            )?;
             server.forwarder = Some(forwarder);
             self.threads.push(("dns-tcp-forward".into(), handle));
         }

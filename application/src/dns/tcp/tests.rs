@@ -350,6 +350,7 @@ fn forwarding_server(upstream: SocketAddr, local: Catalog) -> TcpServer {
     let (forwarder, _thread) = TcpForwarder::spawn(
         resolver,
         std_socket_for,
+        crate::dns::socket::std_tcp_connect,
         server.stats.clone(),
         server.stop.clone(),
     )

@@ -5,7 +5,7 @@ mod cli;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -93,13 +93,26 @@ fn run(args: &Args) -> std::io::Result<()> {
     })
     .map_err(|e| std::io::Error::other(format!("installing the signal handler: {e}")))?;
 
+    // SIGUSR1 prints the TCP connection table (one line per connection, like `ss -ti`).
+    let usr1 = Arc::new(AtomicBool::new(false));
+    signal_hook::flag::register(signal_hook::consts::SIGUSR1, usr1.clone())
+        .map_err(|e| std::io::Error::other(format!("installing the SIGUSR1 handler: {e}")))?;
+
     print_ready(&stack, name, tun, opened.host_addr, &services);
-    let _ = sig_rx.recv();
+    loop {
+        match sig_rx.recv_timeout(Duration::from_millis(100)) {
+            Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
+            _ => break,
+        }
+        if usr1.swap(false, Ordering::SeqCst) {
+            print_connections(&stack);
+        }
+    }
     log::info!("shutting down");
-    // Every service thread ends before any counter is read, so the counters are final.
+    // Every service thread ends before any counter is read, and the stack's counters are read
+    // after it stopped (the closing connections' last segments included): they are final.
     let service_stats = services.stop(Instant::now() + SERVICES_DEADLINE).counters;
-    let stats = stack.stats();
-    let result = stack.shutdown(SHUTDOWN_DEADLINE);
+    let (result, stats) = stack.shutdown_with_stats(SHUTDOWN_DEADLINE);
     let mut out = std::io::stdout().lock();
     for (name, v) in stats.counters().into_iter().chain(
         service_stats
@@ -110,6 +123,26 @@ fn run(args: &Args) -> std::io::Result<()> {
     }
     let _ = out.flush();
     result
+}
+
+/// The connection table on stdout: a header, then one line per TCP connection.
+fn print_connections(stack: &Stack) {
+    let conns = stack.connections();
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(
+        out,
+        "tcp connections: {} ({:<12} {:>8} {:>8} {:<21} {:<21} details)",
+        conns.len(),
+        "state",
+        "recv-q",
+        "send-q",
+        "local",
+        "peer"
+    );
+    for c in conns {
+        let _ = writeln!(out, "tcp {c}");
+    }
+    let _ = out.flush();
 }
 
 /// The DNS service: the built-in demo.test zone for the stack's address, then every --zone.
