@@ -99,11 +99,9 @@ fn run(args: &Args) -> std::io::Result<()> {
         .map_err(|e| std::io::Error::other(format!("installing the SIGUSR1 handler: {e}")))?;
 
     print_ready(&stack, name, tun, opened.host_addr, &services);
-    loop {
-        match sig_rx.recv_timeout(Duration::from_millis(100)) {
-            Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
-            _ => break,
-        }
+    while let Err(crossbeam_channel::RecvTimeoutError::Timeout) =
+        sig_rx.recv_timeout(Duration::from_millis(100))
+    {
         if usr1.swap(false, Ordering::SeqCst) {
             print_connections(&stack);
         }
