@@ -202,3 +202,58 @@ fn threads_by_connections(a: Stack, b: Stack, clients: u32, conns: u32, size: us
     assert!(acceptor.join().unwrap() >= clients * conns);
     assert!(stats.tcp.connections.bytes_acked >= total);
 }
+
+/// Threads × connections over a TAP with Linux as the peer: netstackd with one, two and four
+/// transport workers, Python threads in the namespace each running connections that echo
+/// random data, every byte checked. Needs root (a system test, gated like the others).
+#[test]
+fn threads_by_connections_over_the_tap_with_one_two_and_four_workers() {
+    use netstack_tests::netns::Netstackd;
+    const SCRIPT: &str = r#"
+import os, socket, sys, threading
+threads, conns, size = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+bad = []
+def run(t):
+    for c in range(conns):
+        data = os.urandom(size)
+        s = socket.create_connection(("192.0.2.2", 7), timeout=30)
+        w = threading.Thread(target=lambda: (s.sendall(data), s.shutdown(socket.SHUT_WR)))
+        w.start()
+        got = bytearray()
+        while True:
+            b = s.recv(65536)
+            if not b:
+                break
+            got += b
+        w.join()
+        s.close()
+        if bytes(got) != data:
+            bad.append((t, c, len(got)))
+ts = [threading.Thread(target=run, args=(t,)) for t in range(threads)]
+[t.start() for t in ts]
+[t.join() for t in ts]
+print("bad", bad) if bad else print("ok", threads * conns)
+"#;
+    let (threads, conns, size) = if long() {
+        ("8", "8", "1048576")
+    } else {
+        ("4", "3", "131072")
+    };
+    for workers in ["1", "2", "4"] {
+        let Some((ns, stack)) = Netstackd::start_gated(&["python3"], &["--workers", workers])
+        else {
+            return;
+        };
+        let done = ns.run(
+            "python3",
+            &["-c", SCRIPT, threads, conns, size],
+            Duration::from_secs(120),
+        );
+        assert!(
+            done.stdout.starts_with("ok"),
+            "{workers} worker(s): {}",
+            done.describe()
+        );
+        stack.stop_ok();
+    }
+}

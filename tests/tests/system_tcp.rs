@@ -235,3 +235,35 @@ fn sigusr1_prints_one_line_per_tcp_connection() {
     );
     stack.stop_ok();
 }
+
+/// Our client over a TAP connects to an address in its subnet that nobody holds: ARP gives up
+/// after three tries and the connect fails with HostUnreachable, as Linux reports it, within
+/// seconds (not TimedOut after minutes of SYN retransmissions). The client is the runtime's
+/// `echo_client` example, which `cargo test` builds.
+#[test]
+fn our_connect_to_a_dead_host_over_the_tap_fails_with_host_unreachable() {
+    if !netstack_tests::system::require_system(&[]) {
+        return;
+    }
+    let exe = std::env::current_exe().unwrap();
+    let client = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .map(|dir| dir.join("examples").join("echo_client"))
+        .filter(|p| p.exists())
+        .expect("target/<profile>/examples/echo_client: run `cargo test` (it builds the examples)");
+    let ns = NetNs::new();
+    let start = std::time::Instant::now();
+    let done = ns.run(
+        &client,
+        &["192.0.2.99:7", "nstap0", "192.0.2.3/24"],
+        Duration::from_secs(30),
+    );
+    let took = start.elapsed();
+    assert!(
+        done.stderr.contains("HostUnreachable"),
+        "{}",
+        done.describe()
+    );
+    assert!(took < Duration::from_secs(10), "took {took:?}");
+}
