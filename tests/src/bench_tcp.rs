@@ -412,23 +412,31 @@ pub fn service_for<C: Conn>(port: u16) -> fn(C) {
     }
 }
 
-/// Accepts on a thread of its own for the life of the process, one thread per connection.
+/// Threads per port, each accepting a connection and serving it to its end before accepting
+/// the next. No thread is created per connection: a new thread waits for a CPU behind every
+/// runnable task, so on a busy machine thread creation, not the stack, would set the
+/// connect–request–close rate.
+pub const ACCEPTORS_PER_PORT: usize = 4;
+
+/// [`ACCEPTORS_PER_PORT`] threads serving `accept`'s connections for the life of the process.
 fn serve_forever<C: Conn>(
     what: String,
-    accept: impl Fn() -> io::Result<C> + Send + 'static,
+    accept: impl Fn() -> io::Result<C> + Send + Sync + 'static,
     service: fn(C),
 ) {
-    thread::spawn(move || loop {
-        match accept() {
-            Ok(c) => {
-                thread::spawn(move || service(c));
+    let accept = Arc::new(accept);
+    for _ in 0..ACCEPTORS_PER_PORT {
+        let (accept, what) = (accept.clone(), what.clone());
+        thread::spawn(move || loop {
+            match accept() {
+                Ok(c) => service(c),
+                Err(e) => {
+                    eprintln!("bench-tcp: accept on {what}: {e}");
+                    thread::sleep(Duration::from_millis(10));
+                }
             }
-            Err(e) => {
-                eprintln!("bench-tcp: accept on {what}: {e}");
-                thread::sleep(Duration::from_millis(10));
-            }
-        }
-    });
+        });
+    }
 }
 
 /// Echo, discard and chargen on std's sockets at `addr`; returns once all three listen.
@@ -451,7 +459,7 @@ pub struct TapSetup {
 }
 
 /// A netstack [`Stack`] over a new TAP, its kernel side configured and up, serving echo,
-/// discard and chargen with `TcpListener` and a thread per connection; `workers` network and
+/// discard and chargen with `TcpListener` and [`ACCEPTORS_PER_PORT`] threads a port; `workers` network and
 /// as many transport workers. The stack lives as long as the process.
 pub fn serve_netstack(t: &TapSetup, workers: usize) -> Result<Stack, String> {
     let dev = TapDevice::open(&t.tap).map_err(|e| format!("TAP {}: {e}", t.tap))?;
@@ -473,9 +481,9 @@ pub fn serve_netstack(t: &TapSetup, workers: usize) -> Result<Stack, String> {
 
 /// smoltcp over a new TAP in its usual single-threaded poll loop (the shape of its `benchmark`
 /// example): discard and chargen, [`SMOLTCP_SOCKETS_PER_PORT`] listening sockets each with
-/// [`SMOLTCP_BUFFER`]-byte buffers, a closed socket listening again. Prints `ready` when it
-/// serves; never returns unless the device fails.
-pub fn serve_smoltcp(t: &TapSetup, ready: &str) -> Result<(), String> {
+/// `buffer`-byte receive and send buffers ([`SMOLTCP_BUFFER`] in its examples), a closed socket
+/// listening again. Prints `ready` when it serves; never returns unless the device fails.
+pub fn serve_smoltcp(t: &TapSetup, buffer: usize, ready: &str) -> Result<(), String> {
     use smoltcp::iface::{Config, Interface, SocketSet};
     use smoltcp::phy::{wait, Medium, TunTapInterface};
     use smoltcp::socket::tcp;
@@ -503,13 +511,13 @@ pub fn serve_smoltcp(t: &TapSetup, ready: &str) -> Result<(), String> {
     for port in [DISCARD_PORT, CHARGEN_PORT] {
         for _ in 0..SMOLTCP_SOCKETS_PER_PORT {
             let s = tcp::Socket::new(
-                tcp::SocketBuffer::new(vec![0; SMOLTCP_BUFFER]),
-                tcp::SocketBuffer::new(vec![0; SMOLTCP_BUFFER]),
+                tcp::SocketBuffer::new(vec![0; buffer]),
+                tcp::SocketBuffer::new(vec![0; buffer]),
             );
             served.push((sockets.add(s), port));
         }
     }
-    let pattern = chargen_pattern(SMOLTCP_BUFFER);
+    let pattern = chargen_pattern(buffer);
     println!("{ready} smoltcp on {} as {}", t.tap, t.addr.addr);
     loop {
         let now = smoltcp::time::Instant::now();
@@ -712,6 +720,9 @@ pub struct Idle {
     pub rss_after: u64,
     /// How long opening them all took.
     pub elapsed: Duration,
+    /// Connects that failed with `AddrNotAvailable` and were tried again (see
+    /// [`CONNECT_RETRIES`]).
+    pub retries: u64,
 }
 
 impl Idle {
@@ -734,6 +745,12 @@ pub fn resident_bytes() -> Result<u64, String> {
     let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
     Ok(pages * u64::try_from(page).unwrap_or(4096))
 }
+
+/// How often one of the idle connections is tried again after `AddrNotAvailable`. The runtime
+/// picks a local port by probing 64 consecutive ports from a random start, so once thousands of
+/// connections go to one remote address a probe can meet a run of 64 taken ports while most of
+/// the range is free; a new attempt starts somewhere else. The retries are counted and shown.
+pub const CONNECT_RETRIES: u32 = 16;
 
 /// `count` idle established connections between two netstack stacks over the in-memory link:
 /// the resident set before and after (one warm-up connection first, the vectors that hold the
@@ -766,6 +783,7 @@ pub fn idle_connections(
     let rss_before = resident_bytes()?;
     let start = Instant::now();
     let until = start + CONNECT_TIMEOUT + Duration::from_millis(20) * count as u32;
+    let mut retries = 0u64;
     let accepted = thread::scope(|s| {
         let acceptor = s.spawn(|| -> Result<Vec<TcpStream>, String> {
             while servers.len() < count {
@@ -775,7 +793,20 @@ pub fn idle_connections(
         });
         let mut opened = || -> Result<(), String> {
             for i in 0..count {
-                clients.push(connect().map_err(|e| format!("{e} (after {i})"))?);
+                let mut tries = 0;
+                let c = loop {
+                    match TcpStream::connect_timeout(&a, &target, CONNECT_TIMEOUT) {
+                        Err(e) if e.kind() == ErrorKind::AddrNotAvailable => {
+                            tries += 1;
+                            retries += 1;
+                            if tries > CONNECT_RETRIES {
+                                break Err(e);
+                            }
+                        }
+                        other => break other,
+                    }
+                };
+                clients.push(c.map_err(|e| format!("connect {target}: {e} (after {i})"))?);
                 if (i + 1) % 1000 == 0 {
                     progress(i + 1);
                 }
@@ -798,6 +829,7 @@ pub fn idle_connections(
         rss_before,
         rss_after,
         elapsed,
+        retries,
     })
 }
 
@@ -992,6 +1024,14 @@ impl Figure {
         }
     }
 
+    /// A value of this figure's kind, as the table writes it.
+    fn value_text(&self, v: f64) -> String {
+        match self {
+            Figure::Bulk(_) => format!("{v:.2}"),
+            _ => thousands(v),
+        }
+    }
+
     fn text(&self) -> String {
         match self {
             Figure::Bulk(o) => format!("{:.2} Gbit/s", o.gbit_per_sec()),
@@ -1007,10 +1047,15 @@ impl Figure {
                 }
             ),
             Figure::Idle(i) => format!(
-                "{} B per connection ({} B per end; RSS +{:.1} MiB)",
+                "{} B per connection ({} B per end; RSS +{:.1} MiB{})",
                 thousands(i.per_connection()),
                 thousands(i.per_connection() / 2.0),
-                i.rss_after.saturating_sub(i.rss_before) as f64 / (1 << 20) as f64
+                i.rss_after.saturating_sub(i.rss_before) as f64 / (1 << 20) as f64,
+                if i.retries > 0 {
+                    format!("; {} connects retried after AddrNotAvailable", i.retries)
+                } else {
+                    String::new()
+                }
             ),
         }
     }
@@ -1023,7 +1068,27 @@ pub struct Row {
     /// How the case is described in the table (with its size).
     pub case_title: String,
     pub system: System,
+    /// The median run's figure (the lower middle one of an even count), or why none was had.
     pub result: Result<Figure, String>,
+    /// Every measured run's value, in the order run (one when nothing was repeated).
+    pub samples: Vec<f64>,
+}
+
+/// The median of `runs` by [`Figure::value`] (the lower middle one of an even count; failed runs
+/// left out, the first failure when none succeeded) and every successful run's value in order.
+pub fn median_run(runs: Vec<Result<Figure, String>>) -> (Result<Figure, String>, Vec<f64>) {
+    let samples: Vec<f64> = runs.iter().flatten().map(Figure::value).collect();
+    let mut ok: Vec<Figure> = runs.iter().flatten().cloned().collect();
+    ok.sort_by(|a, b| a.value().total_cmp(&b.value()));
+    let result = if ok.is_empty() {
+        Err(runs
+            .into_iter()
+            .find_map(Result::err)
+            .unwrap_or_else(|| "not run".to_string()))
+    } else {
+        Ok(ok.swap_remove((ok.len() - 1) / 2))
+    };
+    (result, samples)
 }
 
 impl Row {
@@ -1085,6 +1150,17 @@ pub fn markdown(rows: &[Row]) -> String {
         };
         last_case = Some(r.case);
         let result = match &r.result {
+            Ok(f) if r.samples.len() > 1 => {
+                let lo = r.samples.iter().copied().fold(f64::INFINITY, f64::min);
+                let hi = r.samples.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                format!(
+                    "{}; median of {}, {}–{}",
+                    f.text(),
+                    r.samples.len(),
+                    f.value_text(lo),
+                    f.value_text(hi)
+                )
+            }
             Ok(f) => f.text(),
             Err(e) => format!("not measured: {}", e.lines().next().unwrap_or("")),
         };
@@ -1154,6 +1230,10 @@ pub struct RunInfo {
     pub workers: usize,
     pub bytes: u64,
     pub seconds: f64,
+    /// Runs of each TAP, veth and in-memory bulk measurement.
+    pub repeat: usize,
+    /// smoltcp's socket buffers on its TAP.
+    pub smoltcp_buffer: usize,
 }
 
 /// One JSON object per row.
@@ -1162,13 +1242,15 @@ pub fn json_lines(rows: &[Row], run: &RunInfo) -> String {
     for r in rows {
         let mut o = format!(
             "{{\"bench\":\"bench-tcp\",\"started_unix\":{},\"quick\":{},\"workers\":{},\
-             \"bulk_bytes\":{},\"seconds_per_case\":{},\"case\":{},\"case_title\":{},\
-             \"system\":{}",
+             \"bulk_bytes\":{},\"seconds_per_case\":{},\"repeat\":{},\"smoltcp_buffer\":{},\
+             \"case\":{},\"case_title\":{},\"system\":{}",
             run.started,
             run.quick,
             run.workers,
             run.bytes,
             json_num(run.seconds),
+            run.repeat,
+            run.smoltcp_buffer,
             json_str(r.case.key()),
             json_str(&r.case_title),
             json_str(r.system.key())
@@ -1199,11 +1281,12 @@ pub fn json_lines(rows: &[Row], run: &RunInfo) -> String {
                         let _ = write!(
                             o,
                             ",\"connections\":{},\"rss_before\":{},\"rss_after\":{},\
-                             \"elapsed_s\":{}",
+                             \"elapsed_s\":{},\"connect_retries\":{}",
                             i.count,
                             i.rss_before,
                             i.rss_after,
-                            json_num(i.elapsed.as_secs_f64())
+                            json_num(i.elapsed.as_secs_f64()),
+                            i.retries
                         );
                     }
                 }
@@ -1212,6 +1295,8 @@ pub fn json_lines(rows: &[Row], run: &RunInfo) -> String {
                 let _ = write!(o, ",\"error\":{}", json_str(e));
             }
         }
+        let samples: Vec<String> = r.samples.iter().map(|&v| json_num(v)).collect();
+        let _ = write!(o, ",\"samples\":[{}]", samples.join(","));
         if let Some(b) = r.case.baseline() {
             let _ = write!(o, ",\"baseline\":{}", json_str(b.key()));
         }
@@ -1342,24 +1427,28 @@ mod tests {
                 case_title: "discard".into(),
                 system: System::NetstackTap,
                 result: bulk(2.0),
+                samples: vec![2.0],
             },
             Row {
                 case: Case::Discard,
                 case_title: "discard".into(),
                 system: System::SmoltcpTap,
                 result: bulk(4.0),
+                samples: vec![4.0],
             },
             Row {
                 case: Case::Chargen,
                 case_title: "chargen".into(),
                 system: System::NetstackTap,
                 result: bulk(3.0),
+                samples: vec![3.0],
             },
             Row {
                 case: Case::Chargen,
                 case_title: "chargen".into(),
                 system: System::SmoltcpTap,
                 result: Err("no TAP".into()),
+                samples: vec![],
             },
             Row {
                 case: Case::IdleConnections,
@@ -1370,7 +1459,9 @@ mod tests {
                     rss_before: 1000,
                     rss_after: 31_000,
                     elapsed: Duration::from_secs(1),
+                    retries: 0,
                 })),
+                samples: vec![3000.0],
             },
         ]
     }
@@ -1415,6 +1506,8 @@ mod tests {
             workers: 1,
             bytes: 1,
             seconds: 1.0,
+            repeat: 1,
+            smoltcp_buffer: 65_535,
         };
         let out = json_lines(&rows, &run);
         assert_eq!(out.lines().count(), rows.len());
@@ -1424,6 +1517,33 @@ mod tests {
             "{out}"
         );
         assert!(out.lines().all(|l| l.starts_with('{') && l.ends_with('}')));
+    }
+
+    #[test]
+    fn the_median_run_is_the_middle_success_and_failures_only_count_when_all_fail() {
+        let gbit = |g: f64| -> Result<Figure, String> {
+            Ok(Figure::Bulk(Outcome {
+                bytes: (g * 1e9 / 8.0) as u64,
+                ops: 1,
+                elapsed: Duration::from_secs(1),
+                ..Outcome::default()
+            }))
+        };
+        let (m, samples) = median_run(vec![gbit(3.0), Err("x".into()), gbit(1.0), gbit(2.0)]);
+        assert_eq!(m.unwrap().value(), 2.0);
+        assert_eq!(samples, [3.0, 1.0, 2.0]);
+        let (m, _) = median_run(vec![gbit(4.0), gbit(1.0)]);
+        assert_eq!(m.unwrap().value(), 1.0, "the lower middle of an even count");
+        let (m, samples) = median_run(vec![Err("first".into()), Err("second".into())]);
+        assert_eq!(m.unwrap_err(), "first");
+        assert!(samples.is_empty());
+        let mut rows = rows();
+        rows[0].samples = vec![2.0, 1.5, 2.5];
+        assert!(
+            markdown(&rows).contains("2.00 Gbit/s; median of 3, 1.50–2.50 |"),
+            "{}",
+            markdown(&rows)
+        );
     }
 
     #[test]

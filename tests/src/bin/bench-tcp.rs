@@ -3,8 +3,8 @@
 //! 1. Over a TAP in a namespace, the Linux kernel as the peer: bulk where Linux sends and the
 //!    stack receives (discard), bulk where the stack sends and Linux receives (chargen), 1-byte
 //!    request/response on one connection (echo), and connect, 1 byte each way, close. The stack
-//!    is a netstack `Stack` over a `TapDevice` serving with `TcpListener` and a thread per
-//!    connection (`bench-tcp serve-netstack`).
+//!    is a netstack `Stack` over a `TapDevice` serving with `TcpListener`, four threads a port
+//!    each serving one connection at a time (`bench-tcp serve-netstack`).
 //! 2. In the same run: Linux to Linux over a veth pair between two namespaces (a std::net
 //!    server, `serve-std`), the baseline for the two request cases; smoltcp over the same kind
 //!    of TAP in its single-threaded poll loop (`serve-smoltcp`), the baseline for both bulk
@@ -37,10 +37,10 @@ use clap::{Parser, Subcommand};
 use netstack_runtime::config::Ipv4Cidr;
 use netstack_runtime::default_workers;
 use netstack_tests::bench_tcp::{
-    idle_connections, markdown, memory_bulk, remove_own_namespaces, serve_netstack, serve_smoltcp,
-    serve_std, size_text, smoltcp_loopback, std_client, tune_client_namespace, veth_pair,
-    write_results, Case, Figure, Idle, LoopbackFraming, Mode, Outcome, Row, RunInfo, System,
-    TapSetup, SERVE_READY,
+    idle_connections, markdown, median_run, memory_bulk, remove_own_namespaces, serve_netstack,
+    serve_smoltcp, serve_std, size_text, smoltcp_loopback, std_client, tune_client_namespace,
+    veth_pair, write_results, Case, Figure, Idle, LoopbackFraming, Mode, Outcome, Row, RunInfo,
+    System, TapSetup, SERVE_READY, SMOLTCP_BUFFER,
 };
 use netstack_tests::netns::{run_with_deadline, Daemon, NetNs};
 use netstack_tests::system::missing_requirements;
@@ -53,8 +53,8 @@ use netstack_tests::system::missing_requirements;
 struct Args {
     #[command(subcommand)]
     role: Option<Role>,
-    /// A short run (all cases under a minute): 64 MiB bulk, 1 s per request case, 1,000 idle
-    /// connections; what CI runs as a smoke test.
+    /// A short run (all cases under a minute): 64 MiB bulk, 1 s per request case, one run of
+    /// each, 1,000 idle connections; what CI runs as a smoke test.
     #[arg(long)]
     quick: bool,
     /// Bytes per bulk transfer (suffixes K, M, G: binary units). Default 1G (quick: 64M).
@@ -69,6 +69,13 @@ struct Args {
     /// Idle connections for the memory figure. Default 10000 (quick: 1000).
     #[arg(long)]
     connections: Option<usize>,
+    /// Runs of every TAP, veth and in-memory bulk measurement, the systems taking turns; the
+    /// table shows each one's median and range. Default 3 (quick: 1).
+    #[arg(long)]
+    repeat: Option<usize>,
+    /// smoltcp's socket buffers on its TAP (its examples use 65535; netstack's are 256 KiB).
+    #[arg(long, default_value_t = SMOLTCP_BUFFER)]
+    smoltcp_buffer: usize,
     /// Where the JSON lines go.
     #[arg(long, default_value = "results")]
     results: PathBuf,
@@ -102,6 +109,9 @@ enum Role {
     ServeSmoltcp {
         #[command(flatten)]
         tap: TapArgs,
+        /// Receive and send buffer of each socket, in bytes.
+        #[arg(long, default_value_t = SMOLTCP_BUFFER)]
+        buffer: usize,
     },
     /// Echo, discard and chargen on std's sockets.
     ServeStd {
@@ -182,7 +192,7 @@ fn run_role(role: Role) -> ExitCode {
                 park_forever()
             })
         }
-        Role::ServeSmoltcp { tap } => serve_smoltcp(&tap.setup(), SERVE_READY),
+        Role::ServeSmoltcp { tap, buffer } => serve_smoltcp(&tap.setup(), buffer, SERVE_READY),
         Role::ServeStd { addr } => serve_std(addr).map(|()| {
             println!("{SERVE_READY} std on {addr}");
             park_forever()
@@ -195,11 +205,12 @@ fn run_role(role: Role) -> ExitCode {
         })
         .map(|i| {
             println!(
-                "idle count={} rss_before={} rss_after={} elapsed_ns={}",
+                "idle count={} rss_before={} rss_after={} elapsed_ns={} retries={}",
                 i.count,
                 i.rss_before,
                 i.rss_after,
-                i.elapsed.as_nanos()
+                i.elapsed.as_nanos(),
+                i.retries
             )
         }),
     };
@@ -226,6 +237,8 @@ struct Plan {
     seconds: f64,
     workers: usize,
     connections: usize,
+    smoltcp_buffer: usize,
+    repeat: usize,
 }
 
 /// One progress line on stderr per step: which, of how many, how long the run has taken.
@@ -246,8 +259,8 @@ impl Progress {
         );
     }
 
-    fn report(&self, row: &Row) {
-        match &row.result {
+    fn report(&self, run: &Result<Figure, String>) {
+        match run {
             Ok(f) => eprintln!("    {:.3} {}", f.value(), f.unit()),
             Err(e) => eprintln!("    not measured: {e}"),
         }
@@ -275,6 +288,8 @@ fn run_benchmark(args: &Args) -> ExitCode {
         seconds: args.seconds.unwrap_or(if q { 1.0 } else { 5.0 }),
         workers: args.workers.unwrap_or_else(default_workers),
         connections: args.connections.unwrap_or(if q { 1_000 } else { 10_000 }),
+        smoltcp_buffer: args.smoltcp_buffer,
+        repeat: args.repeat.unwrap_or(if q { 1 } else { 3 }).max(1),
     };
     let missing = missing_requirements(&["sysctl"]);
     let with_system = !args.memory_only && missing.is_empty();
@@ -286,7 +301,7 @@ fn run_benchmark(args: &Args) -> ExitCode {
     }
     let mut progress = Progress {
         done: 0,
-        total: 4 + if with_system { 11 } else { 0 },
+        total: 1 + 3 * plan.repeat + if with_system { 1 + 10 * plan.repeat } else { 0 },
         start: Instant::now(),
     };
     let mut rows = Vec::new();
@@ -296,12 +311,15 @@ fn run_benchmark(args: &Args) -> ExitCode {
     rows.extend(memory_rows(&plan, &mut progress));
 
     println!(
-        "bench-tcp: bulk {} per transfer, {} s per request case, {} network + {} transport \
-         worker(s) per netstack stack, {} CPUs, {:.0} s in all{}",
+        "bench-tcp: bulk {} per transfer, {} s per request case, {} run(s) of each, {} network \
+         + {} transport worker(s) per netstack stack, smoltcp buffers {} B, {} CPUs, {:.0} s in \
+         all{}",
         size_text(plan.bytes),
         plan.seconds,
+        plan.repeat,
         plan.workers,
         plan.workers,
+        plan.smoltcp_buffer,
         std::thread::available_parallelism().map_or(0, |n| n.get()),
         progress.start.elapsed().as_secs_f64(),
         if with_system {
@@ -318,6 +336,8 @@ fn run_benchmark(args: &Args) -> ExitCode {
         workers: plan.workers,
         bytes: plan.bytes,
         seconds: plan.seconds,
+        repeat: plan.repeat,
+        smoltcp_buffer: plan.smoltcp_buffer,
     };
     match write_results(&args.results, &rows, &run) {
         Ok(path) => eprintln!("bench-tcp: JSON lines in {}", path.display()),
@@ -374,9 +394,12 @@ fn tap_sut(plan: &Plan, role: &str) -> Result<Sut, String> {
     let ns = NetNs::new();
     tune_client_namespace(&ns);
     let workers = plan.workers.to_string();
+    let buffer = plan.smoltcp_buffer.to_string();
     let mut args = vec![role];
     if role == "serve-netstack" {
         args.extend(["--workers", &workers]);
+    } else {
+        args.extend(["--buffer", &buffer]);
     }
     let server = Daemon::start(&ns, &plan.exe, &args, SERVE_READY);
     Ok(Sut {
@@ -479,31 +502,69 @@ fn system_rows(plan: &Plan, progress: &mut Progress) -> Vec<Row> {
     ];
     let mut rows = Vec::new();
     for (case, mode, title, systems) in cases {
-        for &system in systems {
-            progress.step(&format!("{title}: {}", system.title()));
-            let sut = suts
-                .iter()
-                .find(|(s, _)| *s == system)
-                .map(|(_, sut)| sut.as_ref().map_err(|e| format!("not started: {e}")));
-            let result = match sut {
-                Some(Ok(sut)) => catch(|| client(sut, plan, mode)).map(|o| match case {
-                    Case::Discard | Case::Chargen => Figure::Bulk(o),
-                    _ => Figure::Exchanges(o),
-                }),
-                Some(Err(e)) => Err(e),
-                None => Err("no such system".to_string()),
-            };
-            let row = Row {
-                case,
-                case_title: title.clone(),
-                system,
-                result,
-            };
-            progress.report(&row);
-            rows.push(row);
-        }
+        rows.extend(interleaved(
+            plan,
+            progress,
+            case,
+            &title,
+            systems,
+            |system| {
+                let sut = suts
+                    .iter()
+                    .find(|(s, _)| *s == system)
+                    .map(|(_, sut)| sut.as_ref().map_err(|e| format!("not started: {e}")));
+                match sut {
+                    Some(Ok(sut)) => client(sut, plan, mode).map(|o| match case {
+                        Case::Discard | Case::Chargen => Figure::Bulk(o),
+                        _ => Figure::Exchanges(o),
+                    }),
+                    Some(Err(e)) => Err(e),
+                    None => Err("no such system".to_string()),
+                }
+            },
+        ));
     }
     rows
+}
+
+/// Measures each of `systems` `plan.repeat` times, the systems taking turns so that a change in
+/// the machine's load falls on all of them alike; one row per system with its median run.
+fn interleaved(
+    plan: &Plan,
+    progress: &mut Progress,
+    case: Case,
+    title: &str,
+    systems: &[System],
+    mut measure: impl FnMut(System) -> Result<Figure, String>,
+) -> Vec<Row> {
+    let mut runs: Vec<Vec<Result<Figure, String>>> = vec![Vec::new(); systems.len()];
+    for n in 1..=plan.repeat {
+        for (i, &system) in systems.iter().enumerate() {
+            let which = if plan.repeat > 1 {
+                format!(", run {n} of {}", plan.repeat)
+            } else {
+                String::new()
+            };
+            progress.step(&format!("{title}: {}{which}", system.title()));
+            let run = catch(|| measure(system));
+            progress.report(&run);
+            runs[i].push(run);
+        }
+    }
+    systems
+        .iter()
+        .zip(runs)
+        .map(|(&system, runs)| {
+            let (result, samples) = median_run(runs);
+            Row {
+                case,
+                case_title: title.to_string(),
+                system,
+                result,
+                samples,
+            }
+        })
+        .collect()
 }
 
 /// The in-process cases: one bulk flow between two stacks, smoltcp's loopback, and the idle
@@ -513,44 +574,43 @@ fn memory_rows(plan: &Plan, progress: &mut Progress) -> Vec<Row> {
         "two stacks in one process, one bulk flow ({})",
         size_text(plan.bytes)
     );
-    let mut rows = Vec::new();
     let systems = [
         System::NetstackMemory,
         System::SmoltcpLoopback,
         System::SmoltcpLoopbackBenchmark,
     ];
-    for system in systems {
-        progress.step(&format!("{title}: {}", system.title()));
-        let result = catch(|| match system {
-            System::NetstackMemory => memory_bulk(plan.bytes, plan.workers),
-            System::SmoltcpLoopbackBenchmark => {
-                smoltcp_loopback(plan.bytes, LoopbackFraming::Benchmark)
+    let mut rows = interleaved(
+        plan,
+        progress,
+        Case::MemoryBulk,
+        &title,
+        &systems,
+        |system| {
+            match system {
+                System::NetstackMemory => memory_bulk(plan.bytes, plan.workers),
+                System::SmoltcpLoopbackBenchmark => {
+                    smoltcp_loopback(plan.bytes, LoopbackFraming::Benchmark)
+                }
+                _ => smoltcp_loopback(plan.bytes, LoopbackFraming::Ethernet),
             }
-            _ => smoltcp_loopback(plan.bytes, LoopbackFraming::Ethernet),
-        })
-        .map(Figure::Bulk);
-        let row = Row {
-            case: Case::MemoryBulk,
-            case_title: title.clone(),
-            system,
-            result,
-        };
-        progress.report(&row);
-        rows.push(row);
-    }
+            .map(Figure::Bulk)
+        },
+    );
     let title = format!(
         "resident memory per idle established connection ({} connections)",
         plan.connections
     );
     progress.step(&title);
-    let row = Row {
+    let result = catch(|| idle_in_own_process(&plan.exe, plan)).map(Figure::Idle);
+    progress.report(&result);
+    let (result, samples) = median_run(vec![result]);
+    rows.push(Row {
         case: Case::IdleConnections,
-        case_title: title.clone(),
+        case_title: title,
         system: System::NetstackMemory,
-        result: catch(|| idle_in_own_process(&plan.exe, plan)).map(Figure::Idle),
-    };
-    progress.report(&row);
-    rows.push(row);
+        result,
+        samples,
+    });
     rows
 }
 
@@ -581,5 +641,6 @@ fn idle_in_own_process(exe: &Path, plan: &Plan) -> Result<Idle, String> {
         rss_before: field("rss_before")?,
         rss_after: field("rss_after")?,
         elapsed: Duration::from_nanos(field("elapsed_ns")?),
+        retries: field("retries")?,
     })
 }
