@@ -191,6 +191,10 @@ impl<D: Device, W: Write + Send> Device for CaptureDevice<D, W> {
         self.record([frame]);
         Ok(())
     }
+
+    fn set_frame_pool(&self, pool: std::sync::Arc<crate::device::FramePool>) {
+        self.inner.set_frame_pool(pool)
+    }
 }
 
 #[cfg(test)]

@@ -60,8 +60,8 @@ pub mod config {
 pub use netstack_transport::tcp::{Keepalive, State as TcpState};
 pub use ping::Pinger;
 pub use stack::{
-    default_workers, Stack, StackBuilder, StackConfig, StackHandle, MAX_TCP_BUFFER, MAX_WORKERS,
-    MIN_TCP_BUFFER,
+    default_workers, Stack, StackBuilder, StackConfig, StackHandle, FRAME_POOL_BUFFERS,
+    MAX_TCP_BUFFER, MAX_WORKERS, MIN_TCP_BUFFER,
 };
 pub use stats::{RuntimeStats, StackStats};
 pub use tcp::{TcpInfo, TcpListener, TcpStream, DEFAULT_BACKLOG, DEFAULT_TTL, MAX_BACKLOG};

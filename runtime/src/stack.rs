@@ -8,7 +8,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::Sender;
-use netstack_link::device::{Device, Medium};
+use netstack_link::device::{Device, FramePool, Medium};
 use netstack_link::neighbor::{NeighborCache, NeighborConfig};
 use netstack_link::wire::ethernet::MacAddr;
 use netstack_link::LinkStats;
@@ -43,6 +43,9 @@ use crate::udp::{SocketInner, UdpSender};
 pub const MIN_TCP_BUFFER: usize = 4096;
 /// The largest: what a window scale of 14 can advertise (RFC 7323 §2.3).
 pub const MAX_TCP_BUFFER: usize = 1 << 30;
+
+/// Spare receive buffers a stack keeps at most (about 6 MiB at MTU 1500).
+pub const FRAME_POOL_BUFFERS: usize = 4096;
 
 /// Most worker threads of one kind a stack may run.
 pub const MAX_WORKERS: usize = 64;
@@ -335,6 +338,8 @@ pub struct Stack {
     link_slots: Vec<Slot<(LinkStats, RuntimeStats)>>,
     ipv4_slots: Vec<Slot<(Ipv4Stats, RuntimeStats)>>,
     transport_slots: Vec<Slot<(TransportStats, RuntimeStats)>>,
+    /// The receive-buffer pool (for its counters).
+    frames: Arc<FramePool>,
     /// Stop flags in shutdown order: intake first, then each stage drains into the next.
     stages: Vec<(Arc<AtomicBool>, Vec<Actor>)>,
 }
@@ -439,6 +444,9 @@ impl Stack {
         let (tx_stats, slot) = Published::new();
         link_slots.push(slot);
         let direct = Arc::new(DirectTx::new(device.clone(), config.mac));
+        // Received frames come from this pool and go back to it once handled.
+        let frames = Arc::new(FramePool::new(FRAME_POOL_BUFFERS));
+        device.set_frame_pool(frames.clone());
         let neighbors = NeighborCache::new(config.neighbor.clone(), config.mac, config.addr.addr);
         let link_tx = LinkTx::new(
             device.clone(),
@@ -521,6 +529,7 @@ impl Stack {
                 ready_scratch: Vec::new(),
                 segs: Vec::new(),
                 frame_scratch: Vec::with_capacity(2048),
+                frames: frames.clone(),
             };
             transport_workers.push(spawn(format!("transport-{i}"), move || w.run())?);
         }
@@ -559,6 +568,7 @@ impl Stack {
             link_slots,
             ipv4_slots,
             transport_slots,
+            frames,
             // Intake closes first; link RX itself stops last, because link TX may still be
             // resolving queued output and needs the ARP replies it reads.
             stages: vec![
@@ -603,6 +613,8 @@ impl Stack {
             s.runtime.add(&g.1);
         }
         s.runtime.tcp_nudges += self.handle.shared.tcp_nudges.load(Ordering::Relaxed);
+        s.runtime.rx_buffers_allocated += self.frames.allocated();
+        s.runtime.rx_buffers_reused += self.frames.reused();
         s
     }
 

@@ -44,6 +44,10 @@ netstack_network::counters! {
         /// Times an application thread put a connection on its worker's ready list (a write
         /// into an empty send buffer, or a read that reopened the window).
         tcp_nudges,
+        /// Receive buffers the frame pool had to allocate (none was spare).
+        rx_buffers_allocated,
+        /// Receive buffers the frame pool handed out again.
+        rx_buffers_reused,
     }
 }
 

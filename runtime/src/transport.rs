@@ -28,6 +28,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crossbeam_channel::{Receiver, Sender};
+use netstack_link::device::FramePool;
 use netstack_link::LinkStats;
 use netstack_network::endpoint::{IcmpErrorKind, Ipv4Endpoint, Ipv4Stats, Outgoing, SendOptions};
 use netstack_network::wire::ipv4::Ipv4Repr;
@@ -79,6 +80,8 @@ pub(crate) struct TransportWorker {
     pub ready_scratch: Vec<ConnId>,
     pub segs: Vec<Transmit>,
     pub frame_scratch: Vec<u8>,
+    /// Where received frames go back once handled.
+    pub frames: Arc<FramePool>,
 }
 
 impl TransportWorker {
@@ -211,6 +214,8 @@ impl TransportWorker {
                         IpProtocol::Tcp => {
                             let seg = &d.buf[d.payload.clone()];
                             self.tcp.on_segment(now, d.header.src, d.header.dst, seg);
+                            // TCP copied what it keeps: the frame goes back to the pool.
+                            self.frames.give(d.buf);
                         }
                         _ => {}
                     }

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
 
+use super::FramePool;
 use super::{max_frame_len, Device, Medium};
 use crate::prng::SplitMix64;
 
@@ -204,11 +205,18 @@ impl Device for MemoryDevice {
         self.tx.send(frame, Instant::now());
         Ok(())
     }
+
+    fn set_frame_pool(&self, pool: Arc<FramePool>) {
+        let _ = self.rx.pool.set(pool);
+    }
 }
 
 #[derive(Debug)]
 struct Direction {
     impairments: Impairments,
+    /// The receiving device's buffer pool, once the runtime gives it one: frames are copied
+    /// into its buffers instead of new allocations.
+    pool: std::sync::OnceLock<Arc<FramePool>>,
     state: Mutex<State>,
     /// Signalled when a frame is queued; the receiver re-computes when it can next deliver.
     ready: Condvar,
@@ -273,8 +281,21 @@ impl Direction {
         };
         Self {
             impairments,
+            pool: std::sync::OnceLock::new(),
             state: Mutex::new(state),
             ready: Condvar::new(),
+        }
+    }
+
+    /// `frame` in a buffer of its own, from the receiver's pool when it has one.
+    fn copy_of(&self, frame: &[u8]) -> Vec<u8> {
+        match self.pool.get() {
+            Some(p) => {
+                let mut b = p.take(frame.len());
+                b.copy_from_slice(frame);
+                b
+            }
+            None => frame.to_vec(),
         }
     }
 
@@ -303,7 +324,7 @@ impl Direction {
             st.stats.queue_drops += 1;
             return;
         }
-        let mut copy = frame.to_vec();
+        let mut copy = self.copy_of(frame);
         if corrupt && !copy.is_empty() {
             copy[(bit / 8) as usize] ^= 1 << (bit % 8);
             st.stats.corrupted += 1;
@@ -333,7 +354,8 @@ impl Direction {
         }
         if duplicate {
             st.stats.duplicated += 1;
-            st.enqueue(limit, due, frame.to_vec());
+            let dup = self.copy_of(frame);
+            st.enqueue(limit, due, dup);
         }
         drop(st);
         self.ready.notify_all();

@@ -3,12 +3,14 @@
 
 pub mod host;
 pub mod memory;
+pub mod pool;
 pub mod tap;
 
 use std::io;
 use std::time::Duration;
 
 pub use memory::{Impairments, MemoryDevice, MemoryLink, MemoryLinkConfig, MemoryStats};
+pub use pool::FramePool;
 pub use tap::{TapDevice, TunDevice};
 
 /// What a device carries.
@@ -21,8 +23,8 @@ pub enum Medium {
     Ip,
 }
 
-/// A network device. Implementations are safe to call from one receiving and one sending thread
-/// at the same time.
+/// A network device. Implementations are safe to call from one receiving thread and any number
+/// of sending threads at the same time.
 pub trait Device: Send + Sync {
     fn medium(&self) -> Medium;
 
@@ -43,6 +45,10 @@ pub trait Device: Send + Sync {
 
     /// Writes one frame (an Ethernet frame or, for `Medium::Ip`, an IP packet).
     fn send(&self, frame: &[u8]) -> io::Result<()>;
+
+    /// Gives the device a pool to take receive buffers from (see `pool`); devices that make
+    /// their frames some other way ignore it.
+    fn set_frame_pool(&self, _pool: std::sync::Arc<FramePool>) {}
 }
 
 impl<D: Device + ?Sized> Device for std::sync::Arc<D> {
@@ -69,6 +75,10 @@ impl<D: Device + ?Sized> Device for std::sync::Arc<D> {
 
     fn send(&self, frame: &[u8]) -> io::Result<()> {
         (**self).send(frame)
+    }
+
+    fn set_frame_pool(&self, pool: std::sync::Arc<FramePool>) {
+        (**self).set_frame_pool(pool)
     }
 }
 

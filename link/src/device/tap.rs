@@ -57,6 +57,8 @@ pub struct TunTapDevice<K: TunTapKind> {
     name: String,
     mtu: AtomicUsize,
     created: bool,
+    /// Where receive buffers come from, once the runtime gives a pool.
+    pool: std::sync::OnceLock<std::sync::Arc<super::FramePool>>,
     kind: PhantomData<K>,
 }
 
@@ -110,6 +112,7 @@ impl<K: TunTapKind> TunTapDevice<K> {
             name,
             mtu: AtomicUsize::new(mtu),
             created: !existed,
+            pool: std::sync::OnceLock::new(),
             kind: PhantomData,
         })
     }
@@ -188,14 +191,22 @@ impl<K: TunTapKind> Device for TunTapDevice<K> {
         let len = max_frame_len(K::MEDIUM, self.mtu()) + READ_SLACK;
         let mut appended = 0;
         while appended < max {
-            let mut buf = vec![0u8; len];
+            let mut buf = match self.pool.get() {
+                Some(p) => p.take(len),
+                None => vec![0u8; len],
+            };
             match self.iface.recv(&mut buf) {
                 Ok(n) => {
                     buf.truncate(n);
                     out.push(buf);
                     appended += 1;
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    if let Some(p) = self.pool.get() {
+                        p.give(buf);
+                    }
+                    break;
+                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 // Hand up what we have; the error will show again on the next call.
                 Err(e) if appended > 0 => {
@@ -206,6 +217,10 @@ impl<K: TunTapKind> Device for TunTapDevice<K> {
             }
         }
         Ok(appended)
+    }
+
+    fn set_frame_pool(&self, pool: std::sync::Arc<super::FramePool>) {
+        let _ = self.pool.set(pool);
     }
 
     fn send(&self, frame: &[u8]) -> io::Result<()> {
