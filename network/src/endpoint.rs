@@ -651,6 +651,52 @@ impl Ipv4Endpoint {
         }
     }
 
+    /// Like `send` for a datagram that goes out whole, built in the caller's buffer: `packet`
+    /// holds [`HEADER_LEN`] free bytes, then the payload; the header is written in place and
+    /// the next hop returned. No copy and no allocation. A datagram larger than the MTU is
+    /// not fragmented here: it fails with `MessageTooLong` (the DF semantics TCP asks for).
+    pub fn send_in_place(
+        &mut self,
+        now: Instant,
+        dst: Ipv4Addr,
+        protocol: IpProtocol,
+        packet: &mut [u8],
+        opts: SendOptions,
+    ) -> Result<Ipv4Addr, SendError> {
+        let _ = now;
+        let Some(hop) = self.routes.lookup(dst) else {
+            self.stats.tx_no_route += 1;
+            return Err(SendError::NoRoute);
+        };
+        if packet.len() < HEADER_LEN || packet.len() > MAX_PACKET_LEN {
+            self.stats.tx_payload_too_large += 1;
+            return Err(SendError::PayloadTooLarge);
+        }
+        if packet.len() > self.config.mtu {
+            self.stats.tx_message_too_long += 1;
+            return Err(SendError::MessageTooLong {
+                mtu: self.config.mtu,
+            });
+        }
+        let src = self.config.addr.addr;
+        let repr = Ipv4Repr {
+            src,
+            dst,
+            protocol,
+            ttl: opts.ttl.unwrap_or(self.config.default_ttl),
+            dscp_ecn: opts.dscp_ecn,
+            ident: self.ident.next(src, dst, protocol),
+            dont_frag: true,
+            more_frags: false,
+            frag_offset: 0,
+            payload_len: packet.len() - HEADER_LEN,
+        };
+        repr.emit(&mut Ipv4Packet::new_unchecked(&mut *packet));
+        self.stats.tx_datagrams += 1;
+        self.stats.tx_packets += 1;
+        Ok(hop.addr)
+    }
+
     /// An ICMP error about `original` (a received packet), applying RFC 1122 §3.2.2 and the
     /// rate limit; None when suppressed (counted).
     pub fn icmp_error(
@@ -1268,6 +1314,34 @@ mod tests {
                 s.tx_payload_too_large
             ),
             (2, 3, 1, 1, 1)
+        );
+    }
+
+    #[test]
+    fn send_in_place_writes_the_header_a_whole_send_would_and_never_fragments() {
+        let mut a = us();
+        let mut b = us();
+        let payload = [7u8; 100];
+        let opts = SendOptions {
+            dont_frag: true,
+            ..SendOptions::default()
+        };
+        let whole = a
+            .send(Instant::now(), PEER, IpProtocol::Tcp, &payload, opts)
+            .unwrap();
+        let mut buf = vec![0u8; HEADER_LEN];
+        buf.extend_from_slice(&payload);
+        let hop = b
+            .send_in_place(Instant::now(), PEER, IpProtocol::Tcp, &mut buf, opts)
+            .unwrap();
+        assert_eq!(hop, whole.next_hop);
+        assert_eq!(whole.packets.len(), 1);
+        // The same generator key and state: the same identification, so the same bytes.
+        assert_eq!(buf, whole.packets[0]);
+        let mut big = vec![0u8; HEADER_LEN + 1500];
+        assert_eq!(
+            b.send_in_place(Instant::now(), PEER, IpProtocol::Tcp, &mut big, opts),
+            Err(SendError::MessageTooLong { mtu: 1500 })
         );
     }
 

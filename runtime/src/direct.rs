@@ -66,41 +66,56 @@ impl DirectTx {
             .map(|(m, _)| *m)
     }
 
-    /// Writes the packets whose next hop is known and returns the others (for link TX),
-    /// counting what it wrote in `link` and `runtime`. `scratch` is the caller's frame buffer.
+    /// Writes the packets whose next hop is known (framing in place when a packet has room
+    /// for the Ethernet header in front, else in `scratch`), hands each written packet's buffer
+    /// to `sent`, and leaves the others in `packets` (for link TX). Counts what it wrote in
+    /// `link` and `runtime`.
     pub fn send_all(
         &self,
         packets: &mut Vec<TxPacket>,
         scratch: &mut Vec<u8>,
         link: &mut LinkStats,
         runtime: &mut RuntimeStats,
+        mut sent: impl FnMut(Vec<u8>),
     ) {
         let now = Instant::now();
         let ip = self.device.medium() == Medium::Ip;
-        packets.retain(|p| {
-            let frame: &[u8] = if ip {
-                &p.packet
+        let mut keep = Vec::new();
+        for mut p in packets.drain(..) {
+            let result = if ip {
+                self.device.send(p.datagram())
             } else {
                 let Some(mac) = self.lookup(p.next_hop, now) else {
-                    return true;
+                    keep.push(p);
+                    continue;
                 };
-                scratch.clear();
-                scratch.resize(EthernetRepr::HEADER_LEN, 0);
-                if let Ok(mut f) = EthernetFrame::new_checked(&mut scratch[..]) {
-                    EthernetRepr {
-                        src: self.mac,
-                        dst: mac,
-                        ethertype: EtherType::Ipv4,
+                let eth = EthernetRepr {
+                    src: self.mac,
+                    dst: mac,
+                    ethertype: EtherType::Ipv4,
+                };
+                if p.offset >= EthernetRepr::HEADER_LEN {
+                    let start = p.offset - EthernetRepr::HEADER_LEN;
+                    if let Ok(mut f) = EthernetFrame::new_checked(&mut p.packet[start..]) {
+                        eth.emit(&mut f);
                     }
-                    .emit(&mut f);
+                    self.device.send(&p.packet[start..])
+                } else {
+                    scratch.clear();
+                    scratch.resize(EthernetRepr::HEADER_LEN, 0);
+                    if let Ok(mut f) = EthernetFrame::new_checked(&mut scratch[..]) {
+                        eth.emit(&mut f);
+                    }
+                    scratch.extend_from_slice(p.datagram());
+                    self.device.send(scratch)
                 }
-                scratch.extend_from_slice(&p.packet);
-                scratch
             };
-            match self.device.send(frame) {
+            match result {
                 Ok(()) => {
                     runtime.tx_frames += 1;
-                    link.record_out(frame.len());
+                    let len =
+                        p.packet.len() - p.offset + if ip { 0 } else { EthernetRepr::HEADER_LEN };
+                    link.record_out(len);
                 }
                 Err(e) => {
                     runtime.tx_device_errors += 1;
@@ -108,7 +123,8 @@ impl DirectTx {
                     log::debug!("writing to {}: {e}", self.device.name());
                 }
             }
-            false
-        });
+            sent(p.packet);
+        }
+        *packets = keep;
     }
 }

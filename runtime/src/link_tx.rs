@@ -165,16 +165,20 @@ impl LinkTx {
 
     fn send_packet(&mut self, p: TxPacket) {
         if self.device.medium() == Medium::Ip {
-            self.write_raw(&p.packet);
+            self.write_raw(p.datagram());
             return;
         }
         if self.broadcast.contains(&p.next_hop) {
-            self.write_ipv4(MacAddr::BROADCAST, &p.packet);
+            self.write_ipv4(MacAddr::BROADCAST, p.datagram());
             return;
         }
-        match self.neighbors.resolve(Instant::now(), p.next_hop, p.packet) {
+        let next_hop = p.next_hop;
+        match self
+            .neighbors
+            .resolve(Instant::now(), next_hop, p.into_datagram())
+        {
             Resolve::Ready(mac, packet) => {
-                self.direct.publish(p.next_hop, mac, Instant::now());
+                self.direct.publish(next_hop, mac, Instant::now());
                 self.write_ipv4(mac, &packet)
             }
             Resolve::Queued { request } => {

@@ -38,18 +38,34 @@ impl RxPacket {
 }
 
 /// A complete IPv4 datagram (or fragment) on its way out, with the neighbour to send it to.
+/// The datagram is `packet[offset..]`; the bytes before it are room for the link header, so
+/// a frame can be written in place.
 pub(crate) struct TxPacket {
     pub next_hop: Ipv4Addr,
     pub packet: Vec<u8>,
+    pub offset: usize,
 }
 
 impl TxPacket {
+    /// The IPv4 datagram.
+    pub fn datagram(&self) -> &[u8] {
+        &self.packet[self.offset..]
+    }
+
+    /// The datagram in a buffer of its own that starts with it (for packets that must wait).
+    pub fn into_datagram(mut self) -> Vec<u8> {
+        self.packet.drain(..self.offset);
+        self.packet
+    }
+
     /// The packets (a datagram's fragments, in order) of an IPv4 `Outgoing`.
     pub fn all(o: Outgoing) -> impl Iterator<Item = TxPacket> {
         let next_hop = o.next_hop;
-        o.packets
-            .into_iter()
-            .map(move |packet| TxPacket { next_hop, packet })
+        o.packets.into_iter().map(move |packet| TxPacket {
+            next_hop,
+            packet,
+            offset: 0,
+        })
     }
 }
 

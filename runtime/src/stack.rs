@@ -512,9 +512,20 @@ impl Stack {
                 recv_buffer: config.tcp_recv_buffer,
                 ..TcpConfig::default()
             };
+            let mut tcp = Endpoint::new(tcp_config, tcp_secret);
+            // Room for the IPv4 header and, on Ethernet, the frame header: segments become
+            // datagrams and frames in place.
+            tcp.set_headroom(
+                netstack_network::wire::ipv4::HEADER_LEN
+                    + if device.medium() == Medium::Ethernet {
+                        netstack_link::wire::ethernet::EthernetRepr::HEADER_LEN
+                    } else {
+                        0
+                    },
+            );
             let w = TransportWorker {
                 index: i,
-                tcp: Endpoint::new(tcp_config, tcp_secret),
+                tcp,
                 tcp_conns: HashMap::new(),
                 tcp_listeners: HashMap::new(),
                 ip: Ipv4Endpoint::new(ip_config(&config, mtu, ip_workers), ident.clone()),

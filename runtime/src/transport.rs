@@ -31,7 +31,7 @@ use crossbeam_channel::{Receiver, Sender};
 use netstack_link::device::FramePool;
 use netstack_link::LinkStats;
 use netstack_network::endpoint::{IcmpErrorKind, Ipv4Endpoint, Ipv4Stats, Outgoing, SendOptions};
-use netstack_network::wire::ipv4::Ipv4Repr;
+use netstack_network::wire::ipv4::{Ipv4Repr, HEADER_LEN as IPV4_HEADER_LEN};
 use netstack_network::wire::IpProtocol;
 use netstack_transport::tcp::{
     ConnId, Endpoint, IcmpErrorInfo, SocketOptions, State, TcpError, TcpEvent, TcpStats, Transmit,
@@ -329,15 +329,32 @@ impl TransportWorker {
     fn tcp_output(&mut self, now: Instant) {
         let mut segs = std::mem::take(&mut self.segs);
         self.tcp.poll_segments(now, &mut segs);
-        for t in segs.drain(..) {
+        for mut t in segs.drain(..) {
             let opts = SendOptions {
                 dont_frag: true,
                 ttl: t.ttl,
                 ..SendOptions::default()
             };
-            match self.ip.send(now, t.dst, IpProtocol::Tcp, &t.bytes, opts) {
-                Ok(o) => self.queue(o),
-                Err(e) => log::debug!("TCP segment to {}: {e:?}", t.dst),
+            // Segments come with room for the IPv4 and Ethernet headers: the datagram and then
+            // the frame are written in place around them.
+            let r = match t.headroom.checked_sub(IPV4_HEADER_LEN) {
+                Some(offset) => self
+                    .ip
+                    .send_in_place(now, t.dst, IpProtocol::Tcp, &mut t.bytes[offset..], opts)
+                    .map(|next_hop| {
+                        self.out.push(TxPacket {
+                            next_hop,
+                            packet: t.bytes,
+                            offset,
+                        })
+                    }),
+                None => self
+                    .ip
+                    .send(now, t.dst, IpProtocol::Tcp, t.segment(), opts)
+                    .map(|o| self.out.extend(TxPacket::all(o))),
+            };
+            if let Err(e) = r {
+                log::debug!("TCP segment to {}: {e:?}", t.dst);
             }
         }
         self.segs = segs;
@@ -448,11 +465,13 @@ impl TransportWorker {
         if !self.out.is_empty() {
             // Packets whose next hop is resolved go straight to the device; link TX gets the
             // rest (and resolves them).
+            let tcp = &mut self.tcp;
             self.shared.direct.send_all(
                 &mut self.out,
                 &mut self.frame_scratch,
                 &mut self.stats.layer.link,
                 &mut self.stats.runtime,
+                |buf| tcp.recycle(buf),
             );
         }
         if !self.out.is_empty() {

@@ -60,9 +60,22 @@ pub struct Transmit {
     pub dst: Ipv4Addr,
     /// `None`: the IP layer's default TTL.
     pub ttl: Option<u8>,
-    /// The TCP header and payload, checksum filled.
+    /// `headroom` bytes for the layers below, then the TCP header and payload, checksum
+    /// filled.
     pub bytes: Vec<u8>,
+    /// Where the TCP segment starts in `bytes` (see `Endpoint::set_headroom`).
+    pub headroom: usize,
 }
+
+impl Transmit {
+    /// The TCP segment.
+    pub fn segment(&self) -> &[u8] {
+        &self.bytes[self.headroom..]
+    }
+}
+
+/// Spare segment buffers an endpoint keeps for reuse at most.
+const MAX_SPARE_BUFFERS: usize = 256;
 
 /// What the socket layer hears.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -146,6 +159,10 @@ pub struct Endpoint {
     payload_scratch: Vec<u8>,
     /// The latest `now` the runtime gave us, for calls that take no time (`close`).
     last_now: Option<Instant>,
+    /// Bytes left free in front of each segment `poll_segments` builds.
+    headroom: usize,
+    /// Segment buffers given back with `recycle`.
+    spare: Vec<Vec<u8>>,
 }
 
 impl Endpoint {
@@ -168,11 +185,27 @@ impl Endpoint {
             time_wait: 0,
             payload_scratch: Vec::new(),
             last_now: None,
+            headroom: 0,
+            spare: Vec::new(),
         }
     }
 
     pub fn config(&self) -> &TcpConfig {
         &self.config
+    }
+
+    /// Leaves `n` bytes free in front of every segment `poll_segments` builds, so the layers
+    /// below can write their headers in place (IPv4 and Ethernet: 34).
+    pub fn set_headroom(&mut self, n: usize) {
+        self.headroom = n;
+    }
+
+    /// Gives back a buffer of a `Transmit` that has been sent, for a later segment (bounded;
+    /// past the bound it is freed).
+    pub fn recycle(&mut self, buf: Vec<u8>) {
+        if self.spare.len() < MAX_SPARE_BUFFERS {
+            self.spare.push(buf);
+        }
     }
 
     fn epoch(&mut self, now: Instant) -> Instant {
@@ -646,7 +679,10 @@ impl Endpoint {
     pub fn poll_transmit(&mut self, now: Instant, out: &mut Vec<(Ipv4Addr, Ipv4Addr, Vec<u8>)>) {
         let mut segs = Vec::new();
         self.poll_segments(now, &mut segs);
-        out.extend(segs.into_iter().map(|t| (t.src, t.dst, t.bytes)));
+        out.extend(segs.into_iter().map(|mut t| {
+            t.bytes.drain(..t.headroom);
+            (t.src, t.dst, t.bytes)
+        }));
     }
 
     /// Like `poll_transmit`, with each segment's IP TTL (set per connection by `set_ttl`).
@@ -658,6 +694,7 @@ impl Endpoint {
             dst,
             ttl: None,
             bytes,
+            headroom: 0,
         }));
         while let Some(id) = self.dirty.pop_front() {
             let Some(e) = self.conns.get_mut(&id) else {
@@ -671,11 +708,16 @@ impl Endpoint {
                 let Some(r) = e.conn.poll_transmit(now, &mut self.payload_scratch) else {
                     break;
                 };
+                let mut bytes = self.spare.pop().unwrap_or_default();
+                bytes.clear();
+                bytes.resize(self.headroom, 0);
+                r.emit_into(&mut bytes, src, dst, &self.payload_scratch);
                 out.push(Transmit {
                     src,
                     dst,
                     ttl: e.ttl,
-                    bytes: r.to_bytes(src, dst, &self.payload_scratch),
+                    bytes,
+                    headroom: self.headroom,
                 });
             }
             self.settle(id);

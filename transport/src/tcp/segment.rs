@@ -423,10 +423,18 @@ impl TcpRepr {
 
     /// Emits into a new buffer: the IPv4 payload ready to send.
     pub fn to_bytes(&self, src: Ipv4Addr, dst: Ipv4Addr, payload: &[u8]) -> Vec<u8> {
-        let mut buf = vec![0u8; self.header_len() + payload.len()];
-        let mut p = TcpPacket::new_unchecked(&mut buf[..]);
-        self.emit(&mut p, src, dst, payload);
+        let mut buf = Vec::new();
+        self.emit_into(&mut buf, src, dst, payload);
         buf
+    }
+
+    /// Appends the segment (header, `payload`, checksum filled) to `out`, after what `out`
+    /// already holds (room a lower layer fills in later, for example).
+    pub fn emit_into(&self, out: &mut Vec<u8>, src: Ipv4Addr, dst: Ipv4Addr, payload: &[u8]) {
+        let start = out.len();
+        out.resize(start + self.header_len() + payload.len(), 0);
+        let mut p = TcpPacket::new_unchecked(&mut out[start..]);
+        self.emit(&mut p, src, dst, payload);
     }
 }
 
