@@ -49,3 +49,17 @@ pub fn pair_built(
     };
     Ok((build(da, "192.0.2.2/24")?, build(db, "192.0.2.3/24")?))
 }
+
+/// `len` bytes of a xorshift stream seeded by `seed`: data a test sends and checks byte for
+/// byte (a different seed per connection catches crossed streams).
+pub fn pattern(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}

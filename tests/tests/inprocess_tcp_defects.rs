@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use netstack_link::device::memory::{Impairments, MemoryLinkConfig};
 use netstack_runtime::{Stack, TcpListener, TcpStream};
-use netstack_tests::inprocess::{impaired_pair, pair_with, B};
+use netstack_tests::inprocess::{impaired_pair, pair_with, pattern, B};
 
 fn pair() -> (Stack, Stack) {
     impaired_pair(Impairments::default(), 7)
@@ -49,18 +49,6 @@ fn echo_server(b: &Stack, port: u16) {
             });
         }
     });
-}
-
-fn pattern(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
 }
 
 /// Defect 1: a stream's `Drop` held the connection's lock while it waited for room in a full

@@ -10,22 +10,10 @@ use std::time::{Duration, Instant};
 use netstack_link::device::memory::Impairments;
 use netstack_link::device::memory::MemoryLinkConfig;
 use netstack_runtime::{Stack, TcpListener, TcpStream};
-use netstack_tests::inprocess::{impaired_pair, pair_built, pair_with, B};
+use netstack_tests::inprocess::{impaired_pair, pair_built, pair_with, pattern, B};
 
 fn long() -> bool {
     std::env::var_os("NETSTACK_STRESS_LONG").is_some()
-}
-
-fn pattern(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
 }
 
 #[test]
