@@ -178,8 +178,11 @@ impl ConnShared {
     /// The stack stops taking data from the application (a shutdown of the stack): later
     /// writes fail, and no write can slip in behind the FIN the worker is about to queue.
     pub fn shut_write(&self) {
-        let _g = self.tx.lock();
+        let g = self.tx.lock();
         self.set(WRITE_SHUT);
+        drop(g);
+        // A writer waiting for room fails with BrokenPipe now rather than at the next ACK.
+        self.tx_cond.notify_all();
     }
 
     /// Takes the pending error, if any (reported once).
@@ -715,7 +718,6 @@ impl TcpStream {
         if matches!(how, Shutdown::Write | Shutdown::Both) {
             // Under the writers' lock: no write lands behind the FIN.
             conn.shut_write();
-            conn.tx_cond.notify_all();
             if !conn.has(CLOSED) {
                 self.command(TcpCmd::ShutdownWrite { id })?;
             }

@@ -331,3 +331,32 @@ fn sixty_four_mib_each_way_with_a_reader_and_a_writer_thread_per_end_under_impai
     let got: Vec<usize> = threads.into_iter().map(|t| t.join().unwrap()).collect();
     assert_eq!(got, vec![0, total, 0, total]);
 }
+
+/// A writer blocked on a full send buffer (the peer reads nothing) when its stack shuts down
+/// fails at once with a broken pipe instead of waiting for room that will never come.
+#[test]
+fn a_writer_blocked_on_a_full_buffer_fails_when_the_stack_shuts_down() {
+    let (a, b) = pair();
+    let (s, _p) = connected(&a, &b, 32);
+    let writer = thread::spawn(move || {
+        let chunk = vec![1u8; 64 * 1024];
+        loop {
+            if let Err(e) = (&s).write(&chunk) {
+                return e.kind();
+            }
+        }
+    });
+    thread::sleep(Duration::from_millis(300));
+    let start = Instant::now();
+    a.shutdown(Duration::from_secs(2)).unwrap();
+    let kind = writer.join().unwrap();
+    assert!(
+        matches!(kind, ErrorKind::BrokenPipe | ErrorKind::ConnectionAborted),
+        "{kind:?}"
+    );
+    assert!(
+        start.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        start.elapsed()
+    );
+}
