@@ -79,7 +79,10 @@ fn dropping_streams_while_the_worker_is_swamped_does_not_deadlock_it() {
                             s.write_all(&msg).unwrap();
                             s.read_exact(&mut back).unwrap();
                         }
-                        // More data in flight, then every handle dropped at once.
+                        // All at once: more data in flight (its echo is an event for the
+                        // worker to publish), then every handle dropped while the worker's
+                        // queues are at their fullest.
+                        start.wait();
                         let _ = s.write_all(&msg);
                     })
                 })

@@ -239,11 +239,29 @@ impl Consumer {
     /// Appends `len` bytes from `offset` past the first unconsumed one to `out` (less if fewer
     /// are published).
     pub fn extend_vec(&self, offset: usize, len: usize, out: &mut Vec<u8>) {
-        let avail = self.len().saturating_sub(offset).min(len);
-        let start = out.len();
-        out.resize(start + avail, 0);
-        let n = self.peek_at(offset, &mut out[start..]);
-        out.truncate(start + n);
+        let n = self.len().saturating_sub(offset).min(len);
+        if n == 0 {
+            return;
+        }
+        let Some(mem) = self.shared.mem.get() else {
+            return;
+        };
+        let cap = self.shared.cap;
+        let start = self
+            .shared
+            .head
+            .load(Ordering::Relaxed)
+            .wrapping_add(offset)
+            % cap;
+        let first = n.min(cap - start);
+        // SAFETY: these `n` bytes are published and unconsumed: the producer no longer writes
+        // them and only this consumer may free them, so shared slices of them are sound while
+        // they are copied out (no zero-filling of `out` first).
+        unsafe {
+            let base = mem.ptr.as_ptr();
+            out.extend_from_slice(std::slice::from_raw_parts(base.add(start), first));
+            out.extend_from_slice(std::slice::from_raw_parts(base, n - first));
+        }
     }
 
     /// Frees the first `n` bytes (at most what is published).
