@@ -52,18 +52,18 @@ fn echo_server(b: &Stack, port: u16) {
 }
 
 /// Defect 1: a stream's `Drop` held the connection's lock while it waited for room in a full
-/// worker queue, and the worker needed that lock to tell the connection of an event. Hundreds
-/// of threads busy on one worker, all dropping their streams at once, must not stop it.
+/// worker queue, and the worker needed that lock to tell the connection of an event. A
+/// thousand threads busy on one worker, all dropping their streams at once, must not stop it.
 #[test]
 fn dropping_streams_while_the_worker_is_swamped_does_not_deadlock_it() {
     let (a, b) = pair_with(MemoryLinkConfig::default(), Some((1, 1))).unwrap();
     echo_server(&b, 7);
     let a = Arc::new(a);
-    let threads = 300;
+    let threads = 1000;
     let a2 = a.clone();
     within(
         Duration::from_secs(120),
-        "300 threads echoing then dropping",
+        "1000 threads echoing then dropping",
         move || {
             let start = Arc::new(Barrier::new(threads));
             let handles: Vec<_> = (0..threads)
