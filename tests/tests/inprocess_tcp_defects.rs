@@ -265,10 +265,9 @@ fn two_threads_reading_one_stream_both_get_data() {
             })
             .collect();
         thread::sleep(Duration::from_millis(20));
-        // Two writes far enough apart that each is its own arrival.
-        peer.write_all(&[1u8; 100]).unwrap();
-        thread::sleep(Duration::from_millis(20));
-        peer.write_all(&[2u8; 100]).unwrap();
+        // One arrival of 200 bytes: the first reader takes 100, and the other must still find
+        // the rest (the first runtime's readiness flag, cleared by the first, stranded it).
+        peer.write_all(&[1u8; 200]).unwrap();
         let mut total = 0;
         for r in readers {
             let n = r
