@@ -540,6 +540,8 @@ impl Stack {
                 ready_scratch: Vec::new(),
                 segs: Vec::new(),
                 frame_scratch: Vec::with_capacity(2048),
+                readable: Vec::new(),
+                writable: Vec::new(),
                 frames: frames.clone(),
             };
             transport_workers.push(spawn(format!("transport-{i}"), move || w.run())?);

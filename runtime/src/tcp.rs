@@ -3,10 +3,11 @@
 //! A connection lives in the `tcp::Endpoint` of the transport worker its 4-tuple hashes to.
 //! Its send and receive buffers are rings shared with the application (`tcp::ring`): a `write`
 //! with space free and a `read` with data ready copy once, between the caller's slice and the
-//! ring, and touch no channel. The worker hears only of edges, through its ready list (one
-//! entry per connection at most, one wake-up when the list goes from empty to non-empty):
-//! - a write into a send ring that was empty (when it was not, the worker sees the new bytes on
-//!   the next ACK it processes for that connection);
+//! ring, and touch no channel. The worker hears of them through its ready list (one entry per
+//! connection at most, one wake-up when the list goes from empty to non-empty):
+//! - a write puts its connection on the list unless it is there already, so new bytes go out
+//!   at the worker's next look instead of waiting for an ACK; a writer faster than the worker
+//!   costs it one look per wake-up, not one per write;
 //! - a read that reopened the receive window by at least min(MSS, buffer / 2) and doubled it
 //!   (RFC 9293 §3.8.6.2.2; the worker's last advertised edge is published in the ring).
 //!
@@ -828,14 +829,12 @@ impl TcpStream {
             };
             let n = ring.write(buf);
             if n > 0 {
-                // The ring was empty before this write (the worker consumed everything it had):
-                // the worker may have nothing that brings it back to this connection, so tell
-                // it. Otherwise it finds the new bytes on the next ACK it handles.
-                let was_empty = ring.len() == n;
+                // Tell the worker, so new bytes go out now rather than at the next ACK (which
+                // may be a round trip away when everything sent so far is in flight). At most
+                // one entry per connection waits on the ready list, so a writer faster than
+                // the worker costs it one look per wake-up, not one per write.
                 drop(g);
-                if was_empty {
-                    conn.nudge(&self.inner.shared);
-                }
+                conn.nudge(&self.inner.shared);
                 return Ok(n);
             }
             if self.inner.nonblocking.load(Ordering::Relaxed) {

@@ -80,6 +80,9 @@ pub(crate) struct TransportWorker {
     pub ready_scratch: Vec<ConnId>,
     pub segs: Vec<Transmit>,
     pub frame_scratch: Vec<u8>,
+    /// Connections that became readable or writable in this wake-up.
+    pub readable: Vec<ConnId>,
+    pub writable: Vec<ConnId>,
     /// Where received frames go back once handled.
     pub frames: Arc<FramePool>,
 }
@@ -381,25 +384,10 @@ impl TransportWorker {
                         c.on_connected();
                     }
                 }
-                TcpEvent::Readable(id) => {
-                    if let Some(c) = self.tcp_conns.get(&id) {
-                        let eof = self.tcp.state(id).is_some_and(|s| {
-                            matches!(
-                                s,
-                                State::CloseWait
-                                    | State::LastAck
-                                    | State::Closing
-                                    | State::TimeWait
-                            )
-                        });
-                        c.on_readable(eof);
-                    }
-                }
-                TcpEvent::Writable(id) => {
-                    if let Some(c) = self.tcp_conns.get(&id) {
-                        c.on_writable();
-                    }
-                }
+                // Collected, so a connection that got many segments in this wake-up wakes its
+                // reader (or writer) once, after all of them.
+                TcpEvent::Readable(id) => self.readable.push(id),
+                TcpEvent::Writable(id) => self.writable.push(id),
                 TcpEvent::Closed(id, err) => {
                     if let Some(c) = self.tcp_conns.get(&id) {
                         c.on_closed(err);
@@ -407,6 +395,30 @@ impl TransportWorker {
                 }
             }
         }
+        for ids in [&mut self.readable, &mut self.writable] {
+            ids.sort_unstable();
+            ids.dedup();
+        }
+        let mut ids = std::mem::take(&mut self.readable);
+        for id in ids.drain(..) {
+            if let Some(c) = self.tcp_conns.get(&id) {
+                let eof = self.tcp.state(id).is_some_and(|s| {
+                    matches!(
+                        s,
+                        State::CloseWait | State::LastAck | State::Closing | State::TimeWait
+                    )
+                });
+                c.on_readable(eof);
+            }
+        }
+        self.readable = ids;
+        let mut ids = std::mem::take(&mut self.writable);
+        for id in ids.drain(..) {
+            if let Some(c) = self.tcp_conns.get(&id) {
+                c.on_writable();
+            }
+        }
+        self.writable = ids;
     }
 
     /// A received UDP datagram: the sans-IO endpoint decides, the worker queues or answers.
