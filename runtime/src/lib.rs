@@ -57,7 +57,9 @@ pub mod config {
     pub use netstack_network::wire::ipv4::Ipv4Cidr;
 }
 
-pub use netstack_transport::tcp::{Keepalive, State as TcpState};
+pub use netstack_transport::tcp::{
+    CongestionAlgorithm, Keepalive, SocketOptions as TcpOptions, State as TcpState,
+};
 pub use ping::Pinger;
 pub use stack::{
     default_workers, Stack, StackBuilder, StackConfig, StackHandle, FRAME_POOL_BUFFERS,

@@ -116,6 +116,7 @@ pub(crate) enum TcpCmd {
     Listen {
         local: SocketAddrV4,
         backlog: usize,
+        opts: SocketOptions,
         listener: Arc<ListenerShared>,
         reply: Sender<Result<(), TcpError>>,
     },
@@ -125,6 +126,7 @@ pub(crate) enum TcpCmd {
     Connect {
         tuple: FourTuple,
         conn: Arc<ConnShared>,
+        opts: SocketOptions,
     },
     /// The application took the connection from the accept queue.
     Accepted {

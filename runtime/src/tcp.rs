@@ -123,6 +123,11 @@ impl ConnShared {
     }
 
     /// The worker gave the connection an id and its rings (the application's sides).
+    /// The options the connection started with (an accepted one: its listener's).
+    pub fn set_opts(&self, opts: SocketOptions) {
+        *self.opts.lock() = opts;
+    }
+
     pub fn attach(&self, id: ConnId, io: Option<AppIo>) {
         let _ = self.id.set(id);
         if let Some(io) = io {
@@ -211,6 +216,8 @@ impl ConnShared {
 pub(crate) struct ListenerShared {
     pub local: SocketAddrV4,
     backlog: usize,
+    /// What accepted connections start with.
+    pub opts: SocketOptions,
     /// Connections waiting in `queue` (read by the workers without the lock).
     waiting: AtomicUsize,
     queue: Mutex<AcceptQueue>,
@@ -265,6 +272,22 @@ fn v4_all(addr: impl ToSocketAddrs) -> io::Result<Vec<SocketAddrV4>> {
         ));
     }
     Ok(v)
+}
+
+/// Buffer sizes in `opts` within the stack's bounds, else `InvalidInput`.
+fn check_buffers(opts: &SocketOptions) -> io::Result<()> {
+    use crate::{MAX_TCP_BUFFER, MIN_TCP_BUFFER};
+    for (what, n) in [("send", opts.send_buffer), ("receive", opts.recv_buffer)] {
+        if let Some(n) = n {
+            if !(MIN_TCP_BUFFER..=MAX_TCP_BUFFER).contains(&n) {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!("{what} buffer of {n} bytes: use {MIN_TCP_BUFFER} to {MAX_TCP_BUFFER}"),
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 fn timeout_io(what: &str) -> io::Error {
@@ -393,9 +416,22 @@ impl TcpStream {
     /// (the stack has shut down) or `ConnectionAborted` (it began shutting down meanwhile).
     /// Errors from resolving `addr` are returned as they come.
     pub fn connect(stack: &StackHandle, addr: impl ToSocketAddrs) -> io::Result<TcpStream> {
+        Self::connect_with(stack, addr, SocketOptions::default())
+    }
+
+    /// Like [`connect`](Self::connect), with the connection's options from the start: buffer
+    /// sizes (SO_SNDBUF/SO_RCVBUF, each from [`MIN_TCP_BUFFER`](crate::MIN_TCP_BUFFER) to
+    /// [`MAX_TCP_BUFFER`](crate::MAX_TCP_BUFFER), else `InvalidInput`), Nagle, keepalive,
+    /// linger, the user timeout, the congestion controller and the SYN options.
+    pub fn connect_with(
+        stack: &StackHandle,
+        addr: impl ToSocketAddrs,
+        opts: SocketOptions,
+    ) -> io::Result<TcpStream> {
+        check_buffers(&opts)?;
         let mut last = None;
         for a in v4_all(addr)? {
-            match Self::connect_inner(stack, a, None) {
+            match Self::connect_inner(stack, a, None, opts) {
                 Ok(s) => return Ok(s),
                 Err(e) => last = Some(e),
             }
@@ -418,13 +454,14 @@ impl TcpStream {
             ));
         }
         let a = v4_all(addr)?[0];
-        Self::connect_inner(stack, a, Some(timeout))
+        Self::connect_inner(stack, a, Some(timeout), SocketOptions::default())
     }
 
     fn connect_inner(
         stack: &StackHandle,
         remote: SocketAddrV4,
         timeout: Option<Duration>,
+        opts: SocketOptions,
     ) -> io::Result<TcpStream> {
         let shared = stack.shared().clone();
         shared.check_running()?;
@@ -445,9 +482,11 @@ impl TcpStream {
                 .sharder
                 .transport_worker(IpProtocol::Tcp, local, remote);
             let conn = Arc::new(ConnShared::new(worker));
+            *conn.opts.lock() = opts;
             let cmd = TcpCmd::Connect {
                 tuple: FourTuple { local, remote },
                 conn: conn.clone(),
+                opts,
             };
             shared.tcp_command(worker, cmd)?;
             let mut g = conn.rx.lock();
@@ -993,6 +1032,20 @@ impl TcpListener {
         addr: impl ToSocketAddrs,
         backlog: usize,
     ) -> io::Result<TcpListener> {
+        Self::bind_with(stack, addr, backlog, SocketOptions::default())
+    }
+
+    /// Like [`bind_with_backlog`](Self::bind_with_backlog), with the options every accepted
+    /// connection starts with (buffer sizes as for
+    /// [`TcpStream::connect_with`], Nagle, keepalive, linger, the congestion controller, the
+    /// SYN options).
+    pub fn bind_with(
+        stack: &StackHandle,
+        addr: impl ToSocketAddrs,
+        backlog: usize,
+        opts: SocketOptions,
+    ) -> io::Result<TcpListener> {
+        check_buffers(&opts)?;
         let shared = stack.shared().clone();
         shared.check_running()?;
         let mut local = v4_all(addr)?[0];
@@ -1011,6 +1064,7 @@ impl TcpListener {
             Arc::new(ListenerShared {
                 local,
                 backlog,
+                opts,
                 waiting: AtomicUsize::new(0),
                 queue: Mutex::new(AcceptQueue::default()),
                 cond: Condvar::new(),
@@ -1068,6 +1122,7 @@ impl TcpListener {
             let cmd = TcpCmd::Listen {
                 local,
                 backlog,
+                opts,
                 listener: listener.clone(),
                 reply,
             };

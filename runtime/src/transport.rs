@@ -34,7 +34,7 @@ use netstack_network::endpoint::{IcmpErrorKind, Ipv4Endpoint, Ipv4Stats, Outgoin
 use netstack_network::wire::ipv4::{Ipv4Repr, HEADER_LEN as IPV4_HEADER_LEN};
 use netstack_network::wire::IpProtocol;
 use netstack_transport::tcp::{
-    ConnId, Endpoint, IcmpErrorInfo, SocketOptions, State, TcpError, TcpEvent, TcpStats, Transmit,
+    ConnId, Endpoint, IcmpErrorInfo, State, TcpError, TcpEvent, TcpStats, Transmit,
 };
 use netstack_transport::udp::{self, Input, SocketTable, UdpStats};
 
@@ -242,10 +242,11 @@ impl TransportWorker {
             TcpCmd::Listen {
                 local,
                 backlog,
+                opts,
                 listener,
                 reply,
             } => {
-                let r = self.tcp.listen(local, backlog, SocketOptions::default());
+                let r = self.tcp.listen(local, backlog, opts);
                 if r.is_ok() {
                     self.tcp_listeners.insert(local, listener);
                 }
@@ -255,12 +256,12 @@ impl TransportWorker {
                 self.tcp.unlisten(local);
                 self.tcp_listeners.remove(&local);
             }
-            TcpCmd::Connect { tuple, conn } => {
+            TcpCmd::Connect { tuple, conn, opts } => {
                 if self.shared.is_closing() {
                     conn.on_closed(Some(TcpError::ConnectionAborted));
                     return;
                 }
-                match self.tcp.connect(now, tuple, SocketOptions::default()) {
+                match self.tcp.connect(now, tuple, opts) {
                     Ok(id) => {
                         let io = self.tcp.take_app_io(id);
                         conn.attach(id, io);
@@ -368,6 +369,7 @@ impl TransportWorker {
                     match (self.tcp_listeners.get(&listener), remote) {
                         (Some(l), Some(remote)) if !self.shared.is_closing() => {
                             let conn = Arc::new(ConnShared::new(self.index));
+                            conn.set_opts(l.opts);
                             conn.attach(id, self.tcp.take_app_io(id));
                             conn.on_connected();
                             if l.push(conn.clone(), remote) {

@@ -7,7 +7,9 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use netstack_link::device::memory::{Impairments, MemoryLinkConfig};
-use netstack_runtime::{Keepalive, Stack, TcpListener, TcpState, TcpStream, DEFAULT_TTL};
+use netstack_runtime::{
+    Keepalive, Stack, TcpListener, TcpOptions, TcpState, TcpStream, DEFAULT_TTL,
+};
 use netstack_tests::inprocess::{impaired_pair, pair_with, A, B};
 
 fn pair() -> (Stack, Stack) {
@@ -358,5 +360,46 @@ fn a_writer_blocked_on_a_full_buffer_fails_when_the_stack_shuts_down() {
         start.elapsed() < Duration::from_secs(3),
         "{:?}",
         start.elapsed()
+    );
+}
+
+/// SO_SNDBUF/SO_RCVBUF per socket: a connect and a listener given their own buffer sizes;
+/// sizes out of bounds are refused with `InvalidInput`.
+#[test]
+fn per_socket_buffer_sizes_apply_to_connects_and_accepted_connections() {
+    let (a, b) = pair();
+    let l_opts = TcpOptions {
+        recv_buffer: Some(16 * 1024),
+        ..TcpOptions::default()
+    };
+    let l = TcpListener::bind_with(&b, "0.0.0.0:33", 8, l_opts).unwrap();
+    let c_opts = TcpOptions {
+        send_buffer: Some(8 * 1024),
+        nodelay: true,
+        ..TcpOptions::default()
+    };
+    let mut s = TcpStream::connect_with(&a, SocketAddr::from((B, 33)), c_opts).unwrap();
+    let (mut p, _) = l.accept().unwrap();
+    assert_eq!(s.send_buffer_size(), 8 * 1024);
+    assert!(s.nodelay().unwrap());
+    assert_eq!(p.recv_buffer_size(), 16 * 1024);
+    // Data still flows through the small buffers, every byte intact.
+    let data: Vec<u8> = (0..200_000u32).map(|i| i as u8).collect();
+    let sent = data.clone();
+    let w = thread::spawn(move || s.write_all(&sent).map(|_| s));
+    let mut got = vec![0u8; data.len()];
+    p.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    p.read_exact(&mut got).unwrap();
+    assert!(got == data);
+    w.join().unwrap().unwrap();
+    let tiny = TcpOptions {
+        send_buffer: Some(100),
+        ..TcpOptions::default()
+    };
+    assert_eq!(
+        TcpStream::connect_with(&a, SocketAddr::from((B, 33)), tiny)
+            .unwrap_err()
+            .kind(),
+        ErrorKind::InvalidInput
     );
 }
