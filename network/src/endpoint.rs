@@ -593,21 +593,21 @@ impl Ipv4Endpoint {
         }
     }
 
-    /// Builds (and fragments) an outgoing datagram from our address.
-    pub fn send(
+    /// The route and the header of a datagram of `payload_len` bytes to `dst` (counted
+    /// errors: no route, too large).
+    fn header(
         &mut self,
-        now: Instant,
         dst: Ipv4Addr,
         protocol: IpProtocol,
-        payload: &[u8],
+        payload_len: usize,
+        dont_frag: bool,
         opts: SendOptions,
-    ) -> Result<Outgoing, SendError> {
-        let _ = now; // Sans-IO signature; no time-dependent state yet (PMTU would be).
+    ) -> Result<(Ipv4Addr, Ipv4Repr), SendError> {
         let Some(hop) = self.routes.lookup(dst) else {
             self.stats.tx_no_route += 1;
             return Err(SendError::NoRoute);
         };
-        if HEADER_LEN + payload.len() > MAX_PACKET_LEN {
+        if HEADER_LEN + payload_len > MAX_PACKET_LEN {
             self.stats.tx_payload_too_large += 1;
             return Err(SendError::PayloadTooLarge);
         }
@@ -619,11 +619,25 @@ impl Ipv4Endpoint {
             ttl: opts.ttl.unwrap_or(self.config.default_ttl),
             dscp_ecn: opts.dscp_ecn,
             ident: self.ident.next(src, dst, protocol),
-            dont_frag: opts.dont_frag,
+            dont_frag,
             more_frags: false,
             frag_offset: 0,
-            payload_len: payload.len(),
+            payload_len,
         };
+        Ok((hop.addr, repr))
+    }
+
+    /// Builds (and fragments) an outgoing datagram from our address.
+    pub fn send(
+        &mut self,
+        now: Instant,
+        dst: Ipv4Addr,
+        protocol: IpProtocol,
+        payload: &[u8],
+        opts: SendOptions,
+    ) -> Result<Outgoing, SendError> {
+        let _ = now; // Sans-IO signature; no time-dependent state yet (PMTU would be).
+        let (hop, repr) = self.header(dst, protocol, payload.len(), opts.dont_frag, opts)?;
         match fragment(&repr, payload, self.config.mtu) {
             Ok(packets) => {
                 self.stats.tx_datagrams += 1;
@@ -632,7 +646,7 @@ impl Ipv4Endpoint {
                     self.stats.tx_fragmented += 1;
                 }
                 Ok(Outgoing {
-                    next_hop: hop.addr,
+                    next_hop: hop,
                     packets,
                 })
             }
@@ -664,37 +678,21 @@ impl Ipv4Endpoint {
         opts: SendOptions,
     ) -> Result<Ipv4Addr, SendError> {
         let _ = now;
-        let Some(hop) = self.routes.lookup(dst) else {
-            self.stats.tx_no_route += 1;
-            return Err(SendError::NoRoute);
-        };
-        if packet.len() < HEADER_LEN || packet.len() > MAX_PACKET_LEN {
+        if packet.len() < HEADER_LEN {
             self.stats.tx_payload_too_large += 1;
             return Err(SendError::PayloadTooLarge);
         }
+        let (hop, repr) = self.header(dst, protocol, packet.len() - HEADER_LEN, true, opts)?;
         if packet.len() > self.config.mtu {
             self.stats.tx_message_too_long += 1;
             return Err(SendError::MessageTooLong {
                 mtu: self.config.mtu,
             });
         }
-        let src = self.config.addr.addr;
-        let repr = Ipv4Repr {
-            src,
-            dst,
-            protocol,
-            ttl: opts.ttl.unwrap_or(self.config.default_ttl),
-            dscp_ecn: opts.dscp_ecn,
-            ident: self.ident.next(src, dst, protocol),
-            dont_frag: true,
-            more_frags: false,
-            frag_offset: 0,
-            payload_len: packet.len() - HEADER_LEN,
-        };
         repr.emit(&mut Ipv4Packet::new_unchecked(&mut *packet));
         self.stats.tx_datagrams += 1;
         self.stats.tx_packets += 1;
-        Ok(hop.addr)
+        Ok(hop)
     }
 
     /// An ICMP error about `original` (a received packet), applying RFC 1122 §3.2.2 and the

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use netstack_link::device::memory::Impairments;
 use netstack_runtime::{Stack, TcpListener, TcpStream};
-use netstack_tests::inprocess::{impaired_pair, B};
+use netstack_tests::inprocess::{impaired_pair, pattern, B};
 
 fn sa(ip: Ipv4Addr, port: u16) -> SocketAddr {
     SocketAddr::from((ip, port))
@@ -38,18 +38,6 @@ fn echo_server(stack: &Stack, port: u16) -> TcpListener {
         }
     });
     l
-}
-
-fn pattern(len: usize, seed: u32) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 17;
-            x ^= x << 5;
-            x as u8
-        })
-        .collect()
 }
 
 /// Writes `data` on one thread while reading the echo on this one; returns what came back.
@@ -91,7 +79,7 @@ fn four_mebibytes_each_way_survive_loss_byte_for_byte() {
         };
         let (a, b) = impaired_pair(lossy, seed);
         let _l = echo_server(&b, 7);
-        let data = pattern(4 << 20, seed as u32);
+        let data = pattern(4 << 20, seed);
         let start = Instant::now();
         let s = TcpStream::connect(&a, sa(B, 7)).unwrap();
         let got = echo_round(s, &data);
@@ -153,7 +141,7 @@ fn many_connections_spread_over_workers_each_echo_their_own_bytes() {
         for c in 0..16u32 {
             let a = &a;
             sc.spawn(move || {
-                let data = pattern(64 * 1024 + c as usize * 97, c);
+                let data = pattern(64 * 1024 + c as usize * 97, u64::from(c));
                 let s = TcpStream::connect(a, sa(B, 7)).unwrap();
                 assert_eq!(echo_round(s, &data), data, "connection {c}");
             });
