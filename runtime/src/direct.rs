@@ -80,14 +80,13 @@ impl DirectTx {
     ) {
         let now = Instant::now();
         let ip = self.device.medium() == Medium::Ip;
-        let mut keep = Vec::new();
-        for mut p in packets.drain(..) {
+        // In place: `packets` keeps its capacity for the caller's next batch.
+        packets.retain_mut(|p| {
             let result = if ip {
                 self.device.send(p.datagram())
             } else {
                 let Some(mac) = self.lookup(p.next_hop, now) else {
-                    keep.push(p);
-                    continue;
+                    return true;
                 };
                 let eth = EthernetRepr {
                     src: self.mac,
@@ -123,8 +122,8 @@ impl DirectTx {
                     log::debug!("writing to {}: {e}", self.device.name());
                 }
             }
-            sent(p.packet);
-        }
-        *packets = keep;
+            sent(std::mem::take(&mut p.packet));
+            false
+        });
     }
 }

@@ -90,6 +90,8 @@ pub(crate) struct TransportWorker {
 impl TransportWorker {
     pub fn run(mut self) {
         let never = crossbeam_channel::never();
+        // Handles for `select!` taken once, not per wake-up (each clone is an atomic pair).
+        let (packets, cmds) = (self.rx.clone(), self.cmds.clone());
         let mut packets_open = true;
         loop {
             let now = Instant::now();
@@ -98,9 +100,7 @@ impl TransportWorker {
                 .poll_deadline()
                 .map_or(now + POLL_INTERVAL, |d| d.min(now + POLL_INTERVAL));
             let timeout = deadline.saturating_duration_since(now);
-            let rx = if packets_open { &self.rx } else { &never };
-            let rx = rx.clone();
-            let cmds = self.cmds.clone();
+            let rx = if packets_open { &packets } else { &never };
             let mut idle = false;
             crossbeam_channel::select! {
                 recv(cmds) -> m => match m {
