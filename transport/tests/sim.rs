@@ -4,7 +4,9 @@
 //! - every byte written is read exactly once and in order, or both sides report an error;
 //! - both ends finish closed (TIME-WAIT expires in virtual time too), with no timer left;
 //! - buffers never hold more than their configured sizes;
-//! - the run ends within a virtual-time and step budget (no timer rearms forever).
+//! - the run ends within a virtual-time and step budget (no timer rearms forever);
+//! - no data is sent past the highest right edge the receiver ever advertised (RFC 9293
+//!   §3.8.6), checked on the wire.
 //!
 //! `TCP_SIM_SEED=n` replays one seed with a trace; `TCP_SIM_SEEDS=n` runs n seeds (default
 //! 1000). Throughput under 1% loss and 50 ms RTT is measured for CUBIC and NewReno.
@@ -14,13 +16,14 @@
 
 mod common;
 
+use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::time::{Duration, Instant};
 
 use common::{pattern, Impairments, LinkStats, Pipe, Rng};
 use netstack_transport::tcp::{
-    CongestionAlgorithm, ConnId, ConnStats, Endpoint, FourTuple, Keepalive, SocketOptions,
-    TcpConfig, TcpError, TcpEvent,
+    CongestionAlgorithm, ConnId, ConnStats, Endpoint, FourTuple, Keepalive, SeqNumber,
+    SocketOptions, TcpConfig, TcpError, TcpEvent,
 };
 
 const CLIENT: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
@@ -287,6 +290,7 @@ fn run(sc: &Scenario) -> Result<Outcome, String> {
         });
     }
     let mut buf = vec![0u8; 64 * 1024];
+    let mut edges = Edges::default();
     let mut steps = 0u64;
     loop {
         steps += 1;
@@ -332,8 +336,24 @@ fn run(sc: &Scenario) -> Result<Outcome, String> {
                 app_step(&mut server, s, sc, now, &mut buf)?;
             }
             let trace = sc.trace.then_some(t0);
-            let n = transmit(&mut client, &mut fwd, &mut rng, now, trace, "C→S");
-            let m = transmit(&mut server, &mut bwd, &mut rng, now, trace, "S→C");
+            let n = transmit(
+                &mut client,
+                &mut fwd,
+                &mut rng,
+                now,
+                trace,
+                "C→S",
+                &mut edges,
+            )?;
+            let m = transmit(
+                &mut server,
+                &mut bwd,
+                &mut rng,
+                now,
+                trace,
+                "S→C",
+                &mut edges,
+            )?;
             if n + m == 0 {
                 break;
             }
@@ -454,7 +474,8 @@ fn run(sc: &Scenario) -> Result<Outcome, String> {
     })
 }
 
-/// Moves what `ep` has to send onto `pipe`; returns how many segments there were.
+/// Moves what `ep` has to send onto `pipe`; returns how many segments there were, or an
+/// error for a segment whose data lies past the edge its receiver offered.
 fn transmit(
     ep: &mut Endpoint,
     pipe: &mut Pipe,
@@ -462,7 +483,8 @@ fn transmit(
     now: Instant,
     trace: Option<Instant>,
     dir: &str,
-) -> usize {
+    edges: &mut Edges,
+) -> Result<usize, String> {
     let mut wire = Vec::new();
     ep.poll_transmit(now, &mut wire);
     let n = wire.len();
@@ -474,9 +496,67 @@ fn transmit(
                 describe(&b, s, d)
             );
         }
+        edges.check(s, d, &b)?;
         pipe.send(now, rng, s, d, b);
     }
-    n
+    Ok(n)
+}
+
+/// What the wire has shown of one direction of one connection.
+#[derive(Default, Clone, Copy)]
+struct FlowView {
+    /// The window scale the sender offered in its SYN, if it did.
+    offered_scale: Option<u8>,
+    /// The highest right edge (ACK + scaled window) the sender advertised so far.
+    edge: Option<SeqNumber>,
+}
+
+/// Every direction's advertised right edge, keyed by (sender, receiver), learned from the
+/// segments as they leave their endpoint (lost ones included, so the bound is generous).
+#[derive(Default)]
+struct Edges {
+    flows: HashMap<(SocketAddrV4, SocketAddrV4), FlowView>,
+}
+
+impl Edges {
+    fn check(&mut self, src: Ipv4Addr, dst: Ipv4Addr, bytes: &[u8]) -> Result<(), String> {
+        use netstack_transport::tcp::segment::{Checksum, TcpPacket, TcpRepr};
+        let Ok(r) = TcpPacket::new_checked(bytes)
+            .and_then(|p| TcpRepr::parse(&p, src, dst, Checksum::Ignore))
+        else {
+            return Ok(());
+        };
+        let from = SocketAddrV4::new(src, r.src_port);
+        let to = SocketAddrV4::new(dst, r.dst_port);
+        let back = self.flows.get(&(to, from)).copied().unwrap_or_default();
+        let view = self.flows.entry((from, to)).or_default();
+        if r.flags.syn() {
+            view.offered_scale = r.window_scale;
+        }
+        if r.flags.ack() && !r.flags.rst() {
+            // RFC 7323 §2.2: SYN windows are unscaled; later ones shift by the sender's scale
+            // when both ends offered one.
+            let shift = match (view.offered_scale, back.offered_scale) {
+                (Some(s), Some(_)) if !r.flags.syn() => s,
+                _ => 0,
+            };
+            let edge = r.ack + (usize::from(r.window) << shift);
+            view.edge = Some(view.edge.map_or(edge, |e| e.max(edge)));
+        }
+        if r.payload_len > 0 && !r.flags.syn() {
+            let end = r.seq + r.payload_len;
+            match back.edge {
+                Some(edge) if end <= edge => {}
+                edge => {
+                    return Err(format!(
+                        "{from} sent {}..{} past the edge {to} advertised ({edge:?})",
+                        r.seq, end
+                    ))
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 fn describe(b: &[u8], s: Ipv4Addr, d: Ipv4Addr) -> String {

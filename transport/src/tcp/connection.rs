@@ -1175,9 +1175,13 @@ impl Connection {
         self.persist_since = None;
         let wnd = usize::from(seg.window) << self.snd_wscale;
         let window_changed = wnd != self.snd_wnd;
-        // RFC 9293 §3.10.7.4: update the window from newer segments only.
-        if ack >= self.snd_una
-            && (self.snd_wl1 < seg.seq || (self.snd_wl1 == seg.seq && self.snd_wl2 <= ack))
+        // RFC 9293 §3.10.7.4: update the window from newer segments only. An ACK that moves
+        // SND.UNA counts as newer (as Linux has it): its window is relative to that ACK, and
+        // keeping the old SND.WND while SND.UNA moves would stretch the edge past what the
+        // peer offered (a retransmitted segment, below WL1, carries such ACKs).
+        if ack > self.snd_una
+            || (ack == self.snd_una
+                && (self.snd_wl1 < seg.seq || (self.snd_wl1 == seg.seq && self.snd_wl2 <= ack)))
         {
             if wnd > self.snd_wnd {
                 self.persist_backoff = 0;

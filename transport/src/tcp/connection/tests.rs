@@ -863,6 +863,39 @@ fn sender_does_not_send_a_tiny_window_limited_segment() {
 }
 
 #[test]
+fn an_ack_carried_by_an_older_segment_does_not_stretch_the_window_past_its_edge() {
+    // RFC 9293 §3.10.7.4 updates SND.WND only from segments newer than SND.WL1/WL2, yet moves
+    // SND.UNA on any acceptable ACK; the edge SND.UNA + SND.WND must not move with it. A
+    // retransmitted segment (sequence number below WL1) acknowledging new data is how a
+    // lossy path delivers such an ACK; sending past the edge the peer offered made a zero
+    // window peer ignore every later ACK (its sequence number lay beyond that window).
+    let (mut c, p) = established();
+    let start = c.snd_nxt();
+    send_segments(&mut c, ms(20), 4);
+    // The peer's second data segment arrives first: nothing acknowledged, the edge at four
+    // segments past `start`.
+    let mut later = p.seg(&c, Flags::ACK, p.seq + 100, 100);
+    later.ack = start;
+    later.window = (4 * MSS) as u16;
+    c.on_segment(ms(30), &later, &[7; 100]);
+    // Then the peer's first segment, sent again: two segments acknowledged, the same edge.
+    let mut again = p.seg(&c, Flags::ACK, p.seq, 100);
+    again.ack = start + 2 * MSS;
+    again.window = (2 * MSS) as u16;
+    c.on_segment(ms(40), &again, &[7; 100]);
+    c.send(&[1; 4 * MSS]).unwrap();
+    let edge = start + 4 * MSS;
+    for (r, payload) in drain(&mut c, ms(40)) {
+        assert!(
+            r.seq + payload.len() <= edge,
+            "sent {}..{} past the offered edge {edge:?}",
+            r.seq.0,
+            (r.seq + payload.len()).0
+        );
+    }
+}
+
+#[test]
 fn send_buffer_is_bounded() {
     let opts = SocketOptions {
         send_buffer: Some(1000),
