@@ -1,6 +1,6 @@
 //! The application layer: DNS (codec, resolver, authoritative server, forwarder, DNS over TCP),
-//! the built-in services netstackd runs (echo, discard, chargen, DNS), and, to come, HTTP/1.1
-//! and WebSocket.
+//! HTTP/1.1 ([`http`]: message types, codec, server and client), WebSocket, and the built-in
+//! services netstackd runs (echo, discard, chargen, DNS).
 //!
 //! The protocol code runs over small std-shaped traits (see [`dns::socket::DatagramSocket`] and
 //! [`dns::tcp::StreamSocket`]), so the same code serves over `std::net` sockets (for
@@ -8,5 +8,6 @@
 //! [`stack_socket`] and [`services`]. [`services`] wires the protocols onto a stack.
 
 pub mod dns;
+pub mod http;
 pub mod services;
 pub mod stack_socket;
