@@ -62,8 +62,8 @@ pub use netstack_transport::tcp::{
 };
 pub use ping::Pinger;
 pub use stack::{
-    default_workers, Stack, StackBuilder, StackConfig, StackHandle, FRAME_POOL_BUFFERS,
-    MAX_TCP_BUFFER, MAX_WORKERS, MIN_TCP_BUFFER,
+    default_workers, Stack, StackBuilder, StackConfig, StackHandle, StackObserver,
+    FRAME_POOL_BUFFERS, MAX_TCP_BUFFER, MAX_WORKERS, MIN_TCP_BUFFER,
 };
 pub use stats::{RuntimeStats, StackStats};
 pub use tcp::{TcpInfo, TcpListener, TcpStream, DEFAULT_BACKLOG, DEFAULT_TTL, MAX_BACKLOG};

@@ -335,13 +335,78 @@ impl StackHandle {
 /// a [`StackHandle`], so `UdpSocket::bind(&stack, …)` and `stack.pinger()` work on either.
 pub struct Stack {
     handle: StackHandle,
+    observer: StackObserver,
+    /// Stop flags in shutdown order: intake first, then each stage drains into the next.
+    stages: Vec<(Arc<AtomicBool>, Vec<Actor>)>,
+}
+
+/// What [`Stack::observer`] returns: reads the counters and the connection table from any
+/// thread.
+#[derive(Clone)]
+pub struct StackObserver {
+    shared: Arc<Shared>,
     link_slots: Vec<Slot<(LinkStats, RuntimeStats)>>,
     ipv4_slots: Vec<Slot<(Ipv4Stats, RuntimeStats)>>,
     transport_slots: Vec<Slot<(TransportStats, RuntimeStats)>>,
     /// The receive-buffer pool (for its counters).
     frames: Arc<FramePool>,
-    /// Stop flags in shutdown order: intake first, then each stage drains into the next.
-    stages: Vec<(Arc<AtomicBool>, Vec<Actor>)>,
+}
+
+impl StackObserver {
+    /// Every layer's counters, summed across actors.
+    pub fn stats(&self) -> StackStats {
+        let mut s = StackStats::default();
+        for slot in &self.link_slots {
+            let g = slot.lock();
+            s.link.add(&g.0);
+            s.runtime.add(&g.1);
+        }
+        for slot in &self.ipv4_slots {
+            let g = slot.lock();
+            s.ipv4.add(&g.0);
+            s.runtime.add(&g.1);
+        }
+        for sender in &self.shared.udp_tx {
+            let g = sender.lock();
+            s.udp.add(&g.stats);
+            s.ipv4.add(g.ip.stats());
+        }
+        for slot in &self.transport_slots {
+            let g = slot.lock();
+            s.tcp.add(&g.0.tcp);
+            s.link.add(&g.0.link);
+            s.udp.add(&g.0.udp);
+            s.ipv4.add(&g.0.ipv4);
+            s.runtime.add(&g.1);
+        }
+        s.runtime.tcp_nudges += self.shared.tcp_nudges.load(Ordering::Relaxed);
+        s.runtime.rx_buffers_allocated += self.frames.allocated();
+        s.runtime.rx_buffers_reused += self.frames.reused();
+        s
+    }
+
+    /// Every TCP connection the stack holds (TIME-WAIT and closing ones included), with its
+    /// state and counters, one round trip to each transport worker.
+    pub fn connections(&self) -> Vec<TcpInfo> {
+        let mut all = Vec::new();
+        let mut replies = Vec::new();
+        for w in 0..self.shared.tcp_cmds.len() {
+            let (reply, rx) = crossbeam_channel::bounded(1);
+            if self
+                .shared
+                .tcp_command(w, TcpCmd::Connections { reply })
+                .is_ok()
+            {
+                replies.push(rx);
+            }
+        }
+        for rx in replies {
+            if let Ok(v) = rx.recv_timeout(Duration::from_secs(5)) {
+                all.extend(v);
+            }
+        }
+        all
+    }
 }
 
 fn invalid(msg: String) -> io::Error {
@@ -577,11 +642,14 @@ impl Stack {
             log::debug!("{} carries bare IP: no Ethernet, no ARP", device.name());
         }
         Ok(Stack {
+            observer: StackObserver {
+                shared: shared.clone(),
+                link_slots,
+                ipv4_slots,
+                transport_slots,
+                frames,
+            },
             handle: StackHandle { shared, echo, mtu },
-            link_slots,
-            ipv4_slots,
-            transport_slots,
-            frames,
             // Intake closes first; link RX itself stops last, because link TX may still be
             // resolving queued output and needs the ARP replies it reads.
             stages: vec![
@@ -601,58 +669,20 @@ impl Stack {
 
     /// Every layer's counters, summed across actors.
     pub fn stats(&self) -> StackStats {
-        let mut s = StackStats::default();
-        for slot in &self.link_slots {
-            let g = slot.lock();
-            s.link.add(&g.0);
-            s.runtime.add(&g.1);
-        }
-        for slot in &self.ipv4_slots {
-            let g = slot.lock();
-            s.ipv4.add(&g.0);
-            s.runtime.add(&g.1);
-        }
-        for sender in &self.handle.shared.udp_tx {
-            let g = sender.lock();
-            s.udp.add(&g.stats);
-            s.ipv4.add(g.ip.stats());
-        }
-        for slot in &self.transport_slots {
-            let g = slot.lock();
-            s.tcp.add(&g.0.tcp);
-            s.link.add(&g.0.link);
-            s.udp.add(&g.0.udp);
-            s.ipv4.add(&g.0.ipv4);
-            s.runtime.add(&g.1);
-        }
-        s.runtime.tcp_nudges += self.handle.shared.tcp_nudges.load(Ordering::Relaxed);
-        s.runtime.rx_buffers_allocated += self.frames.allocated();
-        s.runtime.rx_buffers_reused += self.frames.reused();
-        s
+        self.observer.stats()
     }
 
     /// Every TCP connection the stack holds (TIME-WAIT and closing ones included), with its
     /// state and counters, one round trip to each transport worker.
     pub fn connections(&self) -> Vec<TcpInfo> {
-        let mut all = Vec::new();
-        let mut replies = Vec::new();
-        for w in 0..self.handle.shared.tcp_cmds.len() {
-            let (reply, rx) = crossbeam_channel::bounded(1);
-            if self
-                .handle
-                .shared
-                .tcp_command(w, TcpCmd::Connections { reply })
-                .is_ok()
-            {
-                replies.push(rx);
-            }
-        }
-        for rx in replies {
-            if let Ok(v) = rx.recv_timeout(Duration::from_secs(5)) {
-                all.extend(v);
-            }
-        }
-        all
+        self.observer.connections()
+    }
+
+    /// A cloneable, thread-safe view of the stack's counters and connection table, for status
+    /// pages and monitoring threads; it outlives neither the stack's counters nor its workers
+    /// in meaning (after shutdown it reports the final counters and no connection).
+    pub fn observer(&self) -> StackObserver {
+        self.observer.clone()
     }
 
     /// Stops intake, lets every stage drain into the next, and joins every thread, in that

@@ -18,6 +18,7 @@ mod chargen;
 mod discard;
 mod dns;
 mod echo;
+pub mod status;
 
 use std::io;
 use std::net::{Shutdown, SocketAddr};
