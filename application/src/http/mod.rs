@@ -4,8 +4,10 @@
 //! `std::net::TcpStream`.
 
 mod headers;
+pub mod url;
 
 pub use headers::Headers;
+pub use url::{Scheme, Url, UrlError};
 
 use std::fmt;
 use std::io::{Read, Write};

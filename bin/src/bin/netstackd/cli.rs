@@ -92,6 +92,30 @@ pub struct Args {
     /// Forward queries for names outside the served zones to this DNS server
     #[arg(long, value_name = "IP", value_parser = parse_ip)]
     pub dns_upstream: Option<Ipv4Addr>,
+
+    /// HTTP server port (TCP): the status page at /, the counters and connections as JSON at
+    /// /stats, a WebSocket echo at /ws
+    #[arg(long, value_name = "PORT", default_value_t = 80, value_parser = parse_port)]
+    pub http: u16,
+    /// Turn the HTTP server off
+    #[arg(long)]
+    pub no_http: bool,
+    /// Serve the files under this directory at / instead of the status page (/stats and /ws
+    /// stay)
+    #[arg(long, value_name = "DIR", value_parser = parse_root)]
+    pub root: Option<PathBuf>,
+}
+
+/// `--root`: an existing directory.
+fn parse_root(s: &str) -> Result<PathBuf, String> {
+    let p = PathBuf::from(s);
+    match std::fs::metadata(&p) {
+        Ok(m) if m.is_dir() => Ok(p),
+        Ok(_) => Err(format!(
+            "{s} is not a directory; give the directory to serve"
+        )),
+        Err(e) => Err(format!("{s}: {e}; give an existing directory to serve")),
+    }
 }
 
 impl Args {
@@ -112,6 +136,7 @@ impl Args {
             ("--discard", self.discard, self.no_discard),
             ("--chargen", self.chargen, self.no_chargen),
             ("--dns", self.dns, self.no_dns),
+            ("--http", self.http, self.no_http),
         ] {
             if off {
                 continue;
@@ -128,6 +153,9 @@ impl Args {
                 "--no-dns: --zone and --dns-upstream need the DNS server; drop one or the other"
                     .into(),
             );
+        }
+        if self.no_http && self.root.is_some() {
+            return Err("--no-http: --root needs the HTTP server; drop one or the other".into());
         }
         netstack_bin::tool::check_addresses(self.addr, self.host_addr, self.gateway)?;
         Ok(())
@@ -177,6 +205,12 @@ mod tests {
             (&["--echo", "0"][..], "1 to 65535"),
             (&["--dns", "70000"][..], "1 to 65535"),
             (&["--tap", "a", "--tun", "b"][..], "cannot be used with"),
+            (&["--http", "0"][..], "1 to 65535"),
+            (
+                &["--root", "/nonexistent-netstack-root"][..],
+                "give an existing directory",
+            ),
+            (&["--root", "/etc/hostname"][..], "is not a directory"),
         ] {
             let msg = parse(args).unwrap_err().to_string();
             assert!(msg.contains(needle), "{args:?}: {msg}");
@@ -198,6 +232,13 @@ mod tests {
             .contains("--dns 53: --echo already uses port 53"));
         let a = parse(&["--echo", "53", "--no-dns"]).unwrap();
         assert!(a.check().is_ok());
+        let a = parse(&["--http", "7"]).unwrap();
+        assert!(a
+            .check()
+            .unwrap_err()
+            .contains("--http 7: --echo already uses port 7"));
+        let a = parse(&["--no-http", "--root", "/"]).unwrap();
+        assert!(a.check().unwrap_err().contains("--no-http"));
         let a = parse(&["--no-dns", "--dns-upstream", "192.0.2.1"]).unwrap();
         assert!(a.check().unwrap_err().contains("--no-dns"));
         let a = parse(&["--tun", "tun0", "--host-addr", "192.0.2.1/24"]).unwrap();
