@@ -135,6 +135,11 @@ impl Files {
     /// `None` when the path is not under the prefix or breaks a rule of the module
     /// documentation.
     fn relative(&self, path: &str) -> Option<(PathBuf, bool)> {
+        // RFC 9112 §3.2, RFC 3986 §2: a request-target is visible ASCII; anything else (raw
+        // spaces, controls, CR or LF that would end up in a Location field) is refused.
+        if !path.bytes().all(|b| b.is_ascii_graphic()) {
+            return None;
+        }
         let normalized = percent::normalize_path(path).ok()?;
         let prefix = percent::normalize_path(&self.prefix).ok()?;
         let rest = normalized.strip_prefix(&prefix)?;

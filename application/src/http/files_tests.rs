@@ -517,6 +517,9 @@ fn nul_absolute_paths_and_drive_prefixes_are_refused() {
         "/C%3A/secret.txt",
         "relative/hello.txt",
         "*",
+        "/site\r\nSet-Cookie: a=b",
+        "/hello .txt",
+        "/h\u{e9}llo.txt",
     ] {
         assert_refused(&f, target);
     }
@@ -643,4 +646,17 @@ fn entity_tag_lists_parse_or_fail_whole() {
     assert_eq!(parse_etags(b"\"a b\""), None);
     assert_eq!(parse_etags(b"\"unterminated"), None);
     assert_eq!(parse_etags(b"w/\"a\""), None, "W/ is case-sensitive");
+}
+
+#[cfg(unix)]
+#[test]
+fn a_raw_control_character_never_reaches_a_location_field() {
+    // A directory whose name holds a line feed: asked for raw, it would put the LF into the
+    // Location of the redirect (a header injection); only the percent-encoded form is taken.
+    let t = Tree::new();
+    fs::create_dir(t.root().join("x\ny")).unwrap();
+    assert_eq!(get(&t.files(), "/x\ny", &[]).status, 404);
+    let resp = get(&t.files(), "/x%0Ay", &[]);
+    assert_eq!(resp.status, 301);
+    assert_eq!(header(&resp, "Location"), Some("/x%0Ay/"));
 }

@@ -13,6 +13,8 @@
 //! 3. Among the routes whose method accepts the request's method, an exact route beats any
 //!    prefix route and a longer prefix beats a shorter one. A HEAD request also matches GET
 //!    routes (RFC 9110 §9.3.2: the server drops the body); the handler sees `Method::Head`.
+//!    Among equally specific routes, one for exactly the request's method wins over an
+//!    any-method route, which wins over a GET route taking a HEAD request.
 //! 4. A path that some route matches, but none for this method, is answered 405 with an `Allow`
 //!    field listing the methods those routes take (RFC 9110 §15.5.6). A path no route matches
 //!    is answered 404 (or by the handler set with [`Router::not_found`]).
@@ -154,27 +156,28 @@ impl Router {
     }
 
     /// The route that serves `method` on the normalized `path`: exact first, then the longest
-    /// prefix; among equals, the one added first.
+    /// prefix; among those equally specific, one for exactly this method before one for any
+    /// method or a GET route taking a HEAD request; among equals, the one added first.
     fn find(&self, method: Method, path: &str) -> Option<&Route> {
-        let mut best: Option<&Route> = None;
-        for r in self
-            .routes
-            .iter()
-            .filter(|r| r.accepts(method) && r.matches_path(path))
-        {
-            let better = match best {
-                None => true,
-                Some(b) => match (b.kind, r.kind) {
-                    (Kind::Exact, _) => false,
-                    (Kind::Prefix, Kind::Exact) => true,
-                    (Kind::Prefix, Kind::Prefix) => r.pattern.len() > b.pattern.len(),
-                },
+        let rank = |r: &Route| {
+            let method_rank = match r.method {
+                Some(m) if m == method => 2,
+                None => 1,
+                Some(_) => 0, // GET serving HEAD
             };
-            if better {
-                best = Some(r);
+            (r.kind == Kind::Exact, r.pattern.len(), method_rank)
+        };
+        let mut best: Option<(&Route, _)> = None;
+        for r in self.routes.iter() {
+            if !(r.accepts(method) && r.matches_path(path)) {
+                continue;
+            }
+            let key = rank(r);
+            if best.as_ref().is_none_or(|(_, k)| key > *k) {
+                best = Some((r, key));
             }
         }
-        best
+        best.map(|(r, _)| r)
     }
 
     /// The methods of the routes matching `path`, in [`Method::ALL`] order, HEAD included
@@ -343,10 +346,36 @@ mod tests {
             Response::text(200, req.method.as_str())
         });
         assert_eq!(call(&r, Method::Head, "/x"), (200, "HEAD".into()));
-        // An explicit HEAD route wins over the GET fallback only by specificity, as any other.
+        // A HEAD-only route takes HEAD, and GET is then not allowed.
         let r = r.route(Method::Head, "/y", tag("head-y"));
         assert_eq!(call(&r, Method::Head, "/y").1, "head-y");
         assert_eq!(get(&r, "/y").0, 405);
+    }
+
+    #[test]
+    fn a_route_for_exactly_the_method_beats_a_fallback_of_equal_specificity() {
+        // Whatever the order of addition: explicit HEAD over GET, explicit method over any.
+        for flip in [false, true] {
+            let (a, b) = (
+                Router::new().route(Method::Get, "/z", tag("get")),
+                Router::new().route(Method::Head, "/z", tag("head")),
+            );
+            let r = if flip {
+                b.route(Method::Get, "/z", tag("get"))
+                    .route_any("/z", tag("any"))
+            } else {
+                a.route_any("/z", tag("any"))
+                    .route(Method::Head, "/z", tag("head"))
+            };
+            assert_eq!(call(&r, Method::Head, "/z").1, "head", "flip {flip}");
+            assert_eq!(get(&r, "/z").1, "get", "flip {flip}");
+            assert_eq!(call(&r, Method::Post, "/z").1, "any", "flip {flip}");
+        }
+        // Specificity comes first: an exact any-method route beats a GET prefix.
+        let r = Router::new()
+            .prefix(Method::Get, "/p/", tag("prefix"))
+            .route_any("/p/x", tag("exact"));
+        assert_eq!(get(&r, "/p/x").1, "exact");
     }
 
     #[test]
