@@ -25,7 +25,12 @@
 //! NUL or a drive-like `X:` start, or when a segment other than the last is empty (`//etc`,
 //! an absolute path). Then the joined path and the root are both canonicalized and the file is
 //! served only if the first lies under the second, so a symbolic link inside the root that
-//! leads outside it is refused, while one that stays inside works.
+//! leads outside it is refused, while one that stays inside works. On Linux the opened file is
+//! checked once more through `/proc/self/fd`, so a link swapped in between the check and the
+//! open is refused too.
+//!
+//! Limits: file names must be UTF-8 to be served (others are listed, lossily, but not
+//! served); dotfiles are served like any other file.
 
 use std::fs::{self, File, Metadata};
 use std::io::{self, Read, Seek, SeekFrom};
@@ -167,11 +172,10 @@ impl Files {
         Some((rel, rest.is_empty() || rest.ends_with('/')))
     }
 
-    /// `rel` joined to the root, canonicalized, if it stays under the canonical root.
-    fn resolve(&self, rel: &Path) -> Result<(PathBuf, Metadata), Refusal> {
-        let root = fs::canonicalize(&self.root).map_err(|e| io_refusal(&e))?;
+    /// `rel` joined to the canonical `root`, canonicalized, if it stays under the root.
+    fn resolve(root: &Path, rel: &Path) -> Result<(PathBuf, Metadata), Refusal> {
         let full = fs::canonicalize(root.join(rel)).map_err(|e| io_refusal(&e))?;
-        if !full.starts_with(&root) {
+        if !full.starts_with(root) {
             log::debug!("static files: {} leads outside the root", rel.display());
             return Err(Refusal::NotFound);
         }
@@ -179,7 +183,7 @@ impl Files {
         Ok((full, meta))
     }
 
-    fn serve_dir(&self, req: &Request, dir: &Path, slash: bool) -> Response {
+    fn serve_dir(&self, req: &Request, root: &Path, dir: &Path, slash: bool) -> Response {
         if !slash {
             // So that relative links in the page resolve under the directory.
             let mut location = format!("{}/", req.path);
@@ -190,14 +194,10 @@ impl Files {
             return Response::text(301, "Moved Permanently\n").header("Location", location);
         }
         // The index goes through the same canonical check: it may be a link leading out.
-        let root = match fs::canonicalize(&self.root) {
-            Ok(r) => r,
-            Err(e) => return io_refusal(&e).response(),
-        };
         let index = dir.join("index.html");
         if let Ok(full) = fs::canonicalize(&index) {
-            if full.starts_with(&root) && full.is_file() {
-                return serve_file(req, &full);
+            if full.starts_with(root) && full.is_file() {
+                return serve_file(req, root, &full);
             }
         }
         if !self.listing {
@@ -226,17 +226,21 @@ impl Handler for Files {
         let Some((rel, slash)) = self.relative(&req.path) else {
             return Refusal::NotFound.response();
         };
-        let (full, meta) = match self.resolve(&rel) {
+        let root = match fs::canonicalize(&self.root) {
+            Ok(r) => r,
+            Err(e) => return io_refusal(&e).response(),
+        };
+        let (full, meta) = match Files::resolve(&root, &rel) {
             Ok(found) => found,
             Err(r) => return r.response(),
         };
         if meta.is_dir() {
-            self.serve_dir(&req, &full, slash)
+            self.serve_dir(&req, &root, &full, slash)
         } else if slash {
             // `/file.txt/` names a directory that is not there.
             Refusal::NotFound.response()
         } else {
-            serve_file(&req, &full)
+            serve_file(&req, &root, &full)
         }
     }
 }
@@ -455,11 +459,36 @@ fn parse_range(value: &str, len: u64) -> RangeAsk {
     }
 }
 
-fn serve_file(req: &Request, path: &Path) -> Response {
+/// True when the open `file` lies under `root`, as the kernel names it now. This closes the
+/// window between the canonical check and the open, in which a directory of the path could be
+/// swapped for a link leading out. Without `/proc` (or off Linux) the check before the open
+/// stands alone.
+fn opened_under(file: &File, root: &Path) -> bool {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd;
+        match fs::read_link(format!("/proc/self/fd/{}", file.as_raw_fd())) {
+            Ok(path) => path.starts_with(root),
+            Err(_) => true,
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = (file, root);
+        true
+    }
+}
+
+/// Serves the regular file at the canonical `path` under the canonical `root`.
+fn serve_file(req: &Request, root: &Path, path: &Path) -> Response {
     let mut file = match File::open(path) {
         Ok(f) => f,
         Err(e) => return io_refusal(&e).response(),
     };
+    if !opened_under(&file, root) {
+        log::debug!("static files: {} moved outside the root", path.display());
+        return Refusal::NotFound.response();
+    }
     // The metadata of the open file, so validators and length describe what we send.
     let meta = match file.metadata() {
         Ok(m) if m.is_file() => m,

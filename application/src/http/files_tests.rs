@@ -660,3 +660,17 @@ fn a_raw_control_character_never_reaches_a_location_field() {
     assert_eq!(resp.status, 301);
     assert_eq!(header(&resp, "Location"), Some("/x%0Ay/"));
 }
+
+#[cfg(target_os = "linux")]
+#[test]
+fn an_opened_file_is_checked_against_the_root_by_what_the_kernel_opened() {
+    let t = Tree::new();
+    let root = fs::canonicalize(t.root()).unwrap();
+    let inside = File::open(root.join("hello.txt")).unwrap();
+    assert!(opened_under(&inside, &root));
+    // Opened through a link leading out: the kernel names the real file, outside.
+    let through_link = File::open(root.join("link-out")).unwrap();
+    assert!(!opened_under(&through_link, &root));
+    let sibling = File::open(root.join("sneaky")).unwrap();
+    assert!(!opened_under(&sibling, &root));
+}
