@@ -674,3 +674,39 @@ fn an_opened_file_is_checked_against_the_root_by_what_the_kernel_opened() {
     let sibling = File::open(root.join("sneaky")).unwrap();
     assert!(!opened_under(&sibling, &root));
 }
+
+proptest::proptest! {
+    #[test]
+    fn no_request_path_maps_outside_the_root(
+        path in proptest::collection::vec(
+            proptest::sample::select(vec![
+                "/", "..", ".", "%2e", "%2E", "%2f", "%2F", "%5c", "\\", "%00", "C:", "a", "b.txt",
+                "%", "%zz", "static", "~", "%7e", "//",
+            ]),
+            0..12,
+        ),
+        prefix in proptest::sample::select(vec!["", "/static", "/static/"]),
+    ) {
+        // Whatever the path, what the handler looks up is a plain relative path: only normal
+        // components, none of them `.` or `..`, no root, no drive, no separator inside a name.
+        let path: String = path.concat();
+        let files = Files::new("/nonexistent").under(prefix);
+        if let Some((rel, _)) = files.relative(&path) {
+            for c in rel.components() {
+                let std::path::Component::Normal(name) = c else {
+                    return Err(proptest::test_runner::TestCaseError::fail(format!("{path}: {c:?}")));
+                };
+                let name = name.to_str().unwrap();
+                proptest::prop_assert!(segment_is_safe(name), "{}: {:?}", path, name);
+            }
+        }
+    }
+
+    #[test]
+    fn a_parsed_range_lies_inside_the_file(value in "(bytes|BYTES|items)=[0-9,\\- ]{0,12}", len in 0u64..50) {
+        match parse_range(&value, len) {
+            RangeAsk::Part { first, last } => proptest::prop_assert!(first <= last && last < len),
+            RangeAsk::Whole | RangeAsk::Unsatisfiable => {}
+        }
+    }
+}

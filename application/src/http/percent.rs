@@ -231,4 +231,24 @@ mod tests {
             "été&<>".as_bytes()
         );
     }
+
+    proptest::proptest! {
+        #[test]
+        fn decoding_any_text_never_panics_and_normalizing_is_idempotent(s in ".{0,40}") {
+            let _ = decode(&s);
+            let _ = parse_query(&s);
+            if let Ok(n) = normalize_path(&s) {
+                proptest::prop_assert_eq!(normalize_path(&n).unwrap(), n.clone());
+                // Normalizing never changes what the path decodes to.
+                proptest::prop_assert_eq!(decode(&n).unwrap(), decode(&s).unwrap());
+            }
+        }
+
+        #[test]
+        fn an_encoded_segment_decodes_to_its_bytes(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..40)) {
+            let enc = encode_segment(&bytes);
+            proptest::prop_assert!(!enc.contains('/'));
+            proptest::prop_assert_eq!(decode(&enc).unwrap(), bytes);
+        }
+    }
 }
