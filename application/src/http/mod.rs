@@ -3,10 +3,16 @@
 //! `std::net`-shaped calls, so the same code serves over the stack's `TcpStream` and over
 //! `std::net::TcpStream`.
 
+pub mod files;
 mod headers;
+mod percent;
+pub mod router;
 pub mod url;
 
+pub use files::Files;
 pub use headers::Headers;
+pub use percent::PercentError;
+pub use router::Router;
 pub use url::{Scheme, Url, UrlError};
 
 use std::fmt;
@@ -142,6 +148,17 @@ impl Request {
             headers: Headers::new(),
             body: Vec::new(),
             remote: None,
+        }
+    }
+
+    /// The query as (name, value) pairs in order, decoded as
+    /// `application/x-www-form-urlencoded` (`+` is a space, then `%XX` escapes; RFC 3986
+    /// §2.1); empty when there is no query. Fails on a bad escape or text that is not UTF-8
+    /// ([`Router`] answers such requests 400 before any handler sees them).
+    pub fn query_pairs(&self) -> Result<Vec<(String, String)>, PercentError> {
+        match &self.query {
+            Some(q) => percent::parse_query(q),
+            None => Ok(Vec::new()),
         }
     }
 }
