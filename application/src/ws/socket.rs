@@ -7,7 +7,7 @@
 //! code of the violation, stop sending, let the peer answer within the close timeout, and
 //! close the TCP connection; the caller then gets `InvalidData`.
 
-use std::io::{self, Read, Write};
+use std::io;
 use std::time::{Duration, Instant};
 
 use super::frame::{self, FrameEvent, FrameHeader, FrameReader, Masking, OpCode};
@@ -519,7 +519,7 @@ fn parse_close(payload: &[u8]) -> Result<Option<(u16, String)>, Fail> {
 mod tests {
     use super::*;
     use crate::ws::frame::Frame;
-    use std::io::Cursor;
+    use std::io::{Cursor, Read, Write};
 
     /// A stream that reads from prepared bytes and collects what is written.
     struct Mock {
