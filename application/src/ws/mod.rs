@@ -195,3 +195,162 @@ pub fn accept_raw_with<S: WsStream>(mut stream: S, config: WsConfig) -> io::Resu
         Err(response) => refused(&mut stream, response),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::Method;
+    use std::io::Cursor;
+    use std::sync::{Arc, Mutex};
+
+    /// An upgraded connection: prepared input, shared output.
+    struct Conn {
+        input: Cursor<Vec<u8>>,
+        output: Arc<Mutex<Vec<u8>>>,
+    }
+
+    impl Read for Conn {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            self.input.read(buf)
+        }
+    }
+
+    impl Write for Conn {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.output.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl UpgradeStream for Conn {
+        fn set_read_timeout(&self, _: Option<Duration>) -> io::Result<()> {
+            Ok(())
+        }
+        fn shutdown_write(&self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl WsStream for Conn {}
+
+    fn masked(opcode: frame::OpCode, payload: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        frame::write_frame(&mut out, true, opcode, Some([1, 2, 3, 4]), payload);
+        out
+    }
+
+    fn upgrade_request() -> Request {
+        let mut r = Request::new(Method::Get, "/ws");
+        r.headers.append("Host", "192.0.2.2");
+        r.headers.append("Upgrade", "websocket");
+        r.headers.append("Connection", "keep-alive, Upgrade");
+        r.headers
+            .append("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==");
+        r.headers.append("Sec-WebSocket-Version", "13");
+        r.headers.append("Sec-WebSocket-Protocol", "b, a");
+        r
+    }
+
+    #[test]
+    fn upgrade_answers_101_and_its_hook_opens_the_socket_with_the_buffered_bytes_first() {
+        let config = WsConfig {
+            protocols: vec!["a".into(), "b".into()],
+            ..WsConfig::default()
+        };
+        let got = Arc::new(Mutex::new(Vec::new()));
+        let seen = got.clone();
+        let response = upgrade(&upgrade_request(), config, move |mut ws| {
+            assert_eq!(ws.protocol(), Some("a"));
+            while let Ok(m) = ws.read_message() {
+                seen.lock().unwrap().push(m);
+            }
+        });
+        assert_eq!(response.status, 101);
+        assert_eq!(
+            response.headers.get("Sec-WebSocket-Accept"),
+            Some(&b"s3pPLMBiTxaQ9kYGzzhZRbK+xOo="[..])
+        );
+        assert_eq!(
+            response.headers.get("Sec-WebSocket-Protocol"),
+            Some(&b"a"[..])
+        );
+        // The server read the first frame together with the request; the second comes later.
+        let mut rest = masked(frame::OpCode::Text, b"second");
+        rest.extend(masked(frame::OpCode::Close, &1000u16.to_be_bytes()));
+        let output = Arc::new(Mutex::new(Vec::new()));
+        let hook = response.on_upgrade.expect("an upgrade hook");
+        hook(Upgraded {
+            buffered: masked(frame::OpCode::Text, b"first"),
+            stream: Box::new(Conn {
+                input: Cursor::new(rest),
+                output: output.clone(),
+            }),
+        });
+        assert_eq!(
+            *got.lock().unwrap(),
+            vec![
+                Message::Text("first".into()),
+                Message::Text("second".into()),
+                Message::Close(Some((1000, String::new())))
+            ]
+        );
+        // The close reply, unmasked, echoing 1000.
+        assert_eq!(*output.lock().unwrap(), [0x88, 0x02, 0x03, 0xE8]);
+    }
+
+    #[test]
+    fn upgrade_refuses_a_bad_request_without_a_hook() {
+        let mut r = upgrade_request();
+        r.headers.set("Sec-WebSocket-Version", "7");
+        let response = upgrade(&r, WsConfig::default(), |_| unreachable!());
+        assert_eq!(response.status, 426);
+        assert!(response.on_upgrade.is_none());
+    }
+
+    #[test]
+    fn accept_raw_answers_a_bad_upgrade_with_its_status_and_fails() {
+        let output = Arc::new(Mutex::new(Vec::new()));
+        let conn = Conn {
+            input: Cursor::new(
+                b"GET / HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+                  Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+                    .to_vec(),
+            ),
+            output: output.clone(),
+        };
+        let err = accept_raw(conn).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidData);
+        let written = String::from_utf8(output.lock().unwrap().clone()).unwrap();
+        assert!(
+            written.starts_with("HTTP/1.1 426 Upgrade Required\r\n"),
+            "{written}"
+        );
+        assert!(written.contains("Sec-WebSocket-Version: 13\r\n"));
+    }
+
+    #[test]
+    fn accept_raw_answers_101_and_reads_frames_sent_with_the_request() {
+        let mut input =
+            b"GET /chat HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+            Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+                .to_vec();
+        input.extend(masked(frame::OpCode::Binary, &[7; 300]));
+        let output = Arc::new(Mutex::new(Vec::new()));
+        let mut ws = accept_raw(Conn {
+            input: Cursor::new(input),
+            output: output.clone(),
+        })
+        .unwrap();
+        let written = String::from_utf8(output.lock().unwrap().clone()).unwrap();
+        assert!(
+            written.starts_with("HTTP/1.1 101 Switching Protocols\r\n"),
+            "{written}"
+        );
+        assert!(written.contains("Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"));
+        assert!(!written.contains("Content-Length"));
+        assert_eq!(ws.read_message().unwrap(), Message::Binary(vec![7; 300]));
+    }
+}

@@ -85,9 +85,10 @@ pub struct WebSocket<S> {
     role: Role,
     config: WsConfig,
     protocol: Option<String>,
-    /// Bytes read and not yet consumed start at `pos`.
+    /// Bytes read and not yet consumed: `inbuf[pos..end]` (the rest is room for reads).
     inbuf: Vec<u8>,
     pos: usize,
+    end: usize,
     reader: FrameReader,
     /// The header of the frame whose payload is being read.
     frame: Option<FrameHeader>,
@@ -133,6 +134,7 @@ impl<S: WsStream> WebSocket<S> {
             role,
             config,
             protocol,
+            end: buffered.len(),
             inbuf: buffered,
             pos: 0,
             reader,
@@ -388,13 +390,16 @@ impl<S: WsStream> WebSocket<S> {
 
     /// Reads once from the stream, after the unconsumed bytes.
     fn fill(&mut self) -> io::Result<usize> {
-        self.inbuf.drain(..self.pos);
+        // What is left unconsumed is at most a partial frame header: move it to the front.
+        self.inbuf.copy_within(self.pos..self.end, 0);
+        self.end -= self.pos;
         self.pos = 0;
-        let len = self.inbuf.len();
-        self.inbuf.resize(len + READ_CHUNK, 0);
-        let r = self.stream.read(&mut self.inbuf[len..]);
-        self.inbuf.truncate(len + *r.as_ref().unwrap_or(&0));
-        r
+        if self.inbuf.len() < self.end + READ_CHUNK {
+            self.inbuf.resize(self.end + READ_CHUNK, 0);
+        }
+        let n = self.stream.read(&mut self.inbuf[self.end..])?;
+        self.end += n;
+        Ok(n)
     }
 
     /// Runs the buffered bytes through the frame reader until a message or close frame is
@@ -410,7 +415,7 @@ impl<S: WsStream> WebSocket<S> {
             let before = target.len();
             let (n, event) = self
                 .reader
-                .feed(&self.inbuf[self.pos..], target)
+                .feed(&self.inbuf[self.pos..self.end], target)
                 .map_err(|e| Fail::Protocol(e.close_code(), e.to_string()))?;
             self.pos += n;
             if !control && self.kind == Some(DataKind::Text) && self.message.len() > before {
