@@ -921,4 +921,55 @@ mod tests {
             WebSocket::from_upgraded(mock, Role::Server, WsConfig::default(), None, buffered);
         assert_eq!(ws.read_message().unwrap(), Message::Text("first".into()));
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(200))]
+
+        #[test]
+        fn any_bytes_give_messages_or_a_clean_error_never_a_panic(
+            bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..400),
+        ) {
+            let config = WsConfig { max_frame_size: 200, max_message_size: 300, ..WsConfig::default() };
+            let mut ws = server_with(bytes, config);
+            for _ in 0..400 {
+                match ws.read_message() {
+                    Ok(Message::Close(_)) => break,
+                    Ok(_) => {}
+                    Err(e) => {
+                        proptest::prop_assert!(matches!(
+                            e.kind(),
+                            io::ErrorKind::InvalidData | io::ErrorKind::UnexpectedEof
+                        ), "{e}");
+                        break;
+                    }
+                }
+            }
+            // Whatever happened, everything the server wrote is well-formed frames.
+            written(&ws);
+        }
+
+        #[test]
+        fn a_message_split_into_any_fragments_with_pings_between_arrives_whole(
+            text in "\\PC{0,60}",
+            cuts in proptest::collection::vec(0usize..240, 0..5),
+        ) {
+            let bytes = text.as_bytes();
+            let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c.min(bytes.len())).collect();
+            cuts.sort();
+            cuts.push(bytes.len());
+            let mut input = Vec::new();
+            let mut start = 0;
+            for (i, &c) in cuts.iter().enumerate() {
+                let op = if i == 0 { OpCode::Text } else { OpCode::Continuation };
+                input.extend(cf(i + 1 == cuts.len(), op, &bytes[start..c]));
+                input.extend(cf(true, OpCode::Ping, &[i as u8]));
+                start = c;
+            }
+            let mut ws = server(input);
+            proptest::prop_assert_eq!(ws.read_message().unwrap(), Message::Text(text.clone()));
+            let pongs = written(&ws).iter().filter(|f| f.opcode == OpCode::Pong).count();
+            // Every ping before the last fragment was answered; the last one is read later.
+            proptest::prop_assert_eq!(pongs, cuts.len() - 1);
+        }
+    }
 }
