@@ -1,5 +1,5 @@
 //! The application layer: DNS (codec, resolver, authoritative server, forwarder, DNS over TCP),
-//! HTTP/1.1 ([`http`]: message types, codec, server and client), WebSocket, and the built-in
+//! HTTP/1.1 ([`http`]: message types, codec, server and client), WebSocket ([`ws`]), and the built-in
 //! services netstackd runs (echo, discard, chargen, DNS).
 //!
 //! The protocol code runs over small std-shaped traits (see [`dns::socket::DatagramSocket`] and
@@ -11,3 +11,4 @@ pub mod dns;
 pub mod http;
 pub mod services;
 pub mod stack_socket;
+pub mod ws;
