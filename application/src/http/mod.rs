@@ -3,9 +3,22 @@
 //! `std::net`-shaped calls, so the same code serves over the stack's `TcpStream` and over
 //! `std::net::TcpStream`.
 
+pub mod body;
 mod headers;
+pub mod request;
+pub mod response;
+pub mod server;
+#[cfg(test)]
+mod tests;
 
+pub use body::{BodyFraming, ChunkedDecoder, ChunkedEncoder};
 pub use headers::Headers;
+pub use request::{
+    emit_request, parse_request, parse_request_head, parse_response_head, Limits, ParseError,
+    RequestHead, ResponseHead,
+};
+pub use response::{write_response, ResponseContext};
+pub use server::{Connection, Listen, Server, ServerConfig, ServerStats, ShutdownHandle};
 
 use std::fmt;
 use std::io::{Read, Write};
