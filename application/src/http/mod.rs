@@ -10,6 +10,8 @@ pub mod response;
 pub mod server;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_server;
 
 pub use body::{BodyFraming, ChunkedDecoder, ChunkedEncoder};
 pub use headers::Headers;

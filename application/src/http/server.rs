@@ -301,10 +301,15 @@ impl Server {
             stopping: AtomicBool::new(false),
         });
         let listener = Arc::new(listener);
-        let waker = listener.clone();
+        // Weak: the listener closes when the accept loop ends, whoever holds a handle.
+        let waker = Arc::downgrade(&listener);
         let handle = ShutdownHandle {
             shared: shared.clone(),
-            wake: Arc::new(move || waker.wake_accept()),
+            wake: Arc::new(move || {
+                if let Some(l) = waker.upgrade() {
+                    l.wake_accept();
+                }
+            }),
         };
         let accept_shared = shared.clone();
         let accept_thread = thread::Builder::new()
@@ -624,11 +629,10 @@ fn serve_connection<C: Connection>(conn: C, remote: SocketAddr, shared: &Shared)
         req.remote = Some(remote);
         let version = req.version;
         // RFC 9112 §9.3: 1.1 persists unless `close`; 1.0 only with `keep-alive`.
-        let keep_alive = !shared.stopping.load(Ordering::Relaxed)
-            && match version {
-                Version::Http11 => !req.headers.has_token("connection", "close"),
-                Version::Http10 => req.headers.has_token("connection", "keep-alive"),
-            };
+        let keep_alive = match version {
+            Version::Http11 => !req.headers.has_token("connection", "close"),
+            Version::Http10 => req.headers.has_token("connection", "keep-alive"),
+        };
 
         // 2. The body (RFC 9112 §6.3), after a 100 Continue when the client waits for one
         // and has sent nothing of the body yet (RFC 9110 §10.1.1).
@@ -719,10 +723,11 @@ fn serve_connection<C: Connection>(conn: C, remote: SocketAddr, shared: &Shared)
         }
 
         // 5. The response, in order (one request at a time: pipelined requests wait in buf).
+        // A stopping server closes after the request in progress.
         let ctx = ResponseContext {
             version,
             head: method == Method::Head,
-            keep_alive,
+            keep_alive: keep_alive && !shared.stopping.load(Ordering::Relaxed),
         };
         let status = resp.status;
         match write_response(&mut st.conn, &mut resp, ctx) {
