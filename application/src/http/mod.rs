@@ -12,6 +12,8 @@ pub mod server;
 mod tests;
 #[cfg(test)]
 mod tests_server;
+#[cfg(test)]
+mod tests_stack;
 
 pub use body::{BodyFraming, ChunkedDecoder, ChunkedEncoder};
 pub use headers::Headers;

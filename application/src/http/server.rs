@@ -127,6 +127,8 @@ const LINGER_BYTES: usize = 256 * 1024;
 const SHUTDOWN_POLL: Duration = Duration::from_secs(1);
 /// Bytes read per `read` call.
 const READ_CHUNK: usize = 8 * 1024;
+/// The read buffer capacity a connection keeps between requests.
+const KEEP_BUFFER: usize = 64 * 1024;
 
 /// The server's settings.
 #[derive(Debug, Clone)]
@@ -518,7 +520,8 @@ impl<C: Connection> ConnState<'_, C> {
             if left.is_zero() {
                 return Err(ReadEnd::TimedOut);
             }
-            // Round up so the timeout set is stable between calls (fewer system calls).
+            // Whole milliseconds (at least one: a zero timeout is an error), so the timeout
+            // set is often the same as the last one and needs no system call.
             let mut wait = Duration::from_millis(left.as_millis().max(1) as u64);
             if idle {
                 wait = wait.min(SHUTDOWN_POLL);
@@ -720,6 +723,11 @@ fn serve_connection<C: Connection>(conn: C, remote: SocketAddr, shared: &Shared)
                 stream: Box::new(conn),
             });
             return;
+        }
+
+        // A large body must not stay allocated while the connection idles.
+        if st.buf.capacity() > KEEP_BUFFER && st.buf.len() <= KEEP_BUFFER {
+            st.buf.shrink_to(KEEP_BUFFER);
         }
 
         // 5. The response, in order (one request at a time: pipelined requests wait in buf).
