@@ -142,6 +142,9 @@ pub struct ServerConfig {
     /// Time a connection may wait for the next request, or make no progress reading a body
     /// or writing a response, before it is closed.
     pub idle_timeout: Duration,
+    /// Time for a whole request body to arrive once its head has, so a client trickling a
+    /// body cannot hold a connection either.
+    pub body_timeout: Duration,
     /// The stack size of each connection thread.
     pub stack_size: usize,
 }
@@ -153,6 +156,7 @@ impl Default for ServerConfig {
             max_connections: 4096,
             header_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(30),
+            body_timeout: Duration::from_secs(60),
             stack_size: 256 * 1024,
         }
     }
@@ -645,13 +649,14 @@ fn serve_connection<C: Connection>(conn: C, remote: SocketAddr, shared: &Shared)
             }
             c.response(100);
         }
+        let body_deadline = Instant::now() + config.body_timeout;
         match head.framing {
             BodyFraming::None | BodyFraming::UntilClose => {}
             BodyFraming::Length(n) => {
                 // The parser has checked n against the body limit, so it fits in memory.
                 let n = n as usize;
                 while st.buf.len() < n {
-                    let deadline = Instant::now() + config.idle_timeout;
+                    let deadline = (Instant::now() + config.idle_timeout).min(body_deadline);
                     match st.read_more(deadline, false) {
                         Ok(_) => {}
                         Err(ReadEnd::TimedOut) => {
@@ -675,7 +680,7 @@ fn serve_connection<C: Connection>(conn: C, remote: SocketAddr, shared: &Shared)
                             }
                         }
                     }
-                    let deadline = Instant::now() + config.idle_timeout;
+                    let deadline = (Instant::now() + config.idle_timeout).min(body_deadline);
                     match st.read_more(deadline, false) {
                         Ok(_) => {}
                         Err(ReadEnd::TimedOut) => {

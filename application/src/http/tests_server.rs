@@ -314,6 +314,33 @@ fn a_slowloris_client_is_closed_at_the_header_timeout_with_408() {
 }
 
 #[test]
+fn a_client_trickling_its_body_is_closed_at_the_body_timeout() {
+    let server = start(ServerConfig {
+        body_timeout: Duration::from_millis(400),
+        ..ServerConfig::default()
+    });
+    let mut s = connect(&server);
+    s.write_all(b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 1000\r\n\r\n")
+        .unwrap();
+    let started = Instant::now();
+    let feeder = s.try_clone().unwrap();
+    let drip = thread::spawn(move || {
+        let mut feeder = feeder;
+        while started.elapsed() < Duration::from_secs(5) && feeder.write_all(b"x").is_ok() {
+            thread::sleep(Duration::from_millis(50));
+        }
+    });
+    assert!(closed_by_server(&mut s));
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_millis(350) && took < Duration::from_secs(3),
+        "{took:?}"
+    );
+    drip.join().unwrap();
+    assert_eq!(server.stats().body_timeouts, 1);
+}
+
+#[test]
 fn an_idle_connection_is_closed_at_the_idle_timeout() {
     let server = start(ServerConfig {
         idle_timeout: Duration::from_millis(300),
