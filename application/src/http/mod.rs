@@ -3,16 +3,37 @@
 //! `std::net`-shaped calls, so the same code serves over the stack's `TcpStream` and over
 //! `std::net::TcpStream`.
 
+pub mod body;
+pub mod client;
 pub mod files;
 mod headers;
 mod percent;
+pub mod request;
+pub mod response;
 pub mod router;
+pub mod server;
+#[cfg(test)]
+mod tests;
+#[cfg(test)]
+mod tests_client;
+#[cfg(test)]
+mod tests_server;
+#[cfg(test)]
+mod tests_stack;
 pub mod url;
 
+pub use body::{BodyFraming, ChunkedDecoder, ChunkedEncoder};
+pub use client::{Client, ClientBody, ClientConfig, ClientRequest, ClientResponse, Connector};
 pub use files::Files;
 pub use headers::Headers;
 pub use percent::PercentError;
+pub use request::{
+    emit_request, parse_request, parse_request_head, parse_response_head, Limits, ParseError,
+    RequestHead, ResponseHead,
+};
+pub use response::{write_response, ResponseContext};
 pub use router::Router;
+pub use server::{Connection, Listen, Server, ServerConfig, ServerStats, ShutdownHandle};
 pub use url::{Scheme, Url, UrlError};
 
 use std::fmt;
