@@ -48,7 +48,7 @@ pub fn write_response<W: Write>(
     let body = std::mem::replace(&mut resp.body, Body::Empty);
     let keep_handler_length =
         matches!(body, Body::Empty) && (ctx.head || status == 304) && !informational;
-    let mut headers = resp.headers.clone();
+    let mut headers = std::mem::take(&mut resp.headers);
     if !keep_handler_length {
         headers.remove("content-length");
     }
