@@ -19,6 +19,7 @@ mod discard;
 mod dns;
 mod echo;
 pub mod status;
+mod web;
 
 use std::io;
 use std::net::{Shutdown, SocketAddr};
@@ -34,6 +35,7 @@ use crate::dns::ServerStats;
 
 pub use chargen::{chargen_lines, chargen_reply, CHARGEN_MAX};
 pub use dns::{DnsService, DEFAULT_DNS_TCP_CONNECTIONS};
+pub use web::WebService;
 
 /// How often a service thread looks at its stop flag.
 pub const STOP_POLL: Duration = Duration::from_millis(100);
@@ -53,6 +55,8 @@ pub struct ServiceConfig {
     pub chargen: Option<u16>,
     /// DNS on its port, UDP and TCP.
     pub dns: Option<DnsService>,
+    /// HTTP (status page or static files, `/stats`, `/ws`, `/echo`) on its port.
+    pub http: Option<WebService>,
 }
 
 /// The echo, discard and chargen counters.
@@ -193,6 +197,8 @@ pub struct Services {
     dns_tcp: Arc<Admission>,
     dns: Arc<Mutex<ServerStats>>,
     dns_tcp_stats: Arc<Mutex<TcpServerStats>>,
+    /// The HTTP service, when on.
+    web: Option<web::Web>,
     /// What each service listens on, for the ready message: `echo tcp/7`, `dns udp/53 (…)`.
     pub listening: Vec<String>,
 }
@@ -214,6 +220,7 @@ impl Services {
             dns_tcp: Admission::new(dns_limit as u64),
             dns: Arc::default(),
             dns_tcp_stats: Arc::default(),
+            web: None,
             listening: Vec::new(),
         };
         if let Some(port) = cfg.echo {
@@ -281,6 +288,12 @@ impl Services {
         }
         if let Some(dns) = cfg.dns {
             s.start_dns(stack, dns)?;
+        }
+        if let Some(http) = cfg.http {
+            let port = http.port;
+            let counters = s.counter_source();
+            s.web = Some(web::Web::start(stack, http, s.stop.clone(), counters)?);
+            s.listening.push(format!("http tcp/{port}"));
         }
         Ok(s)
     }
@@ -360,45 +373,78 @@ impl Services {
 
     /// Every counter as `(service.name, value)`, as they stand now.
     pub fn counters(&self) -> Vec<(String, u64)> {
-        let c = &self.counters;
-        let mut out: Vec<(String, u64)> = [
-            ("echo.udp_datagrams", &c.echo_datagrams),
-            ("discard.udp_datagrams", &c.discard_datagrams),
-            ("discard.udp_bytes", &c.discard_bytes),
-            ("chargen.udp_datagrams", &c.chargen_datagrams),
-            ("echo.tcp_bytes", &c.tcp_echo_bytes),
-            ("discard.tcp_bytes", &c.tcp_discard_bytes),
-            ("chargen.tcp_bytes", &c.tcp_chargen_bytes),
-            (
-                "chargen.tcp_discarded_bytes",
-                &c.tcp_chargen_discarded_bytes,
-            ),
-        ]
-        .into_iter()
-        .map(|(n, v)| (n.to_string(), v.load(Ordering::Relaxed)))
-        .collect();
-        self.tcp.counters("tcp.", &mut out);
-        let dns = *self.dns.lock().unwrap_or_else(|p| p.into_inner());
-        dns.for_each(&mut |n, v| out.push((format!("dns.{n}"), v)));
-        self.dns_tcp.counters("dns.tcp_", &mut out);
-        let tcp = *self.dns_tcp_stats.lock().unwrap_or_else(|p| p.into_inner());
-        tcp.for_each(&mut |n, v| out.push((format!("dns.tcp_{n}"), v)));
+        let mut out = (self.counter_source())();
+        if let Some(w) = &self.web {
+            out.extend(w.counters());
+        }
         out
     }
 
+    /// A function reading the echo, discard, chargen and DNS counters, for the status page.
+    fn counter_source(&self) -> Arc<dyn Fn() -> Vec<(String, u64)> + Send + Sync> {
+        let (c, tcp, dns, dns_tcp, dns_tcp_stats) = (
+            self.counters.clone(),
+            self.tcp.clone(),
+            self.dns.clone(),
+            self.dns_tcp.clone(),
+            self.dns_tcp_stats.clone(),
+        );
+        Arc::new(move || service_counters(&c, &tcp, &dns, &dns_tcp, &dns_tcp_stats))
+    }
+}
+
+fn service_counters(
+    c: &Counters,
+    tcp: &Admission,
+    dns: &Mutex<ServerStats>,
+    dns_tcp: &Admission,
+    dns_tcp_stats: &Mutex<TcpServerStats>,
+) -> Vec<(String, u64)> {
+    let mut out: Vec<(String, u64)> = [
+        ("echo.udp_datagrams", &c.echo_datagrams),
+        ("discard.udp_datagrams", &c.discard_datagrams),
+        ("discard.udp_bytes", &c.discard_bytes),
+        ("chargen.udp_datagrams", &c.chargen_datagrams),
+        ("echo.tcp_bytes", &c.tcp_echo_bytes),
+        ("discard.tcp_bytes", &c.tcp_discard_bytes),
+        ("chargen.tcp_bytes", &c.tcp_chargen_bytes),
+        (
+            "chargen.tcp_discarded_bytes",
+            &c.tcp_chargen_discarded_bytes,
+        ),
+    ]
+    .into_iter()
+    .map(|(n, v)| (n.to_string(), v.load(Ordering::Relaxed)))
+    .collect();
+    tcp.counters("tcp.", &mut out);
+    let dns = *dns.lock().unwrap_or_else(|p| p.into_inner());
+    dns.for_each(&mut |n, v| out.push((format!("dns.{n}"), v)));
+    dns_tcp.counters("dns.tcp_", &mut out);
+    let tcp = *dns_tcp_stats.lock().unwrap_or_else(|p| p.into_inner());
+    tcp.for_each(&mut |n, v| out.push((format!("dns.tcp_{n}"), v)));
+    out
+}
+
+impl Services {
     /// Tells every service to stop and joins every thread, the per-connection ones included,
     /// waiting at most until `deadline` (each notices the flag within [`STOP_POLL`]; a forwarded
     /// DNS lookup may take longer). Then reads the counters.
     pub fn stop(mut self, deadline: Instant) -> Stopped {
         self.stop.store(true, Ordering::Relaxed);
+        let web = self
+            .web
+            .take()
+            .map(|w| w.stop(deadline.saturating_duration_since(Instant::now())));
         // The acceptors first, so no connection thread starts after the list is taken.
         let mut unfinished = join_until(std::mem::take(&mut self.threads), deadline);
         unfinished.extend(join_until(self.connections.take(), deadline));
         for name in &unfinished {
             log::warn!("service thread {name} still running at the stop deadline");
         }
+        let mut counters = self.counters();
+        counters.extend(web.unwrap_or_default());
         Stopped {
-            counters: self.counters(),
+            counters,
             unfinished,
         }
     }

@@ -44,6 +44,7 @@ fn all_services(dns: DnsService) -> ServiceConfig {
         discard: Some(DISCARD),
         chargen: Some(CHARGEN),
         dns: Some(dns),
+        http: None,
     }
 }
 
@@ -342,4 +343,77 @@ fn dns_tcp_idle_connection_on_the_stack_is_closed() {
     assert!(answered.elapsed() >= Duration::from_millis(250));
     let c = counters(&services.stop(Instant::now() + DEADLINE).counters);
     assert_eq!(c["dns.tcp_idle_closed"], 1);
+}
+
+#[test]
+fn the_web_service_serves_stats_json_the_status_page_echo_and_a_websocket_echo() {
+    use crate::http::{Client, ClientBody, ClientConfig, ClientRequest, Method, Url};
+    let (a, b) = stacks();
+    let cfg = ServiceConfig {
+        http: Some(WebService {
+            port: 80,
+            root: None,
+            observer: a.observer(),
+            server: crate::http::ServerConfig::default(),
+        }),
+        ..ServiceConfig::default()
+    };
+    let services = Services::start(&a.handle(), cfg).unwrap();
+    assert!(services.listening.contains(&"http tcp/80".to_string()));
+    let hb = b.handle();
+    let connector = move |host: &str, port: u16, timeout: Duration| {
+        let ip: Ipv4Addr = host
+            .parse()
+            .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+        TcpStream::connect_timeout(&hb, &SocketAddr::from((ip, port)), timeout)
+    };
+    let mut client = Client::new(connector, ClientConfig::default());
+    let stats = client.get("http://192.0.2.2/stats").unwrap();
+    assert_eq!(stats.status, 200);
+    assert_eq!(
+        stats.headers.get_str("content-type"),
+        Some("application/json")
+    );
+    let json = String::from_utf8(stats.body).unwrap();
+    assert!(json.contains("\"tcp.endpoint.passive_opens\":"), "{json}");
+    assert!(
+        json.contains("\"remote\":\"192.0.2.3:"),
+        "the client's connection is listed: {json}"
+    );
+    let page = client.get("http://192.0.2.2/").unwrap();
+    assert!(String::from_utf8_lossy(&page.body).contains("<h1>netstackd</h1>"));
+    let mut req = ClientRequest::new(Method::Put, Url::parse("http://192.0.2.2/echo").unwrap());
+    req.body = ClientBody::Bytes(b"put me back".to_vec());
+    assert_eq!(client.send(req).unwrap().body, b"put me back");
+    assert_eq!(
+        client.stats().connections_opened,
+        1,
+        "one kept-alive connection"
+    );
+
+    let stream = connect(&b, 80);
+    let mut ws = crate::ws::connect(
+        stream,
+        "192.0.2.2",
+        "/ws",
+        &[],
+        crate::ws::WsConfig::default(),
+    )
+    .unwrap();
+    ws.send_text("hello ws").unwrap();
+    assert_eq!(
+        ws.read_message().unwrap(),
+        crate::ws::Message::Text("hello ws".into())
+    );
+    let big: Vec<u8> = (0..200_000u32).map(|i| i as u8).collect();
+    ws.send_binary(&big).unwrap();
+    assert_eq!(ws.read_message().unwrap(), crate::ws::Message::Binary(big));
+    ws.close(1000, "done").unwrap();
+
+    let stopped = services.stop(Instant::now() + DEADLINE);
+    let c = counters(&stopped.counters);
+    assert_eq!(c["http.requests"], 4, "{c:?}");
+    assert_eq!(c["http.upgrades"], 1);
+    assert_eq!(c["http.ws_messages"], 2);
+    assert_eq!(c["http.responses_2xx"], 3);
 }

@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 use netstack_application::dns::zone::{demo_zone, Zone};
 use netstack_application::dns::Catalog;
-use netstack_application::services::{DnsService, ServiceConfig, Services};
+use netstack_application::http::ServerConfig;
+use netstack_application::services::{DnsService, ServiceConfig, Services, WebService};
 use netstack_bin::device::{self, DeviceOptions};
 use netstack_runtime::config::Ipv4Cidr;
 use netstack_runtime::Stack;
@@ -79,6 +80,12 @@ fn run(args: &Args) -> std::io::Result<()> {
             discard: (!args.no_discard).then_some(args.discard),
             chargen: (!args.no_chargen).then_some(args.chargen),
             dns,
+            http: (!args.no_http).then(|| WebService {
+                port: args.http,
+                root: args.root.clone(),
+                observer: stack.observer(),
+                server: ServerConfig::default(),
+            }),
         },
     )?;
 
@@ -203,6 +210,18 @@ fn print_ready(stack: &Stack, name: &str, tun: bool, host: Option<Ipv4Cidr>, ser
         }
         if let Some(port) = s.strip_prefix("echo tcp/") {
             let _ = writeln!(out, "  echo hello | nc -N {ip} {port}");
+        }
+        if let Some(port) = s.strip_prefix("http tcp/") {
+            let base = if port == "80" {
+                format!("http://{ip}")
+            } else {
+                format!("http://{ip}:{port}")
+            };
+            let _ = writeln!(
+                out,
+                "  curl {base}/          (the status page; /stats as JSON)"
+            );
+            let _ = writeln!(out, "  curl --data-binary hello {base}/echo");
         }
     }
     let _ = writeln!(
