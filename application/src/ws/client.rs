@@ -4,6 +4,7 @@ use std::io;
 
 use super::handshake;
 use super::{Role, WebSocket, WsConfig, WsStream};
+use crate::http::{Scheme, Url};
 
 /// Opens a WebSocket over `stream` (already connected): sends the upgrade request for `path`
 /// with `Host: host`, a random key and the offered `protocols`, and checks the answer (101,
@@ -56,89 +57,29 @@ where
 {
     let url = parse_ws_url(url)?;
     let stream = connector(&url.host, url.port)?;
-    connect(stream, &url.host_header, &url.resource, protocols, config)
+    connect(stream, &url.authority(), &url.target, protocols, config)
 }
 
-/// The parts of a `ws://` URL (RFC 6455 §3).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct WsUrl {
-    /// The host to connect to (an IPv6 literal without its brackets).
-    pub host: String,
-    /// The port (80 when the URL names none).
-    pub port: u16,
-    /// The Host field value: the host as written, with `:port` unless it is 80.
-    pub host_header: String,
-    /// The resource name: path and query, `/` when empty.
-    pub resource: String,
-}
-
-/// Splits a `ws://` URL. `wss://` is refused with `Unsupported` (no TLS here); anything else
-/// (another scheme, a fragment, a missing host or bad port) with `InvalidInput`.
-pub fn parse_ws_url(url: &str) -> io::Result<WsUrl> {
+/// Parses a `ws://` URL (RFC 6455 §3) into the HTTP client's [`Url`]. `wss://` is refused
+/// with `Unsupported` (no TLS here); anything else (another scheme, a fragment, a missing host
+/// or a bad port) with `InvalidInput`.
+pub fn parse_ws_url(url: &str) -> io::Result<Url> {
     let invalid = |why: &str| io::Error::new(io::ErrorKind::InvalidInput, format!("{why}: {url}"));
-    let (scheme, rest) = url.split_once("://").ok_or_else(|| invalid("not a URL"))?;
+    let scheme = url.split_once("://").map(|(s, _)| s).unwrap_or("");
     if scheme.eq_ignore_ascii_case("wss") {
         return Err(io::Error::new(
             io::ErrorKind::Unsupported,
             "wss:// needs TLS, which this client does not speak",
         ));
     }
-    if !scheme.eq_ignore_ascii_case("ws") {
-        return Err(invalid("not a ws:// URL"));
-    }
-    if rest.contains('#') {
+    if url.contains('#') {
         return Err(invalid("a WebSocket URL has no fragment"));
     }
-    let split = rest.find(['/', '?']).unwrap_or(rest.len());
-    let (authority, resource) = rest.split_at(split);
-    let resource = match resource {
-        "" => "/".to_string(),
-        r if r.starts_with('?') => format!("/{r}"),
-        r => r.to_string(),
-    };
-    if authority.contains('@') {
-        return Err(invalid("user information in a WebSocket URL"));
+    let parsed = Url::parse(url).map_err(|e| invalid(&e.0))?;
+    if parsed.scheme != Scheme::Ws {
+        return Err(invalid("not a ws:// URL"));
     }
-    let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
-        let (host, after) = v6
-            .split_once(']')
-            .ok_or_else(|| invalid("unclosed IPv6 literal"))?;
-        match after {
-            "" => (host, None),
-            p => (
-                host,
-                Some(p.strip_prefix(':').ok_or_else(|| invalid("bad port"))?),
-            ),
-        }
-    } else {
-        match authority.split_once(':') {
-            Some((h, p)) => (h, Some(p)),
-            None => (authority, None),
-        }
-    };
-    if host.is_empty() {
-        return Err(invalid("no host"));
-    }
-    let port = match port {
-        None => 80,
-        Some(p) => p.parse::<u16>().map_err(|_| invalid("bad port"))?,
-    };
-    let shown = if authority.starts_with('[') {
-        format!("[{host}]")
-    } else {
-        host.to_string()
-    };
-    let host_header = if port == 80 {
-        shown
-    } else {
-        format!("{shown}:{port}")
-    };
-    Ok(WsUrl {
-        host: host.to_string(),
-        port,
-        host_header,
-        resource,
-    })
+    Ok(parsed)
 }
 
 #[cfg(test)]
@@ -152,23 +93,13 @@ mod tests {
     fn ws_urls_split_into_host_port_and_resource() {
         let u = parse_ws_url("ws://example.test/chat?x=1").unwrap();
         assert_eq!(
-            (
-                u.host.as_str(),
-                u.port,
-                u.host_header.as_str(),
-                u.resource.as_str()
-            ),
-            ("example.test", 80, "example.test", "/chat?x=1")
+            (u.host.as_str(), u.port, u.authority(), u.target.as_str()),
+            ("example.test", 80, "example.test".to_string(), "/chat?x=1")
         );
         let u = parse_ws_url("ws://127.0.0.1:9001").unwrap();
         assert_eq!(
-            (u.port, u.host_header.as_str(), u.resource.as_str()),
-            (9001, "127.0.0.1:9001", "/")
-        );
-        let u = parse_ws_url("ws://[::1]:8080?q").unwrap();
-        assert_eq!(
-            (u.host.as_str(), u.host_header.as_str(), u.resource.as_str()),
-            ("::1", "[::1]:8080", "/?q")
+            (u.port, u.authority(), u.target.as_str()),
+            (9001, "127.0.0.1:9001".to_string(), "/")
         );
         assert_eq!(
             parse_ws_url("wss://a/").unwrap_err().kind(),

@@ -8,7 +8,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine;
 use sha1::{Digest, Sha1};
 
-use crate::http::{reason_phrase, Body, Headers, Method, Request, Response, Version};
+use crate::http::{Headers, Limits, Method, Request, Response, Version};
 
 /// The GUID RFC 6455 §1.3 appends to the key before hashing.
 const GUID: &str = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
@@ -112,28 +112,16 @@ pub fn switching_protocols(accepted: &Accepted) -> Response {
     r
 }
 
-/// Writes a response head and an in-memory body, for [`super::accept_raw`] (the HTTP server
-/// writes responses in every other case).
-pub fn write_response<W: Write>(w: &mut W, r: &Response) -> io::Result<()> {
-    let body: &[u8] = match &r.body {
-        Body::Bytes(b) => b,
-        _ => &[],
+/// Writes a handshake answer (the 101, or a refusal that closes the connection) with the
+/// HTTP codec's writer, for [`super::accept_raw`] (the HTTP server writes responses in every
+/// other case).
+pub fn write_response<W: Write>(w: &mut W, mut r: Response) -> io::Result<()> {
+    let ctx = crate::http::ResponseContext {
+        version: Version::Http11,
+        head: false,
+        keep_alive: r.status == 101,
     };
-    let mut out = format!("HTTP/1.1 {} {}\r\n", r.status, reason_phrase(r.status)).into_bytes();
-    for (name, value) in r.headers.iter() {
-        out.extend_from_slice(name.as_bytes());
-        out.extend_from_slice(b": ");
-        out.extend_from_slice(value);
-        out.extend_from_slice(b"\r\n");
-    }
-    if r.status != 101 {
-        out.extend_from_slice(
-            format!("Content-Length: {}\r\nConnection: close\r\n", body.len()).as_bytes(),
-        );
-    }
-    out.extend_from_slice(b"\r\n");
-    out.extend_from_slice(body);
-    w.write_all(&out)?;
+    crate::http::write_response(w, &mut r, ctx)?;
     w.flush()
 }
 
@@ -176,67 +164,28 @@ fn find_end(buf: &[u8]) -> Option<usize> {
     buf.windows(4).position(|w| w == b"\r\n\r\n")
 }
 
-fn bad(why: &'static str) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, why)
+fn bad(why: impl Into<String>) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, why.into())
 }
 
-/// Splits a head into its start line and its fields (`name: value` lines ended by CRLF).
-fn parse_fields(head: &[u8]) -> io::Result<(&[u8], Headers)> {
-    let head = head
-        .strip_suffix(b"\r\n\r\n")
-        .ok_or(bad("head without its empty line"))?;
-    let mut lines = head
-        .split(|&b| b == b'\n')
-        .map(|l| l.strip_suffix(b"\r").unwrap_or(l));
-    let start = lines.next().ok_or(bad("empty head"))?;
-    let mut headers = Headers::new();
-    for line in lines {
-        if line.contains(&b'\r') || headers.len() >= MAX_HEAD_FIELDS {
-            return Err(bad("malformed or too many header fields"));
-        }
-        let colon = line
-            .iter()
-            .position(|&b| b == b':')
-            .ok_or(bad("field without a colon"))?;
-        let name = &line[..colon];
-        let valid_name = !name.is_empty()
-            && name
-                .iter()
-                .all(|&b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
-        if !valid_name {
-            return Err(bad("invalid field name"));
-        }
-        let name = std::str::from_utf8(name).map_err(|_| bad("invalid field name"))?;
-        headers.append(name, line[colon + 1..].trim_ascii());
+/// The head limits of the handshake: [`MAX_HEAD_LEN`] and [`MAX_HEAD_FIELDS`].
+fn limits() -> Limits {
+    Limits {
+        max_request_line: MAX_HEAD_LEN,
+        max_head: MAX_HEAD_LEN,
+        max_fields: MAX_HEAD_FIELDS,
+        max_body: 0,
     }
-    Ok((start, headers))
 }
 
-/// Parses a request head as [`read_head`] returns it: only what the handshake needs (method,
-/// target, version, fields). The HTTP server has the full parser; this one serves
-/// [`super::accept_raw`].
+/// Parses a request head as [`read_head`] returns it, with the HTTP codec's parser (RFC 9112),
+/// for [`super::accept_raw`].
 pub fn parse_request_head(head: &[u8]) -> io::Result<Request> {
-    let (start, headers) = parse_fields(head)?;
-    let mut parts = start.split(|&b| b == b' ');
-    let (Some(method), Some(target), Some(version), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return Err(bad("malformed request line"));
-    };
-    let method = Method::from_token(method).ok_or(bad("unknown method"))?;
-    let version = match version {
-        b"HTTP/1.1" => Version::Http11,
-        b"HTTP/1.0" => Version::Http10,
-        _ => return Err(bad("unknown HTTP version")),
-    };
-    let target = std::str::from_utf8(target).map_err(|_| bad("request target not UTF-8"))?;
-    if target.is_empty() {
-        return Err(bad("empty request target"));
+    match crate::http::parse_request_head(head, &limits()) {
+        Ok(Some((h, _))) => Ok(h.request),
+        Ok(None) => Err(bad("incomplete request head")),
+        Err(e) => Err(bad(format!("bad upgrade request: {e}"))),
     }
-    let mut req = Request::new(method, target);
-    req.version = version;
-    req.headers = headers;
-    Ok(req)
 }
 
 /// The client's upgrade request (RFC 6455 §4.1).
@@ -255,23 +204,14 @@ pub fn client_request(host: &str, path: &str, key: &str, protocols: &[&str]) -> 
     out.into_bytes()
 }
 
-/// Parses a response head as [`read_head`] returns it: the status and the fields. (Kept in one
-/// function so the HTTP client's parser can replace it.)
+/// Parses a response head as [`read_head`] returns it, with the HTTP codec's parser: the
+/// status and the fields.
 pub fn parse_response_head(head: &[u8]) -> io::Result<(u16, Headers)> {
-    let (start, headers) = parse_fields(head)?;
-    let rest = start
-        .strip_prefix(b"HTTP/1.1 ")
-        .or_else(|| start.strip_prefix(b"HTTP/1.0 "))
-        .ok_or(bad("malformed status line"))?;
-    let code = rest.get(..3).ok_or(bad("malformed status line"))?;
-    if !code.iter().all(u8::is_ascii_digit) || rest.get(3).is_some_and(|&b| b != b' ') {
-        return Err(bad("malformed status code"));
+    match crate::http::parse_response_head(head, &limits()) {
+        Ok(Some((h, _))) => Ok((h.status, h.headers)),
+        Ok(None) => Err(bad("incomplete response head")),
+        Err(e) => Err(bad(format!("bad upgrade response: {e}"))),
     }
-    let status = std::str::from_utf8(code)
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .ok_or(bad("malformed status code"))?;
-    Ok((status, headers))
 }
 
 /// Checks the server's answer (RFC 6455 §4.1, the client's checks 1-6) and returns the

@@ -16,7 +16,7 @@ pub mod utf8;
 mod client;
 mod socket;
 
-pub use client::{connect, connect_url, connect_url_with, parse_ws_url, WsUrl};
+pub use client::{connect, connect_url, connect_url_with, parse_ws_url};
 pub use socket::{is_valid_close_code, WebSocket, MAX_CLOSE_REASON};
 
 use std::io::{self, Read, Write};
@@ -170,7 +170,7 @@ pub fn accept_raw_with<S: WsStream>(mut stream: S, config: WsConfig) -> io::Resu
     let (head, rest) = handshake::read_head(&mut stream)?;
     let refused = |stream: &mut S, response: Response| {
         let status = response.status;
-        handshake::write_response(stream, &response)?;
+        handshake::write_response(stream, response)?;
         let _ = stream.shutdown_write();
         Err(io::Error::new(
             io::ErrorKind::InvalidData,
@@ -183,7 +183,7 @@ pub fn accept_raw_with<S: WsStream>(mut stream: S, config: WsConfig) -> io::Resu
     };
     match handshake::check_request(&req, &config.protocols) {
         Ok(accepted) => {
-            handshake::write_response(&mut stream, &handshake::switching_protocols(&accepted))?;
+            handshake::write_response(&mut stream, handshake::switching_protocols(&accepted))?;
             Ok(WebSocket::from_upgraded(
                 stream,
                 Role::Server,
