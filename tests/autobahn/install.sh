@@ -62,6 +62,7 @@ else
         -o "Dir::Cache=$apt_dir/cache"
         -o "Dir::State::status=/dev/null"
         -o "APT::Get::List-Cleanup=0"
+        -o "APT::Sandbox::User=root"
     )
     apt-get "${apt_opts[@]}" -q update
     # The interpreter and its standard library, plus the two shared libraries it links that
@@ -81,9 +82,9 @@ export PYTHONHOME="$root/usr"
 export LD_LIBRARY_PATH="$libs\${LD_LIBRARY_PATH:+:\$LD_LIBRARY_PATH}"
 EOF
     echo "$python" >"$prefix/interpreter"
-    # shellcheck disable=SC1091
-    source "$prefix/env"
-    "$python" -c 'import ssl, hashlib, zlib, ctypes, json; print("python2.7 ok: " + ssl.OPENSSL_VERSION)'
+    # Only the Python 2 calls get that environment (it would break the host's python3).
+    py2=(env PYTHONHOME="$root/usr" LD_LIBRARY_PATH="$libs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" "$python")
+    "${py2[@]}" -c 'import ssl, hashlib, zlib, ctypes, json; print("python2.7 ok: " + ssl.OPENSSL_VERSION)'
 
     # pip 20.3.4 (the last for Python 2.7), fetched as a wheel by the host's Python 3 pip.
     boot="$prefix/pip-bootstrap"
@@ -95,12 +96,11 @@ EOF
         python3 -m pip download -q --no-deps --only-binary=:all: --python-version 2.7 \
             --implementation py -d "$prefix/wheels" \
             pip==20.3.4 setuptools==44.1.1 wheel==0.37.1
-        "$python" "$prefix/wheels/pip-20.3.4-py2.py3-none-any.whl/pip" install -q \
+        "${py2[@]}" "$prefix/wheels/pip-20.3.4-py2.py3-none-any.whl/pip" install -q \
             --no-index --find-links "$prefix/wheels" --target "$boot" \
             pip==20.3.4 setuptools==44.1.1 wheel==0.37.1
     fi
-    echo "export PYTHONPATH=\"$boot\"" >"$prefix/pip-env"
-    pip=(env PYTHONPATH="$boot" "$python" -m pip)
+    pip=(env PYTHONPATH="$boot" "${py2[@]}" -m pip)
 fi
 
 # --- the packages ----------------------------------------------------------------------
