@@ -18,6 +18,7 @@
 
 pub mod bench_mem;
 pub mod bench_tcp;
+pub mod autobahn;
 pub mod bench_udp;
 pub mod dig;
 pub mod inprocess;
