@@ -26,6 +26,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::netns::{run_with_deadline, Finished, NetNs, NsChild};
+use crate::system::{gate, missing_requirements, Gate, REQUIRE_VAR};
 
 /// The case groups issue 8 asks for, as `wstest` case patterns.
 pub const CONFORMANCE_CASES: &[&str] = &[
@@ -33,7 +34,13 @@ pub const CONFORMANCE_CASES: &[&str] = &[
 ];
 
 /// The behaviors Autobahn reports, in the order of the summary's columns.
-pub const BEHAVIORS: [&str; 5] = ["OK", "NON-STRICT", "INFORMATIONAL", "UNIMPLEMENTED", "FAILED"];
+pub const BEHAVIORS: [&str; 5] = [
+    "OK",
+    "NON-STRICT",
+    "INFORMATIONAL",
+    "UNIMPLEMENTED",
+    "FAILED",
+];
 
 /// The variable naming the install folder, read by `tests/autobahn/wstest` too.
 pub const PREFIX_VAR: &str = "NETSTACK_AUTOBAHN_PREFIX";
@@ -93,6 +100,33 @@ pub fn missing_python_websockets() -> Option<String> {
             "Python `websockets` for python3 in {} (see .ci/run)",
             pyws_dir().display()
         )),
+    }
+}
+
+/// The gate of a WebSocket system test: like [`crate::system::require_system`] (root, TUN,
+/// `ip` and `tools`), plus `wstest` when `need_wstest` and the Python `websockets` client when
+/// `need_pyws`. Returns true when the test may run; otherwise prints `SKIPPED: …` to stderr and
+/// returns false, or panics naming what is missing under `NETSTACK_REQUIRE_SYSTEM_TESTS=1`.
+pub fn require_websocket_peers(tools: &[&str], need_wstest: bool, need_pyws: bool) -> bool {
+    let mut missing = missing_requirements(tools);
+    if need_wstest {
+        missing.extend(missing_wstest());
+    }
+    if need_pyws {
+        missing.extend(missing_python_websockets());
+    }
+    let thread = std::thread::current();
+    let test = thread.name().unwrap_or("system test");
+    let required = std::env::var(REQUIRE_VAR).as_deref() == Ok("1");
+    match gate(test, &missing, required) {
+        Gate::Run => true,
+        Gate::Skip(line) => {
+            use std::io::Write;
+            // One write to the process's stderr, past libtest's capture (as require_system).
+            let _ = std::io::stderr().write_all(line.as_bytes());
+            false
+        }
+        Gate::Fail(message) => panic!("{message}"),
     }
 }
 
@@ -174,7 +208,10 @@ pub fn run_fuzzingclient(
         .current_dir(workdir);
     let done = run_with_deadline(c, deadline)?;
     if !done.status.success() {
-        return Err(format!("wstest -m fuzzingclient failed: {}", done.describe()));
+        return Err(format!(
+            "wstest -m fuzzingclient failed: {}",
+            done.describe()
+        ));
     }
     Report::read(&outdir, agent).map_err(|e| format!("{e}\n{}", done.describe()))
 }
@@ -199,6 +236,14 @@ impl WstestServer {
             .as_ref()
             .ok_or("an echo server writes no report")?;
         Report::read(outdir, agent)
+    }
+
+    /// Waits until the fuzzing server has written its report after a client's
+    /// `/updateReports` (it prints `Report generation complete.`), then reads it for `agent`.
+    pub fn wait_for_report(&mut self, agent: &str, deadline: Duration) -> Result<Report, String> {
+        self.child
+            .wait_for_prefix("Report generation complete", deadline);
+        self.report(agent)
     }
 
     /// What the server printed to stderr so far (its last lines).
@@ -258,6 +303,26 @@ fn wait_until_listening(ns: &NetNs, server: &WstestServer, addr: &str, port: u16
         panic!("wstest server: {e}\n--- stderr\n{}", server.stderr());
     }
 }
+
+/// Runs Autobahn's own client, `wstest -m testeeclient`, inside `ns` against a fuzzing server
+/// at `url`: it asks for the case count, runs every case as agent [`TESTEE_CLIENT_AGENT`] and
+/// asks for the report. A stand-in for our client, to prove the fuzzing-server side.
+pub fn run_testeeclient(ns: &NetNs, url: &str, deadline: Duration) -> Result<Finished, String> {
+    let mut c = ns.cmd(wstest_path());
+    c.args(["-m", "testeeclient", "-w", url]);
+    let done = run_with_deadline(c, deadline)?;
+    if done.status.success() {
+        Ok(done)
+    } else {
+        Err(format!(
+            "wstest -m testeeclient failed: {}",
+            done.describe()
+        ))
+    }
+}
+
+/// The agent name `wstest -m testeeclient` reports under.
+pub const TESTEE_CLIENT_AGENT: &str = "AutobahnPython/0.10.9";
 
 /// Polls until a TCP connection to `addr:port` from inside `ns` succeeds, or errs at
 /// `deadline`. The probe is bash's `/dev/tcp`, so it needs no other tool.
@@ -348,7 +413,9 @@ impl Report {
             let names: Vec<&str> = agents.iter().map(|(k, _)| k.as_str()).collect();
             format!("index.json has no agent {agent:?} (it has {names:?})")
         })?;
-        let cases = cases.as_object().ok_or("index.json: agent entry not an object")?;
+        let cases = cases
+            .as_object()
+            .ok_or("index.json: agent entry not an object")?;
         let mut out = Vec::with_capacity(cases.len());
         for (id, case) in cases {
             let field = |name: &str| case.get(name);
@@ -393,7 +460,11 @@ impl Report {
         let mut groups: BTreeMap<Vec<u64>, (String, [usize; 5])> = BTreeMap::new();
         for case in &self.cases {
             let parts: Vec<&str> = case.id.split('.').collect();
-            let depth = if matches!(parts[0], "12" | "13") { 2 } else { 1 };
+            let depth = if matches!(parts[0], "12" | "13") {
+                2
+            } else {
+                1
+            };
             let group = parts[..depth.min(parts.len())].join(".");
             let column = BEHAVIORS
                 .iter()
@@ -688,7 +759,9 @@ pub mod json {
                                 {
                                     self.i += 2;
                                     let lo = self.hex4()?;
-                                    0x10000 + ((hi - 0xD800) << 10) + (lo.wrapping_sub(0xDC00) & 0x3FF)
+                                    0x10000
+                                        + ((hi - 0xD800) << 10)
+                                        + (lo.wrapping_sub(0xDC00) & 0x3FF)
                                 } else {
                                     hi
                                 };
@@ -772,8 +845,18 @@ mod tests {
     #[test]
     fn malformed_json_is_an_error_never_a_panic() {
         for bad in [
-            "", "{", "{\"a\"", "{\"a\":}", "[1,]", "\"\\u12\"", "\"abc", "nul", "{} x",
-            "[[[[", "\"\\ud800\\u\"", "-",
+            "",
+            "{",
+            "{\"a\"",
+            "{\"a\":}",
+            "[1,]",
+            "\"\\u12\"",
+            "\"abc",
+            "nul",
+            "{} x",
+            "[[[[",
+            "\"\\ud800\\u\"",
+            "-",
         ] {
             assert!(json::parse(bad).is_err(), "{bad:?}");
         }
@@ -802,13 +885,19 @@ mod tests {
             &["1.*", "2.*"],
         );
         let v = json::parse(&spec).unwrap();
-        assert_eq!(v.get("outdir").and_then(json::Value::as_str), Some("/tmp/r"));
+        assert_eq!(
+            v.get("outdir").and_then(json::Value::as_str),
+            Some("/tmp/r")
+        );
         let cases = match v.get("cases") {
             Some(json::Value::Array(a)) => a.len(),
             other => panic!("{other:?}"),
         };
         assert_eq!(cases, 2);
-        assert!(spec.contains(r#""url": "ws://192.0.2.2:8080/ws""#), "{spec}");
+        assert!(
+            spec.contains(r#""url": "ws://192.0.2.2:8080/ws""#),
+            "{spec}"
+        );
         assert!(spec.contains(r#""agent": "netstack""#), "{spec}");
 
         let spec = fuzzingserver_spec("ws://198.51.100.1:9001", Path::new("/o"), CONFORMANCE_CASES);

@@ -16,9 +16,9 @@
 //! ```
 //! `NETSTACKD=/path/to/netstackd` overrides where the tests look for it.
 
+pub mod autobahn;
 pub mod bench_mem;
 pub mod bench_tcp;
-pub mod autobahn;
 pub mod bench_udp;
 pub mod dig;
 pub mod inprocess;
