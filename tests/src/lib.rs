@@ -21,6 +21,7 @@ pub mod bench_mem;
 pub mod bench_tcp;
 pub mod bench_udp;
 pub mod dig;
+pub mod http_peers;
 pub mod inprocess;
 pub mod netns;
 pub mod peers;
