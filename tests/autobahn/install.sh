@@ -41,12 +41,15 @@ mkdir -p "$prefix"
 rm -f "$prefix/.stamp"
 
 # --- the interpreter -------------------------------------------------------------------
-pyenv_python="${PYENV_ROOT:-$HOME/.pyenv}/versions/2.7.18/bin/python2.7"
+pyenv_python="${PYENV_ROOT:-${HOME:-/root}/.pyenv}/versions/2.7.18/bin/python2.7"
 if [[ "${NETSTACK_AUTOBAHN_NO_PYENV:-0}" != 1 && -x "$pyenv_python" ]]; then
     log "using pyenv's $pyenv_python"
     python="$pyenv_python"
     echo "$python" >"$prefix/interpreter"
     rm -f "$prefix/env"
+    if ! "$python" -m pip --version >/dev/null 2>&1; then
+        "$python" -m ensurepip
+    fi
     pip=("$python" -m pip)
 else
     log "no pyenv 2.7.18: unpacking Debian bullseye's python2.7 into $prefix/python2.7"
