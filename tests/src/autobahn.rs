@@ -274,7 +274,11 @@ pub fn start_fuzzingserver(
     std::fs::write(&spec, fuzzingserver_spec(&url, &outdir, cases))
         .unwrap_or_else(|e| panic!("cannot write {}: {e}", spec.display()));
     let spec = spec.to_string_lossy().into_owned();
-    let child = ns.spawn(wstest_path(), &["-m", "fuzzingserver", "-s", &spec]);
+    // `--webport 0`: no embedded web server on 8080 beside it (wstest's default).
+    let child = ns.spawn(
+        wstest_path(),
+        &["-m", "fuzzingserver", "--webport", "0", "-s", &spec],
+    );
     let server = WstestServer {
         child,
         url,
@@ -288,7 +292,10 @@ pub fn start_fuzzingserver(
 /// permessage-deflate) inside `ns` on `ws://addr:port`; returns once the port accepts.
 pub fn start_echoserver(ns: &NetNs, addr: &str, port: u16, deadline: Duration) -> WstestServer {
     let url = format!("ws://{addr}:{port}");
-    let child = ns.spawn(wstest_path(), &["-m", "echoserver", "-w", &url]);
+    let child = ns.spawn(
+        wstest_path(),
+        &["-m", "echoserver", "--webport", "0", "-w", &url],
+    );
     let server = WstestServer {
         child,
         url,
