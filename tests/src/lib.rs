@@ -5,6 +5,9 @@
 //! arping, tshark and netstackd print, [`dig`] reads dig's and kdig's answers, and
 //! [`rawframe`] builds the frames the tools in `src/bin` send. The benchmarks' shared parts
 //! are [`bench_mem`] (ICMP) and [`bench_udp`] (UDP round trips and one-way rate).
+//! HTTP and WebSocket peers: [`http_peers`] runs curl, ab and wrk and reads their reports;
+//! [`autobahn`] runs the Autobahn testsuite and the Python `websockets` client (installed by
+//! `tests/autobahn/install.sh`, see `tests/autobahn/README.md`).
 //!
 //! Running them (as root; `netstackd` must be built first, in the same target dir and profile):
 //! ```text
@@ -16,10 +19,12 @@
 //! ```
 //! `NETSTACKD=/path/to/netstackd` overrides where the tests look for it.
 
+pub mod autobahn;
 pub mod bench_mem;
 pub mod bench_tcp;
 pub mod bench_udp;
 pub mod dig;
+pub mod http_peers;
 pub mod inprocess;
 pub mod netns;
 pub mod peers;
