@@ -2,11 +2,11 @@
 //! takes any method, and the crate's examples directory as static files under `/static/`),
 //! asked a few sample requests, with what it answers printed:
 //! `cargo run -p netstack-application --example http_router [ROOT]`.
+//! With `--serve ADDR` as the first arguments it serves the same router over std::net
+//! instead (`--serve 127.0.0.1:8080`); the stack's own `TcpListener` serves it the same way.
 //!
-//! It needs no server: [`app`] builds a [`Router`], and a `Router` is a [`Handler`]. To serve
-//! it once `http::server` exists, `main` needs one line more: hand `app(root)` to the server
-//! as its handler, listening on a `std::net::TcpListener` bound to `127.0.0.1:8080` (or on the
-//! stack's own listener); nothing else changes.
+//! [`app`] builds a [`Router`], and a `Router` is a [`Handler`]: it can be asked directly, or
+//! handed to `http::Server` as its handler.
 
 use netstack_application::http::{Body, Files, Handler, Method, Request, Response, Router};
 use std::io::Read;
@@ -81,11 +81,34 @@ fn show(resp: Response, head: bool) {
 }
 
 fn main() {
-    let root = std::env::args()
-        .nth(1)
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let serve = (args.first().map(String::as_str) == Some("--serve")).then(|| {
+        let addr = args
+            .get(1)
+            .cloned()
+            .unwrap_or_else(|| "127.0.0.1:8080".into());
+        args.drain(..args.len().min(2));
+        addr
+    });
+    let root = args
+        .first()
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/examples")));
     let router = app(root);
+    if let Some(addr) = serve {
+        let server = netstack_application::http::Server::bind_std(
+            addr.as_str(),
+            router,
+            netstack_application::http::ServerConfig::default(),
+        )
+        .unwrap_or_else(|e| panic!("--serve {addr}: {e}"));
+        println!(
+            "serving on http://{}/ (Ctrl-C to stop)",
+            server.local_addr().unwrap()
+        );
+        server.wait();
+        return;
+    }
     println!("routes: {router:?}\n");
 
     let mut ranged = Request::new(Method::Get, "/static/http_router.rs");
