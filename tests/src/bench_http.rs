@@ -465,23 +465,19 @@ Transfer/sec:      2.00MB
 
     #[test]
     fn the_wrk_command_closes_each_connection_only_without_keep_alive() {
-        let url = "http://198.51.100.2/echo";
-        let keep = Case {
-            connections: 1,
-            keep_alive: true,
+        let wrk = |connections, keep_alive, seconds| {
+            let case = Case {
+                connections,
+                keep_alive,
+            };
+            case.wrk_args("http://198.51.100.2/echo", seconds).join(" ")
         };
-        let args = keep.wrk_args(url, 5.0);
         assert_eq!(
-            args.join(" "),
+            wrk(1, true, 5.0),
             "--latency -t 1 -c 1 -d 5s --timeout 5s http://198.51.100.2/echo"
         );
-        let close = Case {
-            connections: 256,
-            keep_alive: false,
-        };
-        let args = close.wrk_args(url, 0.5);
         assert_eq!(
-            args.join(" "),
+            wrk(256, false, 0.5),
             "--latency -t 2 -c 256 -d 1s --timeout 5s -H Connection: close \
              http://198.51.100.2/echo"
         );
@@ -509,14 +505,10 @@ Transfer/sec:      2.00MB
     }
 
     fn rows() -> Vec<Row> {
-        let case = Case {
+        let [case, other] = [true, false].map(|keep_alive| Case {
             connections: 16,
-            keep_alive: true,
-        };
-        let other = Case {
-            connections: 16,
-            keep_alive: false,
-        };
+            keep_alive,
+        });
         vec![
             Row::from_runs(case, System::NetstackdTap, vec![wrk(5000.0)]),
             Row::from_runs(case, System::StdVeth, vec![wrk(30000.0), wrk(10000.0)]),

@@ -937,6 +937,17 @@ pub fn watch_signals(bench: &'static str) {
     });
 }
 
+/// The start of a benchmark run: [`watch_signals`] (call it before any thread starts), then the
+/// start time in seconds since the Unix epoch and this program's path, for the roles it runs.
+pub fn begin_run(bench: &'static str) -> Result<(u64, PathBuf), String> {
+    watch_signals(bench);
+    let started = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let exe = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
+    Ok((started, exe))
+}
+
 /// Runs `f`, turning a harness panic (which says what went wrong) into an error, so one failed
 /// case still lets the others report.
 pub fn catch<T>(f: impl FnOnce() -> Result<T, String>) -> Result<T, String> {

@@ -24,7 +24,7 @@
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use netstack_runtime::default_workers;
@@ -33,7 +33,7 @@ use netstack_tests::bench_http::{
     HTTP_PORT,
 };
 use netstack_tests::bench_tcp::{
-    catch, park_forever, tune_client_namespace, veth_pair, watch_signals, Progress, SERVE_READY,
+    begin_run, catch, park_forever, tune_client_namespace, veth_pair, Progress, SERVE_READY,
 };
 use netstack_tests::netns::{Daemon, NetNs, Netstackd};
 use netstack_tests::system::{missing_requirements, REQUIRE_VAR};
@@ -155,15 +155,12 @@ fn run_wrk(sut: &Sut, case: Case, seconds: f64) -> Result<Wrk, String> {
 }
 
 fn run_benchmark(args: &Args) -> ExitCode {
-    // Before any thread starts, so only the watcher sees the signals.
-    watch_signals("bench-http");
-    let started = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    let exe = match std::env::current_exe() {
-        Ok(p) => p,
+    // Before any thread starts, so every thread inherits the blocked signals and only the
+    // watcher sees them.
+    let (started, exe) = match begin_run("bench-http") {
+        Ok(begun) => begun,
         Err(e) => {
-            eprintln!("bench-http: current_exe: {e}");
+            eprintln!("bench-http: {e}");
             return ExitCode::FAILURE;
         }
     };

@@ -31,16 +31,16 @@
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use netstack_runtime::config::Ipv4Cidr;
 use netstack_runtime::default_workers;
 use netstack_tests::bench_tcp::{
-    catch, idle_connections, markdown, median_run, memory_bulk, park_forever, serve_netstack,
-    serve_smoltcp, serve_std, size_text, smoltcp_loopback, std_client, tune_client_namespace,
-    veth_pair, watch_signals, write_results, Case, Figure, Idle, LoopbackFraming, Mode, Outcome,
-    Progress, Row, RunInfo, System, TapSetup, SERVE_READY, SMOLTCP_BUFFER,
+    begin_run, catch, idle_connections, markdown, median_run, memory_bulk, park_forever,
+    serve_netstack, serve_smoltcp, serve_std, size_text, smoltcp_loopback, std_client,
+    tune_client_namespace, veth_pair, write_results, Case, Figure, Idle, LoopbackFraming, Mode,
+    Outcome, Progress, Row, RunInfo, System, TapSetup, SERVE_READY, SMOLTCP_BUFFER,
 };
 use netstack_tests::netns::{run_with_deadline, Daemon, NetNs};
 use netstack_tests::system::missing_requirements;
@@ -245,14 +245,10 @@ fn report(progress: &Progress, run: &Result<Figure, String>) {
 fn run_benchmark(args: &Args) -> ExitCode {
     // Before any thread starts, so every thread inherits the blocked signals and only the
     // watcher sees them.
-    watch_signals("bench-tcp");
-    let started = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    let exe = match std::env::current_exe() {
-        Ok(p) => p,
+    let (started, exe) = match begin_run("bench-tcp") {
+        Ok(begun) => begun,
         Err(e) => {
-            eprintln!("bench-tcp: current_exe: {e}");
+            eprintln!("bench-tcp: {e}");
             return ExitCode::FAILURE;
         }
     };
