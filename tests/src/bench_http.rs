@@ -265,9 +265,11 @@ impl Row {
     }
 }
 
+/// A latency as the table writes it: `80 µs`, `2.07 ms`, `25.0 ms`, `1.03 s`.
 fn micros(d: Duration) -> String {
     let us = d.as_secs_f64() * 1e6;
     match us {
+        us if us >= 1e6 => format!("{:.2} s", us / 1e6),
         us if us >= 10_000.0 => format!("{:.1} ms", us / 1e3),
         us if us >= 1_000.0 => format!("{:.2} ms", us / 1e3),
         us => format!("{us:.0} µs"),
@@ -540,6 +542,15 @@ Transfer/sec:      2.00MB
             "{t}"
         );
         assert!(t.contains("| not measured: no veth |"), "{t}");
+    }
+
+    #[test]
+    fn latencies_are_written_in_the_unit_that_reads_best() {
+        let t = |us: u64| micros(Duration::from_micros(us));
+        assert_eq!(
+            [t(80), t(2070), t(25_000), t(1_030_000)],
+            ["80 µs", "2.07 ms", "25.0 ms", "1.03 s"]
+        );
     }
 
     #[test]
