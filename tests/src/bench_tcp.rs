@@ -909,6 +909,105 @@ pub fn remove_own_namespaces() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Running a benchmark: signals, progress, failed cases, server roles.
+
+/// Blocks SIGINT, SIGTERM and SIGHUP and starts a thread that waits for them: on one it
+/// removes this run's namespaces (killing what runs inside) and exits 130. Call it before any
+/// other thread starts, so every thread inherits the blocked signals and only the watcher sees
+/// them; `bench` names the program in the message.
+pub fn watch_signals(bench: &'static str) {
+    // SAFETY: the set is a plain value initialised by sigemptyset before use; a null old-set
+    // pointer is allowed.
+    let set = unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        for s in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+            libc::sigaddset(&mut set, s);
+        }
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+        set
+    };
+    thread::spawn(move || {
+        let mut sig = 0;
+        // SAFETY: both pointers are to live locals.
+        unsafe { libc::sigwait(&set, &mut sig) };
+        eprintln!("{bench}: signal {sig}: removing this run's namespaces");
+        remove_own_namespaces();
+        std::process::exit(130);
+    });
+}
+
+/// The start of a benchmark run: [`watch_signals`] (call it before any thread starts), then the
+/// start time in seconds since the Unix epoch and this program's path, for the roles it runs.
+pub fn begin_run(bench: &'static str) -> Result<(u64, PathBuf), String> {
+    watch_signals(bench);
+    let started = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let exe = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
+    Ok((started, exe))
+}
+
+/// Runs `f`, turning a harness panic (which says what went wrong) into an error, so one failed
+/// case still lets the others report.
+pub fn catch<T>(f: impl FnOnce() -> Result<T, String>) -> Result<T, String> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
+        .unwrap_or_else(|_| Err("the harness panicked (message above)".to_string()))
+}
+
+/// A server role serves from its own threads until it is killed.
+pub fn park_forever() -> ! {
+    loop {
+        thread::park();
+    }
+}
+
+/// One progress line on stderr per step: which, of how many, how long the run has taken.
+pub struct Progress {
+    bench: &'static str,
+    done: usize,
+    total: usize,
+    start: Instant,
+}
+
+impl Progress {
+    /// `total` steps of the program `bench`, starting now.
+    pub fn new(bench: &'static str, total: usize) -> Progress {
+        Progress {
+            bench,
+            done: 0,
+            total,
+            start: Instant::now(),
+        }
+    }
+
+    /// Announces the next step.
+    pub fn step(&mut self, what: &str) {
+        self.done += 1;
+        eprintln!(
+            "{} [{}/{}, {:.0} s] {what} …",
+            self.bench,
+            self.done,
+            self.total,
+            self.start.elapsed().as_secs_f64()
+        );
+    }
+
+    /// What the step measured (already written out), or why it measured nothing.
+    pub fn report(&self, run: Result<String, &String>) {
+        match run {
+            Ok(text) => eprintln!("    {text}"),
+            Err(e) => eprintln!("    not measured: {e}"),
+        }
+    }
+
+    /// Since the run started.
+    pub fn elapsed(&self) -> Duration {
+        self.start.elapsed()
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
 // The table and the JSON lines.
 
 /// The systems under test.
@@ -1077,9 +1176,18 @@ pub struct Row {
 /// The median of `runs` by [`Figure::value`] (the lower middle one of an even count; failed runs
 /// left out, the first failure when none succeeded) and every successful run's value in order.
 pub fn median_run(runs: Vec<Result<Figure, String>>) -> (Result<Figure, String>, Vec<f64>) {
-    let samples: Vec<f64> = runs.iter().flatten().map(Figure::value).collect();
-    let mut ok: Vec<Figure> = runs.iter().flatten().cloned().collect();
-    ok.sort_by(|a, b| a.value().total_cmp(&b.value()));
+    median_by(runs, Figure::value)
+}
+
+/// The median of `runs` by `value`, as [`median_run`] picks it, and every successful run's
+/// value in the order run.
+pub fn median_by<T: Clone>(
+    runs: Vec<Result<T, String>>,
+    value: impl Fn(&T) -> f64,
+) -> (Result<T, String>, Vec<f64>) {
+    let samples: Vec<f64> = runs.iter().flatten().map(&value).collect();
+    let mut ok: Vec<T> = runs.iter().flatten().cloned().collect();
+    ok.sort_by(|a, b| value(a).total_cmp(&value(b)));
     let result = if ok.is_empty() {
         Err(runs
             .into_iter()
@@ -1122,7 +1230,8 @@ impl Row {
     }
 }
 
-fn thousands(v: f64) -> String {
+/// A count with thousands separators: `1,234,567`.
+pub fn thousands(v: f64) -> String {
     let digits = format!("{:.0}", v.max(0.0));
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {
@@ -1194,11 +1303,13 @@ fn verdict(met: Option<bool>) -> &'static str {
     }
 }
 
-fn json_str(s: &str) -> String {
+/// `s` as a JSON string literal.
+pub fn json_str(s: &str) -> String {
     netstack_application::services::status::json_string(s)
 }
 
-fn json_num(v: f64) -> String {
+/// `v` as a JSON number (`null` when not finite).
+pub fn json_num(v: f64) -> String {
     if v.is_finite() {
         format!("{v}")
     } else {
@@ -1303,9 +1414,14 @@ pub fn json_lines(rows: &[Row], run: &RunInfo) -> String {
 
 /// Writes the JSON lines to `dir/bench-tcp-<started>.jsonl` (creating `dir`); the file's path.
 pub fn write_results(dir: &Path, rows: &[Row], run: &RunInfo) -> io::Result<PathBuf> {
+    write_jsonl(dir, "bench-tcp", run.started, &json_lines(rows, run))
+}
+
+/// Writes `lines` to `dir/<bench>-<started>.jsonl` (creating `dir`); the file's path.
+pub fn write_jsonl(dir: &Path, bench: &str, started: u64, lines: &str) -> io::Result<PathBuf> {
     std::fs::create_dir_all(dir)?;
-    let path = dir.join(format!("bench-tcp-{}.jsonl", run.started));
-    std::fs::write(&path, json_lines(rows, run))?;
+    let path = dir.join(format!("{bench}-{started}.jsonl"));
+    std::fs::write(&path, lines)?;
     Ok(path)
 }
 

@@ -20,6 +20,7 @@
 //! `NETSTACKD=/path/to/netstackd` overrides where the tests look for it.
 
 pub mod autobahn;
+pub mod bench_http;
 pub mod bench_mem;
 pub mod bench_tcp;
 pub mod bench_udp;

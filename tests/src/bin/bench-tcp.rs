@@ -31,16 +31,16 @@
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use netstack_runtime::config::Ipv4Cidr;
 use netstack_runtime::default_workers;
 use netstack_tests::bench_tcp::{
-    idle_connections, markdown, median_run, memory_bulk, remove_own_namespaces, serve_netstack,
-    serve_smoltcp, serve_std, size_text, smoltcp_loopback, std_client, tune_client_namespace,
-    veth_pair, write_results, Case, Figure, Idle, LoopbackFraming, Mode, Outcome, Row, RunInfo,
-    System, TapSetup, SERVE_READY, SMOLTCP_BUFFER,
+    begin_run, catch, idle_connections, markdown, median_run, memory_bulk, park_forever,
+    serve_netstack, serve_smoltcp, serve_std, size_text, smoltcp_loopback, std_client,
+    tune_client_namespace, veth_pair, write_results, Case, Figure, Idle, LoopbackFraming, Mode,
+    Outcome, Progress, Row, RunInfo, System, TapSetup, SERVE_READY, SMOLTCP_BUFFER,
 };
 use netstack_tests::netns::{run_with_deadline, Daemon, NetNs};
 use netstack_tests::system::missing_requirements;
@@ -223,13 +223,6 @@ fn run_role(role: Role) -> ExitCode {
     }
 }
 
-/// A server role serves from its own threads until it is killed.
-fn park_forever() {
-    loop {
-        std::thread::park();
-    }
-}
-
 /// What one run measures, and how big.
 struct Plan {
     exe: PathBuf,
@@ -241,43 +234,21 @@ struct Plan {
     repeat: usize,
 }
 
-/// One progress line on stderr per step: which, of how many, how long the run has taken.
-struct Progress {
-    done: usize,
-    total: usize,
-    start: Instant,
-}
-
-impl Progress {
-    fn step(&mut self, what: &str) {
-        self.done += 1;
-        eprintln!(
-            "bench-tcp [{}/{}, {:.0} s] {what} …",
-            self.done,
-            self.total,
-            self.start.elapsed().as_secs_f64()
-        );
-    }
-
-    fn report(&self, run: &Result<Figure, String>) {
-        match run {
-            Ok(f) => eprintln!("    {:.3} {}", f.value(), f.unit()),
-            Err(e) => eprintln!("    not measured: {e}"),
-        }
-    }
+/// What a measurement prints under its progress line.
+fn report(progress: &Progress, run: &Result<Figure, String>) {
+    progress.report(
+        run.as_ref()
+            .map(|f| format!("{:.3} {}", f.value(), f.unit())),
+    );
 }
 
 fn run_benchmark(args: &Args) -> ExitCode {
     // Before any thread starts, so every thread inherits the blocked signals and only the
     // watcher sees them.
-    watch_signals();
-    let started = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    let exe = match std::env::current_exe() {
-        Ok(p) => p,
+    let (started, exe) = match begin_run("bench-tcp") {
+        Ok(begun) => begun,
         Err(e) => {
-            eprintln!("bench-tcp: current_exe: {e}");
+            eprintln!("bench-tcp: {e}");
             return ExitCode::FAILURE;
         }
     };
@@ -299,11 +270,10 @@ fn run_benchmark(args: &Args) -> ExitCode {
             missing.join(", ")
         );
     }
-    let mut progress = Progress {
-        done: 0,
-        total: 1 + 3 * plan.repeat + if with_system { 1 + 10 * plan.repeat } else { 0 },
-        start: Instant::now(),
-    };
+    let mut progress = Progress::new(
+        "bench-tcp",
+        1 + 3 * plan.repeat + if with_system { 1 + 10 * plan.repeat } else { 0 },
+    );
     let mut rows = Vec::new();
     if with_system {
         rows.extend(system_rows(&plan, &mut progress));
@@ -321,7 +291,7 @@ fn run_benchmark(args: &Args) -> ExitCode {
         plan.workers,
         plan.smoltcp_buffer,
         std::thread::available_parallelism().map_or(0, |n| n.get()),
-        progress.start.elapsed().as_secs_f64(),
+        progress.elapsed().as_secs_f64(),
         if with_system {
             ""
         } else {
@@ -347,37 +317,6 @@ fn run_benchmark(args: &Args) -> ExitCode {
         ),
     }
     ExitCode::SUCCESS
-}
-
-/// Blocks SIGINT, SIGTERM and SIGHUP and starts a thread that waits for them: on one it
-/// removes this run's namespaces (killing what runs inside) and exits 130.
-fn watch_signals() {
-    // SAFETY: the set is a plain value initialised by sigemptyset before use; a null old-set
-    // pointer is allowed.
-    let set = unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        for s in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
-            libc::sigaddset(&mut set, s);
-        }
-        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
-        set
-    };
-    std::thread::spawn(move || {
-        let mut sig = 0;
-        // SAFETY: both pointers are to live locals.
-        unsafe { libc::sigwait(&set, &mut sig) };
-        eprintln!("bench-tcp: signal {sig}: removing this run's namespaces");
-        remove_own_namespaces();
-        std::process::exit(130);
-    });
-}
-
-/// Runs `f`, turning a harness panic (which says what went wrong) into an error, so one failed
-/// case still lets the others report.
-fn catch<T>(f: impl FnOnce() -> Result<T, String>) -> Result<T, String> {
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
-        .unwrap_or_else(|_| Err("the harness panicked (message above)".to_string()))
 }
 
 /// A system under test: the namespace its client runs in, the server's address, and the
@@ -547,7 +486,7 @@ fn interleaved(
             };
             progress.step(&format!("{title}: {}{which}", system.title()));
             let run = catch(|| measure(system));
-            progress.report(&run);
+            report(progress, &run);
             runs[i].push(run);
         }
     }
@@ -602,7 +541,7 @@ fn memory_rows(plan: &Plan, progress: &mut Progress) -> Vec<Row> {
     );
     progress.step(&title);
     let result = catch(|| idle_in_own_process(&plan.exe, plan)).map(Figure::Idle);
-    progress.report(&result);
+    report(progress, &result);
     let (result, samples) = median_run(vec![result]);
     rows.push(Row {
         case: Case::IdleConnections,
