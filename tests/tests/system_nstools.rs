@@ -456,3 +456,68 @@ except Exception:
     assert_eq!(code(&f), Some(4), "{}", f.describe());
     assert!(f.stderr.contains("with 1002"), "{}", f.describe());
 }
+
+#[test]
+fn nscurl_follows_a_redirect_only_with_dash_l() {
+    if !require_system(&["python3"]) {
+        return;
+    }
+    let root = ScratchDir::new("nscurl-root");
+    std::fs::create_dir(root.path().join("dir")).unwrap();
+    std::fs::write(root.path().join("dir/index.html"), "the index\n").unwrap();
+    let ns = namespace_with_tap();
+    let _server = start_http_server(&ns, &root.path().display().to_string());
+    // http.server answers a directory without its slash with 301 to `/dir/`.
+    let f = nscurl(&ns, &["http://192.0.2.1:8000/dir"]);
+    assert_eq!(code(&f), Some(47), "{}", f.describe());
+    assert!(
+        f.stderr.contains("/dir/") && f.stderr.contains("add -L"),
+        "{}",
+        f.describe()
+    );
+    let f = nscurl(&ns, &["-L", "-v", "http://192.0.2.1:8000/dir"]);
+    assert_eq!(code(&f), Some(0), "{}", f.describe());
+    assert_eq!(f.stdout, "the index\n");
+    assert!(
+        f.stderr
+            .contains("* Followed a redirect to http://192.0.2.1:8000/dir/"),
+        "{}",
+        f.describe()
+    );
+    let f = nscurl(
+        &ns,
+        &["-L", "--max-redirs", "0", "http://192.0.2.1:8000/dir"],
+    );
+    assert_eq!(code(&f), Some(47), "{}", f.describe());
+}
+
+#[test]
+fn nscurl_max_time_gives_up_on_a_silent_server_with_exit_28() {
+    if !require_system(&["python3"]) {
+        return;
+    }
+    // Accepts connections and never answers.
+    let script = r#"
+import socket, time
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("192.0.2.1", 8002))
+s.listen(4)
+print("ready", flush=True)
+held = []
+while True:
+    c, _ = s.accept()
+    held.append(c)
+"#;
+    let ns = namespace_with_tap();
+    let mut server = ns.spawn("python3", &["-c", script]);
+    server.wait_for_line("the silent server's ready line", READY_DEADLINE, |l| {
+        l == "ready"
+    });
+    let started = Instant::now();
+    let f = nscurl(&ns, &["--max-time", "1", "http://192.0.2.1:8002/"]);
+    let took = started.elapsed();
+    assert_eq!(code(&f), Some(28), "{}", f.describe());
+    assert!(f.stderr.contains("timed out"), "{}", f.describe());
+    assert!(took < Duration::from_secs(5), "took {took:?}");
+}

@@ -39,6 +39,9 @@ mod exit {
     pub const RECV: u8 = 56;
 }
 
+/// How long past --max-time the backstop waits for the run to end by itself.
+const MAX_TIME_GRACE: Duration = Duration::from_secs(1);
+
 /// A curl-like HTTP/1.1 client over netstack's own user-space TCP/IP stack on a TAP device.
 ///
 /// nscurl attaches to the TAP (creating it, with the kernel side at the subnet's first host,
@@ -116,7 +119,8 @@ struct Args {
     #[arg(long = "max-redirs", value_name = "N", default_value_t = 50, value_parser = parse_redirs)]
     max_redirs: usize,
 
-    /// Give up on the whole run after SECONDS (decimals allowed), with exit 28 as curl
+    /// Give up after SECONDS (decimals allowed) with exit 28, as curl: each connect and read
+    /// waits at most this long, and the whole run ends at most a second later
     #[arg(short = 'm', long = "max-time", value_name = "SECONDS", value_parser = tool::parse_seconds)]
     max_time: Option<Duration>,
 
@@ -499,9 +503,12 @@ fn main() -> ExitCode {
     };
     tool::init_logging(args.device.log_level);
     if let Some(limit) = args.max_time {
-        // curl's --max-time bounds the whole run, resolving and connecting included.
+        // curl's --max-time bounds the whole run, resolving and connecting included. The
+        // client's own connect and read timeouts are --max-time too, so one silent exchange
+        // ends cleanly; this backstop ends a run whose URLs together take longer, a second
+        // late at most. Exiting closes the TAP, which removes a TAP the tool created.
         std::thread::spawn(move || {
-            std::thread::sleep(limit);
+            std::thread::sleep(limit + MAX_TIME_GRACE);
             eprintln!(
                 "nscurl: (28) Operation timed out after {} ms (--max-time)",
                 limit.as_millis()
