@@ -18,8 +18,9 @@ use std::io::Write as _;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use netstack_tests::autobahn::{pyws_dir, require_websocket_peers};
 use netstack_tests::netns::{Finished, NetNs, NsChild};
-use netstack_tests::system::{find_workspace_binary, gate, require_system, Gate, ScratchDir};
+use netstack_tests::system::{find_workspace_binary, require_system, ScratchDir};
 
 const TAP: &str = "nstap0";
 const KERNEL_IP: &str = "192.0.2.1";
@@ -133,37 +134,18 @@ fn write_pattern(path: &std::path::Path, len: usize) -> Vec<u8> {
     bytes
 }
 
-/// Whether python3 has `websockets.sync.server`, through the system gate's skip or fail.
-fn require_websockets() -> bool {
-    if !require_system(&["python3"]) {
-        return false;
-    }
-    let ok = std::process::Command::new("python3")
-        .args(["-c", "import websockets.sync.server"])
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
-    let missing = if ok {
-        vec![]
-    } else {
-        vec!["the Python package `websockets` (>= 11, pip install websockets)".to_string()]
-    };
-    let thread = std::thread::current();
-    let required = std::env::var("NETSTACK_REQUIRE_SYSTEM_TESTS").as_deref() == Ok("1");
-    match gate(thread.name().unwrap_or("nsws test"), &missing, required) {
-        Gate::Run => true,
-        Gate::Skip(line) => {
-            let _ = std::io::stderr().write_all(line.as_bytes());
-            false
-        }
-        Gate::Fail(m) => panic!("{m}"),
-    }
+/// The gate of the nsws tests: root, `tools`, and the Python `websockets` that `.ci/run`
+/// installs (in `netstack_tests::autobahn::pyws_dir()`).
+fn require_websockets(tools: &[&str]) -> bool {
+    require_websocket_peers(tools, false, true)
 }
 
 /// A websockets echo server on 192.0.2.1:8765: every message back as it came (text as text,
 /// binary as binary), messages up to 2 MiB; picks the subprotocol `chat` when offered.
 fn start_ws_echo(ns: &NetNs) -> NsChild {
     let script = r#"
+import sys
+sys.path.insert(0, sys.argv[1])
 from websockets.sync.server import serve
 def echo(ws):
     for m in ws:
@@ -174,7 +156,8 @@ with serve(echo, "192.0.2.1", 8765, max_size=2**21, select_subprotocol=pick) as 
     print("ready", flush=True)
     s.serve_forever()
 "#;
-    let mut server = ns.spawn("python3", &["-c", script]);
+    let pyws = pyws_dir();
+    let mut server = ns.spawn("python3", &["-c", script, &pyws.to_string_lossy()]);
     server.wait_for_line("the websockets server's ready line", READY_DEADLINE, |l| {
         l == "ready"
     });
@@ -363,7 +346,7 @@ fn nscurl_to_a_closed_port_exits_7() {
 
 #[test]
 fn nsws_sends_each_line_and_prints_the_echo_then_closes_with_1000() {
-    if !require_websockets() || !require_system(&["sh"]) {
+    if !require_websockets(&["sh"]) {
         return;
     }
     let ns = namespace_with_tap();
@@ -384,7 +367,7 @@ fn nsws_sends_each_line_and_prints_the_echo_then_closes_with_1000() {
 
 #[test]
 fn nsws_binary_lines_come_back_as_binary_printed_as_hex() {
-    if !require_websockets() || !require_system(&["sh"]) {
+    if !require_websockets(&["sh"]) {
         return;
     }
     let ns = namespace_with_tap();
@@ -404,7 +387,7 @@ fn nsws_binary_lines_come_back_as_binary_printed_as_hex() {
 
 #[test]
 fn nsws_echoes_a_one_mebibyte_text_line() {
-    if !require_websockets() || !require_system(&["sh", "head", "tr"]) {
+    if !require_websockets(&["sh", "head", "tr"]) {
         return;
     }
     let ns = namespace_with_tap();
@@ -468,10 +451,16 @@ fn nscurl_follows_a_redirect_only_with_dash_l() {
     let ns = namespace_with_tap();
     let _server = start_http_server(&ns, &root.path().display().to_string());
     // http.server answers a directory without its slash with 301 to `/dir/`.
-    let f = nscurl(&ns, &["http://192.0.2.1:8000/dir"]);
-    assert_eq!(code(&f), Some(47), "{}", f.describe());
+    // Without -L the redirect is the answer, as curl shows it.
+    let f = nscurl(&ns, &["-i", "http://192.0.2.1:8000/dir"]);
+    assert_eq!(code(&f), Some(0), "{}", f.describe());
     assert!(
-        f.stderr.contains("/dir/") && f.stderr.contains("add -L"),
+        f.stdout.starts_with("HTTP/1.") && f.stdout.contains(" 301 "),
+        "{}",
+        f.describe()
+    );
+    assert!(
+        f.stdout.to_ascii_lowercase().contains("location: /dir/"),
         "{}",
         f.describe()
     );

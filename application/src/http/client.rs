@@ -58,8 +58,11 @@ pub struct ClientConfig {
     pub connect_timeout: Duration,
     /// How long one read or write may block (a silent server ends in `TimedOut`).
     pub io_timeout: Duration,
-    /// The most redirects followed for one request (301, 302, 303, 307, 308); past it the
-    /// last redirect response is an error.
+    /// Whether redirects (301, 302, 303, 307, 308 with a Location) are followed; when not, the
+    /// redirect is the response.
+    pub follow_redirects: bool,
+    /// The most redirects followed for one request; past it the last redirect response is an
+    /// error.
     pub max_redirects: usize,
     /// Idle connections kept per host and port for reuse.
     pub max_idle_per_host: usize,
@@ -72,6 +75,7 @@ impl Default for ClientConfig {
         ClientConfig {
             connect_timeout: Duration::from_secs(10),
             io_timeout: Duration::from_secs(30),
+            follow_redirects: true,
             max_redirects: 10,
             max_idle_per_host: 4,
             limits: Limits {
@@ -210,6 +214,7 @@ impl<C: Connector> Client<C> {
                 .headers
                 .get_str("location")
                 .map(str::to_string)
+                .filter(|_| self.config.follow_redirects)
                 .filter(|_| matches!(resp.status, 301 | 302 | 303 | 307 | 308));
             let Some(location) = location else {
                 return Ok(resp);

@@ -119,6 +119,17 @@ fn redirects_are_followed_with_the_method_rules_and_bounded() {
 
     let e = c.get(&format!("{}/loop", base(&s))).unwrap_err();
     assert!(e.to_string().contains("more than 10 redirects"), "{e}");
+
+    let mut c = Client::new(
+        std_connector(),
+        ClientConfig {
+            follow_redirects: false,
+            ..ClientConfig::default()
+        },
+    );
+    let r = c.get(&format!("{}/to-hello", base(&s))).unwrap();
+    assert_eq!(r.status, 302, "not followed: the redirect is the answer");
+    assert_eq!(r.headers.get_str("location"), Some("/hello"));
 }
 
 #[test]

@@ -33,7 +33,7 @@ mod exit {
     pub const READ: u8 = 26;
     /// `--max-time` passed, or the server went silent.
     pub const TIMEOUT: u8 = 28;
-    /// More redirects than `--max-redirs`, or a redirect without `-L`.
+    /// More redirects than `--max-redirs`.
     pub const REDIRECTS: u8 = 47;
     /// Any other failure while sending or receiving.
     pub const RECV: u8 = 56;
@@ -51,7 +51,7 @@ const MAX_TIME_GRACE: Duration = Duration::from_secs(1);
 ///
 /// Exit status (curl's numbers): 0 success; 6 a name did not resolve; 7 no connection;
 /// 22 --fail and a status >= 400; 23 writing the output failed; 26 reading a -T/--data file
-/// failed; 28 --max-time or a silent server; 47 too many redirects (or a redirect without -L);
+/// failed; 28 --max-time or a silent server; 47 too many redirects;
 /// 56 any other transfer error; 1 the device or stack could not be set up; 2 a usage error;
 /// 130 interrupted. With several URLs, the status of the last one that failed.
 #[derive(Debug, Parser)]
@@ -110,8 +110,8 @@ struct Args {
     #[arg(short = 'v', long = "verbose")]
     verbose: bool,
 
-    /// Follow redirects (301, 302, 303, 307, 308); without it a redirect is an error (exit 47)
-    /// naming where it points
+    /// Follow redirects (301, 302, 303, 307, 308); without it the redirect is shown as the
+    /// response, as curl does
     #[arg(short = 'L', long = "location")]
     location: bool,
 
@@ -302,8 +302,9 @@ fn plan(args: &Args) -> Result<Plan, String> {
         headers.set("Content-Type", "application/x-www-form-urlencoded");
     }
     let mut config = ClientConfig {
-        // Without -L a redirect is returned as an error that names its target.
-        max_redirects: if args.location { args.max_redirs } else { 0 },
+        // Without -L a redirect is the response, as curl shows it.
+        follow_redirects: args.location,
+        max_redirects: args.max_redirs,
         ..ClientConfig::default()
     };
     if let Some(t) = args.max_time {
@@ -438,11 +439,7 @@ fn fetch_one<C: netstack_application::http::Connector>(
         Ok(r) => r,
         Err(e) => {
             let code = failure_code(&e);
-            if code == exit::REDIRECTS && plan.config.max_redirects == 0 {
-                eprintln!("nscurl: ({code}) {e}; add -L to follow redirects");
-            } else {
-                eprintln!("nscurl: ({code}) {e}");
-            }
+            eprintln!("nscurl: ({code}) {e}");
             return code;
         }
     };
@@ -596,11 +593,12 @@ mod tests {
         assert_eq!((p.method, p.include), (Method::Get, false));
         let p = planned(&["-I", "http://192.0.2.1/"]).unwrap();
         assert_eq!((p.method, p.include), (Method::Head, true));
-        assert_eq!(
-            p.config.max_redirects, 0,
+        assert!(
+            !p.config.follow_redirects,
             "no -L: redirects are not followed"
         );
         let p = planned(&["-L", "--max-redirs", "3", "http://192.0.2.1/"]).unwrap();
+        assert!(p.config.follow_redirects);
         assert_eq!(p.config.max_redirects, 3);
     }
 

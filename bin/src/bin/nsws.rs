@@ -181,8 +181,8 @@ fn open(stack: &StackHandle, plan: &Plan) -> Result<WebSocket<TcpStream>, (u8, S
     let protocols: Vec<&str> = plan.protocols.iter().map(String::as_str).collect();
     ws::connect(
         stream,
-        &url.host_header,
-        &url.resource,
+        &url.authority(),
+        &url.target,
         &protocols,
         WsConfig::default(),
     )
