@@ -100,6 +100,8 @@ pub struct WebSocket<S> {
     utf8: Utf8Validator,
     state: State,
     sent_close: bool,
+    /// The close code this end failed the connection with, if it did.
+    failed_with: Option<u16>,
     out: Vec<u8>,
 }
 
@@ -145,8 +147,15 @@ impl<S: WsStream> WebSocket<S> {
             utf8: Utf8Validator::new(),
             state: State::Open,
             sent_close: false,
+            failed_with: None,
             out: Vec::new(),
         }
+    }
+
+    /// The close code this end failed the connection with (RFC 6455 §7.1.7: 1002, 1007 or
+    /// 1009), once a read or write returned `InvalidData` for a protocol violation.
+    pub fn failed_with(&self) -> Option<u16> {
+        self.failed_with
     }
 
     /// The subprotocol agreed in the handshake.
@@ -339,6 +348,7 @@ impl<S: WsStream> WebSocket<S> {
     /// already, then the TCP close; the peer's answer is read and dropped until it closes its
     /// side or the close timeout passes, so unread bytes never turn our close into a reset.
     fn fail(&mut self, code: u16) {
+        self.failed_with.get_or_insert(code);
         if !self.sent_close {
             if let Err(e) = self.send_close_frame(Some(code), "") {
                 log::debug!("websocket close frame not sent: {e}");
@@ -617,7 +627,13 @@ mod tests {
                         ws.read_message().unwrap_err().kind(),
                         io::ErrorKind::NotConnected
                     );
-                    return close_code_sent(&ws).expect("a close frame was sent");
+                    let sent = close_code_sent(&ws).expect("a close frame was sent");
+                    assert_eq!(
+                        ws.failed_with(),
+                        Some(sent),
+                        "failed_with names the code sent"
+                    );
+                    return sent;
                 }
             }
         }

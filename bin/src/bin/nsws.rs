@@ -112,19 +112,6 @@ fn parse_dns(s: &str) -> Result<SocketAddr, String> {
     }
 }
 
-/// The close code nsws failed the connection with, from the error `read_message` returned
-/// (RFC 6455 §7.4.1: 1007 for bad UTF-8, 1009 for a message too big, else 1002).
-fn failed_close_code(e: &io::Error) -> u16 {
-    let text = e.to_string();
-    if text.contains("UTF-8") || text.contains("inside a character") {
-        1007
-    } else if text.contains("size limit") {
-        1009
-    } else {
-        1002
-    }
-}
-
 /// How a message is printed: text as it is, binary as its length and hex.
 fn render(m: &Message) -> Option<String> {
     match m {
@@ -335,7 +322,7 @@ fn session(stack: &StackHandle, plan: &Plan) -> u8 {
                         | io::ErrorKind::Interrupted
                 ) => {}
             Err(e) if e.kind() == io::ErrorKind::InvalidData => {
-                let code = failed_close_code(&e);
+                let code = ws.failed_with().unwrap_or(1002);
                 eprintln!(
                     "nsws: protocol error from the server: {e}; closed the connection with {code}"
                 );
@@ -395,21 +382,6 @@ mod tests {
         );
         assert_eq!(render(&Message::Text("héllo".into())), Some("héllo".into()));
         assert_eq!(render(&Message::Close(None)), None);
-    }
-
-    #[test]
-    fn protocol_errors_name_the_close_code_sent() {
-        let e = |m: &str| io::Error::new(io::ErrorKind::InvalidData, m.to_string());
-        assert_eq!(
-            failed_close_code(&e("invalid UTF-8 in a text message")),
-            1007
-        );
-        assert_eq!(
-            failed_close_code(&e("a text message ends inside a character")),
-            1007
-        );
-        assert_eq!(failed_close_code(&e("message above the size limit")), 1009);
-        assert_eq!(failed_close_code(&e("reserved opcode 0x3")), 1002);
     }
 
     #[test]
