@@ -215,8 +215,9 @@ pub enum Departure {
 
 /// Waits until the `datagrams` the tool handed to its sockets have left the device, or were
 /// given up on. Shutting down sooner would drop a datagram still waiting for its next hop's
-/// ARP reply (link TX drains its queue on shutdown, not the ARP queue). Sends are commands to
-/// the transport worker, so its count of datagrams catches up first.
+/// ARP reply (link TX drains its queue on shutdown, not the ARP queue). A UDP send is built by
+/// the sending thread and queued for link TX directly, so the device's frame count is what
+/// tells that it left.
 ///
 /// Frames are compared with datagrams, so other IPv4 output (ICMP, further fragments) can
 /// make this answer early: good enough for a tool that has just sent, not an exact count.

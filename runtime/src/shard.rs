@@ -36,7 +36,6 @@ impl Sharder {
     }
 
     /// The transport worker for a flow seen from our side.
-    #[allow(dead_code)] // used once TCP and UDP are wired in
     pub fn transport_worker(
         &self,
         protocol: IpProtocol,

@@ -41,11 +41,11 @@ pub const IO_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long one connect of the connect–request–close loop may take.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Request/response exchanges made before the clock starts (ARP, slow start, caches).
-const WARMUP_EXCHANGES: u32 = 100;
+pub const WARMUP_EXCHANGES: u32 = 100;
 /// smoltcp's socket buffers, as its own `benchmark` and `loopback_benchmark` examples size them.
 pub const SMOLTCP_BUFFER: usize = 65_535;
 /// Listening smoltcp sockets per port: one can serve while the last one finishes closing.
-const SMOLTCP_SOCKETS_PER_PORT: usize = 4;
+pub const SMOLTCP_SOCKETS_PER_PORT: usize = 4;
 /// The longest the smoltcp poll loop sleeps when nothing is due.
 const SMOLTCP_IDLE_WAIT: Duration = Duration::from_millis(100);
 

@@ -272,7 +272,7 @@ pub(crate) mod testutil {
     }
 
     /// Whether `tool` runs. When it does not, the test is skipped loudly, or fails when
-    /// NETSTACK_REQUIRE_SYSTEM_TESTS is set (CI must not pass these quietly).
+    /// NETSTACK_REQUIRE_SYSTEM_TESTS=1, as in the tests crate (CI must not pass these quietly).
     pub fn tool_present(tool: &str, version_flag: &str, package: &str) -> bool {
         if std::process::Command::new(tool)
             .arg(version_flag)
@@ -281,7 +281,7 @@ pub(crate) mod testutil {
         {
             return true;
         }
-        let required = std::env::var_os("NETSTACK_REQUIRE_SYSTEM_TESTS").is_some();
+        let required = std::env::var("NETSTACK_REQUIRE_SYSTEM_TESTS").as_deref() == Ok("1");
         assert!(
             !required,
             "{tool} is required but not installed (apt: {package})"

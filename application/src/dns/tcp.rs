@@ -281,7 +281,7 @@ struct Job {
 }
 
 /// The upstream side of a forwarding DNS-over-TCP server: one thread resolving forwarded
-/// queries one after another through [`resolve`] with its own resolver and cache, handing each
+/// queries one after another through [`resolve`](super::socket::resolve) with its own resolver and cache, handing each
 /// answer to the connection that asked. Cloned into every connection; the thread ends when the
 /// stop flag is set or every handle is gone.
 #[derive(Clone)]

@@ -111,6 +111,18 @@ fn kind_of(kind: std::io::ErrorKind) -> Option<TcpError> {
 /// A writer waits until at least 1/`WRITABLE_LOW_WATER` of the send buffer is free.
 pub const WRITABLE_LOW_WATER: usize = 3;
 
+/// The TCP options a connection's handshake enabled: each needs both ends to offer it
+/// (RFC 7323 §1.3 for window scaling and timestamps, RFC 2018 §2 for SACK).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EnabledOptions {
+    /// Window scaling (RFC 7323 §2).
+    pub window_scaling: bool,
+    /// Timestamps (RFC 7323 §3).
+    pub timestamps: bool,
+    /// Selective acknowledgments (RFC 2018).
+    pub sack: bool,
+}
+
 #[derive(Debug)]
 pub struct Connection {
     tuple: FourTuple,
@@ -472,8 +484,13 @@ impl Connection {
     pub fn in_recovery(&self) -> bool {
         self.in_recovery
     }
-    pub fn options_enabled(&self) -> (bool, bool, bool) {
-        (self.ws_enabled, self.ts_enabled, self.sack_enabled)
+    /// Which TCP options the handshake enabled (both ends offered them).
+    pub fn options_enabled(&self) -> EnabledOptions {
+        EnabledOptions {
+            window_scaling: self.ws_enabled,
+            timestamps: self.ts_enabled,
+            sack: self.sack_enabled,
+        }
     }
     /// Bytes buffered for sending (unacknowledged plus unsent).
     pub fn send_queued(&self) -> usize {

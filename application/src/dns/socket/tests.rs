@@ -286,7 +286,7 @@ fn server_survives_garbage_and_keeps_answering() {
 }
 
 /// dig, the reference client, reads our answers (skipped, loudly, when dig is not installed,
-/// unless NETSTACK_REQUIRE_SYSTEM_TESTS is set).
+/// unless NETSTACK_REQUIRE_SYSTEM_TESTS=1).
 #[test]
 fn dig_reads_our_answers() {
     if !tool_present("dig", "-v", "bind9-dnsutils") {

@@ -195,7 +195,14 @@ fn active_open_sends_syn_with_every_enabled_option() {
 fn options_are_enabled_only_when_both_sides_offer_them() {
     // RFC 7323 §1.3, RFC 2018 §2
     let (c, _) = established_with(SocketOptions::default(), PLAIN);
-    assert_eq!(c.options_enabled(), (false, false, false));
+    assert_eq!(
+        c.options_enabled(),
+        EnabledOptions {
+            window_scaling: false,
+            timestamps: false,
+            sack: false
+        }
+    );
     let (c, _) = established_with(
         SocketOptions::default(),
         PeerOpts {
@@ -205,7 +212,14 @@ fn options_are_enabled_only_when_both_sides_offer_them() {
             mss: None,
         },
     );
-    assert_eq!(c.options_enabled(), (true, true, true));
+    assert_eq!(
+        c.options_enabled(),
+        EnabledOptions {
+            window_scaling: true,
+            timestamps: true,
+            sack: true
+        }
+    );
 }
 
 #[test]

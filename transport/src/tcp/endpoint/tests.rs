@@ -245,7 +245,11 @@ fn syn_cookie_connection_completes_after_the_syn_queue_overflowed() {
     assert_eq!(b.recv(sid, &mut buf).unwrap(), 5);
     assert_eq!(
         b.connection(sid).unwrap().options_enabled(),
-        (true, true, true)
+        crate::tcp::connection::EnabledOptions {
+            window_scaling: true,
+            timestamps: true,
+            sack: true
+        }
     );
 }
 
