@@ -188,6 +188,35 @@ where
     }
 }
 
+/// Starts the tool's stack on `device`, runs `work` on it until it returns, then shuts the
+/// stack down: the work's result, or `None` when a signal came first.
+pub fn run_on_stack<T, F>(device: &DeviceArgs, work: F) -> io::Result<Option<T>>
+where
+    T: Send + 'static,
+    F: FnOnce(StackHandle) -> T + Send + 'static,
+{
+    let stack = start_stack(device)?;
+    match run_until_interrupted(stack, work)? {
+        Ended::Done(t, stack) => {
+            stack.shutdown(SHUTDOWN_DEADLINE)?;
+            Ok(Some(t))
+        }
+        Ended::Interrupted => Ok(None),
+    }
+}
+
+/// A tool's exit status from what its run returned: the code, or 1 with the error on stderr
+/// as `tool: error: …`.
+pub fn exit_code(tool: &str, result: io::Result<u8>) -> std::process::ExitCode {
+    match result {
+        Ok(code) => std::process::ExitCode::from(code),
+        Err(e) => {
+            eprintln!("{tool}: error: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
 /// IPv4 frames written to the device so far: every frame but ARP's.
 fn ip_frames_out(s: &StackStats) -> u64 {
     s.link

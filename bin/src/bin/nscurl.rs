@@ -16,7 +16,7 @@ use netstack_application::http::{
     Client, ClientBody, ClientConfig, ClientRequest, ClientResponse, Headers, Method, Url,
 };
 use netstack_application::stack_socket::http_connector;
-use netstack_bin::tool::{self, DeviceArgs, Ended, EXIT_INTERRUPTED};
+use netstack_bin::tool::{self, DeviceArgs, EXIT_INTERRUPTED};
 use netstack_runtime::StackHandle;
 
 /// curl's exit statuses that nscurl uses.
@@ -238,29 +238,22 @@ fn plan(args: &Args) -> Result<Plan, String> {
     }
     let mut data: Option<Vec<u8>> = None;
     let mut form = false;
-    for d in &args.data {
-        let v = data_value("-d/--data", d, true)?;
-        form = true;
-        data = Some(match data {
-            Some(mut have) => {
-                have.push(b'&');
-                have.extend_from_slice(&v);
-                have
+    // curl joins every -d and --data-binary value with `&`, in that order.
+    for (flag, values, strip) in [
+        ("-d/--data", &args.data, true),
+        ("--data-binary", &args.data_binary, false),
+    ] {
+        for d in values {
+            let v = data_value(flag, d, strip)?;
+            form = true;
+            match &mut data {
+                Some(have) => {
+                    have.push(b'&');
+                    have.extend_from_slice(&v);
+                }
+                None => data = Some(v),
             }
-            None => v,
-        });
-    }
-    for d in &args.data_binary {
-        let v = data_value("--data-binary", d, false)?;
-        form = true;
-        data = Some(match data {
-            Some(mut have) => {
-                have.push(b'&');
-                have.extend_from_slice(&v);
-                have
-            }
-            None => v,
-        });
+        }
     }
     let body = match (&args.upload_file, data) {
         (Some(path), _) => {
@@ -513,24 +506,8 @@ fn main() -> ExitCode {
             std::process::exit(i32::from(exit::TIMEOUT));
         });
     }
-    match run(&args, plan) {
-        Ok(code) => ExitCode::from(code),
-        Err(e) => {
-            eprintln!("nscurl: error: {e}");
-            ExitCode::FAILURE
-        }
-    }
-}
-
-fn run(args: &Args, plan: Plan) -> io::Result<u8> {
-    let stack = tool::start_stack(&args.device)?;
-    match tool::run_until_interrupted(stack, move |h| fetch_all(&h, &plan))? {
-        Ended::Done(code, stack) => {
-            stack.shutdown(tool::SHUTDOWN_DEADLINE)?;
-            Ok(code)
-        }
-        Ended::Interrupted => Ok(EXIT_INTERRUPTED),
-    }
+    let ran = tool::run_on_stack(&args.device, move |h| fetch_all(&h, &plan));
+    tool::exit_code("nscurl", ran.map(|code| code.unwrap_or(EXIT_INTERRUPTED)))
 }
 
 #[cfg(test)]

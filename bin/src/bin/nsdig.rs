@@ -15,7 +15,7 @@ use netstack_application::dns::{
     random_seed, Edns, IdRng, Message, Name, Question, RecordType, EDNS_PAYLOAD_SIZE,
 };
 use netstack_bin::args::{parse_ip, parse_port};
-use netstack_bin::tool::{self, DeviceArgs, Ended, EXIT_INTERRUPTED};
+use netstack_bin::tool::{self, DeviceArgs, EXIT_INTERRUPTED};
 use netstack_runtime::{StackHandle, UdpSocket};
 
 /// dig's exit status when no server answered.
@@ -389,13 +389,7 @@ fn main() -> ExitCode {
         }
     };
     tool::init_logging(args.device.log_level);
-    match run(&args, &query) {
-        Ok(code) => ExitCode::from(code),
-        Err(e) => {
-            eprintln!("nsdig: error: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    tool::exit_code("nsdig", run(&args, &query))
 }
 
 fn server_of(args: &Args, q: &Query) -> Ipv4Addr {
@@ -429,14 +423,10 @@ fn run(args: &Args, q: &Query) -> io::Result<u8> {
         edns: !args.no_edns,
     };
     let short = args.short || q.short;
-    let stack = tool::start_stack(&args.device)?;
-    let outcome = match tool::run_until_interrupted(stack, move |h| ask(&h, &plan))? {
-        Ended::Done(outcome, stack) => {
-            stack.shutdown(tool::SHUTDOWN_DEADLINE)?;
-            outcome?
-        }
-        Ended::Interrupted => return Ok(EXIT_INTERRUPTED),
+    let Some(outcome) = tool::run_on_stack(&args.device, move |h| ask(&h, &plan))? else {
+        return Ok(EXIT_INTERRUPTED);
     };
+    let outcome = outcome?;
     let mut out = String::new();
     let code = match &outcome.reply {
         Some(reply) => {

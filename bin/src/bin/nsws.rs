@@ -14,7 +14,7 @@ use crossbeam_channel::TryRecvError;
 use netstack_application::http::Connector;
 use netstack_application::stack_socket::http_connector;
 use netstack_application::ws::{self, parse_ws_url, Message, WebSocket, WsConfig};
-use netstack_bin::tool::{self, DeviceArgs, Ended, EXIT_INTERRUPTED};
+use netstack_bin::tool::{self, DeviceArgs, EXIT_INTERRUPTED};
 use netstack_runtime::{StackHandle, TcpStream};
 
 /// Exit statuses besides 0, 1, 2 and 130.
@@ -346,24 +346,8 @@ fn main() -> ExitCode {
         }
     };
     tool::init_logging(args.device.log_level);
-    match run(&args, plan) {
-        Ok(code) => ExitCode::from(code),
-        Err(e) => {
-            eprintln!("nsws: error: {e}");
-            ExitCode::FAILURE
-        }
-    }
-}
-
-fn run(args: &Args, plan: Plan) -> io::Result<u8> {
-    let stack = tool::start_stack(&args.device)?;
-    match tool::run_until_interrupted(stack, move |h| session(&h, &plan))? {
-        Ended::Done(code, stack) => {
-            stack.shutdown(tool::SHUTDOWN_DEADLINE)?;
-            Ok(code)
-        }
-        Ended::Interrupted => Ok(EXIT_INTERRUPTED),
-    }
+    let ran = tool::run_on_stack(&args.device, move |h| session(&h, &plan));
+    tool::exit_code("nsws", ran.map(|code| code.unwrap_or(EXIT_INTERRUPTED)))
 }
 
 #[cfg(test)]
