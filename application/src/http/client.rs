@@ -428,12 +428,7 @@ fn write_request<S: Write>(stream: &mut S, req: &mut ClientRequest) -> io::Resul
         ClientBody::Bytes(b) => fields.set("Content-Length", b.len().to_string()),
         ClientBody::Chunked(_) => fields.set("Transfer-Encoding", "chunked"),
     }
-    for (name, value) in fields.iter() {
-        head.extend_from_slice(name.as_bytes());
-        head.extend_from_slice(b": ");
-        head.extend_from_slice(value);
-        head.extend_from_slice(b"\r\n");
-    }
+    fields.emit(&mut head);
     head.extend_from_slice(b"\r\n");
     match &mut req.body {
         ClientBody::Empty => stream.write_all(&head)?,

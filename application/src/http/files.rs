@@ -555,8 +555,9 @@ fn serve_file(req: &Request, root: &Path, path: &Path) -> Response {
     }
 }
 
-/// Escapes text for HTML content and attribute values.
-fn html_escape(s: &str) -> String {
+/// Escapes text for HTML content and attribute values (the five characters HTML gives
+/// meaning to).
+pub fn html_escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {

@@ -91,6 +91,16 @@ impl Headers {
             .filter(|t| !t.is_empty())
     }
 
+    /// Writes every field as a field line (`name: value` CRLF, RFC 9112 §5), in order.
+    pub fn emit(&self, out: &mut Vec<u8>) {
+        for (name, value) in &self.fields {
+            out.extend_from_slice(name.as_bytes());
+            out.extend_from_slice(b": ");
+            out.extend_from_slice(value);
+            out.extend_from_slice(b"\r\n");
+        }
+    }
+
     /// Every field as (name, value), in order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &[u8])> {
         self.fields.iter().map(|(n, v)| (n.as_str(), v.as_slice()))

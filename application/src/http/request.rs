@@ -511,6 +511,15 @@ fn request_framing(headers: &Headers, version: Version) -> Result<BodyFraming, P
     }
 }
 
+/// Whether a message of `version` with `headers` lets its connection carry another exchange
+/// (RFC 9112 §9.3): 1.1 unless `Connection: close`, 1.0 only with `Connection: keep-alive`.
+pub fn persistent(version: Version, headers: &Headers) -> bool {
+    match version {
+        Version::Http11 => !headers.has_token("connection", "close"),
+        Version::Http10 => headers.has_token("connection", "keep-alive"),
+    }
+}
+
 /// A parsed response head (RFC 9112 §4), for the client.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ResponseHead {
@@ -555,10 +564,7 @@ impl ResponseHead {
     /// True when the connection may carry another request after this response (RFC 9112
     /// §9.3): 1.1 unless `Connection: close`, 1.0 only with `Connection: keep-alive`.
     pub fn keep_alive(&self) -> bool {
-        match self.version {
-            Version::Http11 => !self.headers.has_token("connection", "close"),
-            Version::Http10 => self.headers.has_token("connection", "keep-alive"),
-        }
+        persistent(self.version, &self.headers)
     }
 }
 
@@ -669,12 +675,7 @@ pub fn emit_request(req: &Request, out: &mut Vec<u8>) {
     out.push(b' ');
     out.extend_from_slice(req.version.as_str().as_bytes());
     out.extend_from_slice(b"\r\n");
-    for (name, value) in req.headers.iter() {
-        out.extend_from_slice(name.as_bytes());
-        out.extend_from_slice(b": ");
-        out.extend_from_slice(value);
-        out.extend_from_slice(b"\r\n");
-    }
+    req.headers.emit(out);
     let framed =
         req.headers.contains("content-length") || req.headers.contains("transfer-encoding");
     if !req.body.is_empty() && !framed {

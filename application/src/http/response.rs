@@ -121,12 +121,7 @@ pub fn write_response<W: Write>(
     head.push(b' ');
     head.extend_from_slice(reason_phrase(status).as_bytes());
     head.extend_from_slice(b"\r\n");
-    for (name, value) in headers.iter() {
-        head.extend_from_slice(name.as_bytes());
-        head.extend_from_slice(b": ");
-        head.extend_from_slice(value);
-        head.extend_from_slice(b"\r\n");
-    }
+    headers.emit(&mut head);
     head.extend_from_slice(b"\r\n");
     out.write_all(&head)?;
     match send {

@@ -36,7 +36,7 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use super::body::{BodyFraming, ChunkedDecoder};
-use super::request::{parse_request_head_bytes, HeadScanner, Limits, ParseError};
+use super::request::{parse_request_head_bytes, persistent, HeadScanner, Limits, ParseError};
 use super::response::{error_response, write_continue, write_response, ResponseContext};
 use super::{Handler, Method, UpgradeStream, Upgraded, Version};
 
@@ -507,6 +507,9 @@ enum ReadEnd {
 struct ConnState<'a, C: Connection> {
     conn: C,
     buf: Vec<u8>,
+    /// Where each read lands before its bytes join `buf` (allocated once per connection, so
+    /// no read zero-fills fresh space).
+    scratch: Box<[u8; READ_CHUNK]>,
     shared: &'a Shared,
     /// The read timeout last set, to skip redundant calls.
     read_timeout: Option<Duration>,
@@ -536,28 +539,36 @@ impl<C: Connection> ConnState<'_, C> {
                 }
                 self.read_timeout = Some(wait);
             }
-            let len = self.buf.len();
-            self.buf.resize(len + READ_CHUNK, 0);
-            let r = self.conn.read(&mut self.buf[len..]);
-            match r {
-                Ok(0) => {
-                    self.buf.truncate(len);
-                    return Err(ReadEnd::Closed);
-                }
+            match self.conn.read(&mut self.scratch[..]) {
+                Ok(0) => return Err(ReadEnd::Closed),
                 Ok(n) => {
-                    self.buf.truncate(len + n);
+                    self.buf.extend_from_slice(&self.scratch[..n]);
                     return Ok(n);
                 }
-                Err(e) => {
-                    self.buf.truncate(len);
-                    match e.kind() {
-                        io::ErrorKind::WouldBlock
-                        | io::ErrorKind::TimedOut
-                        | io::ErrorKind::Interrupted => continue,
-                        _ => return Err(ReadEnd::Closed),
-                    }
-                }
+                Err(e) => match e.kind() {
+                    io::ErrorKind::WouldBlock
+                    | io::ErrorKind::TimedOut
+                    | io::ErrorKind::Interrupted => continue,
+                    _ => return Err(ReadEnd::Closed),
+                },
             }
+        }
+    }
+
+    /// Reads more of a request body, within the idle timeout and before `body_deadline`; false
+    /// when the connection is to end (a timeout is counted).
+    fn read_body_more(&mut self, body_deadline: Instant) -> bool {
+        let deadline = (Instant::now() + self.shared.config.idle_timeout).min(body_deadline);
+        match self.read_more(deadline, false) {
+            Ok(_) => true,
+            Err(ReadEnd::TimedOut) => {
+                self.shared
+                    .counters
+                    .body_timeouts
+                    .fetch_add(1, Ordering::Relaxed);
+                false
+            }
+            Err(_) => false,
         }
     }
 
@@ -592,6 +603,7 @@ fn serve_connection<C: Connection>(conn: C, remote: SocketAddr, shared: &Shared)
     let mut st = ConnState {
         conn,
         buf: Vec::new(),
+        scratch: Box::new([0; READ_CHUNK]),
         shared,
         read_timeout: None,
     };
@@ -635,11 +647,7 @@ fn serve_connection<C: Connection>(conn: C, remote: SocketAddr, shared: &Shared)
         let mut req = head.request;
         req.remote = Some(remote);
         let version = req.version;
-        // RFC 9112 §9.3: 1.1 persists unless `close`; 1.0 only with `keep-alive`.
-        let keep_alive = match version {
-            Version::Http11 => !req.headers.has_token("connection", "close"),
-            Version::Http10 => req.headers.has_token("connection", "keep-alive"),
-        };
+        let keep_alive = persistent(version, &req.headers);
 
         // 2. The body (RFC 9112 §6.3), after a 100 Continue when the client waits for one
         // and has sent nothing of the body yet (RFC 9110 §10.1.1).
@@ -656,14 +664,8 @@ fn serve_connection<C: Connection>(conn: C, remote: SocketAddr, shared: &Shared)
                 // The parser has checked n against the body limit, so it fits in memory.
                 let n = n as usize;
                 while st.buf.len() < n {
-                    let deadline = (Instant::now() + config.idle_timeout).min(body_deadline);
-                    match st.read_more(deadline, false) {
-                        Ok(_) => {}
-                        Err(ReadEnd::TimedOut) => {
-                            c.body_timeouts.fetch_add(1, Ordering::Relaxed);
-                            return;
-                        }
-                        Err(_) => return,
+                    if !st.read_body_more(body_deadline) {
+                        return;
                     }
                 }
                 req.body = st.buf.drain(..n).collect();
@@ -680,14 +682,8 @@ fn serve_connection<C: Connection>(conn: C, remote: SocketAddr, shared: &Shared)
                             }
                         }
                     }
-                    let deadline = (Instant::now() + config.idle_timeout).min(body_deadline);
-                    match st.read_more(deadline, false) {
-                        Ok(_) => {}
-                        Err(ReadEnd::TimedOut) => {
-                            c.body_timeouts.fetch_add(1, Ordering::Relaxed);
-                            return;
-                        }
-                        Err(_) => return,
+                    if !st.read_body_more(body_deadline) {
+                        return;
                     }
                 }
             }

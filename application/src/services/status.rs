@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 
 use netstack_runtime::{StackObserver, TcpInfo};
 
+use crate::http::files::html_escape;
 use crate::http::Response;
 
 /// What the pages show: every counter by name, and the connections.
@@ -142,22 +143,6 @@ pub fn json_string(s: &str) -> String {
         }
     }
     out.push('"');
-    out
-}
-
-/// `s` with the five characters HTML gives meaning to escaped.
-pub fn html_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for ch in s.chars() {
-        match ch {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
     out
 }
 

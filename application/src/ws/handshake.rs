@@ -190,18 +190,19 @@ pub fn parse_request_head(head: &[u8]) -> io::Result<Request> {
 
 /// The client's upgrade request (RFC 6455 §4.1).
 pub fn client_request(host: &str, path: &str, key: &str, protocols: &[&str]) -> Vec<u8> {
-    let mut out = format!(
-        "GET {path} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-         Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
-    );
+    let mut req = Request::new(Method::Get, path);
+    req.headers.append("Host", host);
+    req.headers.append("Upgrade", "websocket");
+    req.headers.append("Connection", "Upgrade");
+    req.headers.append("Sec-WebSocket-Key", key);
+    req.headers.append("Sec-WebSocket-Version", "13");
     if !protocols.is_empty() {
-        out.push_str(&format!(
-            "Sec-WebSocket-Protocol: {}\r\n",
-            protocols.join(", ")
-        ));
+        req.headers
+            .append("Sec-WebSocket-Protocol", protocols.join(", "));
     }
-    out.push_str("\r\n");
-    out.into_bytes()
+    let mut out = Vec::with_capacity(256);
+    crate::http::emit_request(&req, &mut out);
+    out
 }
 
 /// Parses a response head as [`read_head`] returns it, with the HTTP codec's parser: the
