@@ -227,6 +227,24 @@ pub trait UpgradeStream: Read + Write + Send {
     fn shutdown_write(&self) -> std::io::Result<()>;
 }
 
+impl<T: UpgradeStream + ?Sized> UpgradeStream for Box<T> {
+    fn set_read_timeout(&self, timeout: Option<std::time::Duration>) -> std::io::Result<()> {
+        (**self).set_read_timeout(timeout)
+    }
+    fn shutdown_write(&self) -> std::io::Result<()> {
+        (**self).shutdown_write()
+    }
+}
+
+impl<T: UpgradeStream + ?Sized> UpgradeStream for &mut T {
+    fn set_read_timeout(&self, timeout: Option<std::time::Duration>) -> std::io::Result<()> {
+        (**self).set_read_timeout(timeout)
+    }
+    fn shutdown_write(&self) -> std::io::Result<()> {
+        (**self).shutdown_write()
+    }
+}
+
 /// What runs on the connection after a `101 Switching Protocols` response.
 pub type OnUpgrade = Box<dyn FnOnce(Upgraded) + Send>;
 

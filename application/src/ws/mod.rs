@@ -19,7 +19,7 @@ mod socket;
 pub use client::{connect, connect_url, connect_url_with, parse_ws_url};
 pub use socket::{is_valid_close_code, WebSocket, MAX_CLOSE_REASON};
 
-use std::io::{self, Read, Write};
+use std::io;
 use std::time::Duration;
 
 use crate::http::{Request, Response, UpgradeStream, Upgraded};
@@ -72,61 +72,10 @@ pub enum Role {
     Client,
 }
 
-/// A byte stream a WebSocket runs over: `Read + Write`, plus the two socket calls the close
-/// handshake needs. Both have do-nothing defaults, so any stream can opt in with an empty
-/// `impl`; without a read timeout the close handshake waits for the peer without bound.
-pub trait WsStream: Read + Write {
-    /// As `TcpStream::set_read_timeout`.
-    fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        let _ = timeout;
-        Ok(())
-    }
-
-    /// As `TcpStream::shutdown(Shutdown::Write)`.
-    fn shutdown_write(&self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-impl WsStream for std::net::TcpStream {
-    fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        std::net::TcpStream::set_read_timeout(self, timeout)
-    }
-
-    fn shutdown_write(&self) -> io::Result<()> {
-        self.shutdown(std::net::Shutdown::Write)
-    }
-}
-
-impl WsStream for netstack_runtime::TcpStream {
-    fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        netstack_runtime::TcpStream::set_read_timeout(self, timeout)
-    }
-
-    fn shutdown_write(&self) -> io::Result<()> {
-        self.shutdown(std::net::Shutdown::Write)
-    }
-}
-
-impl WsStream for Box<dyn UpgradeStream> {
-    fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        UpgradeStream::set_read_timeout(&**self, timeout)
-    }
-
-    fn shutdown_write(&self) -> io::Result<()> {
-        UpgradeStream::shutdown_write(&**self)
-    }
-}
-
-impl<T: WsStream + ?Sized> WsStream for &mut T {
-    fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        (**self).set_read_timeout(timeout)
-    }
-
-    fn shutdown_write(&self) -> io::Result<()> {
-        (**self).shutdown_write()
-    }
-}
+/// A byte stream a WebSocket runs over: the HTTP upgrade's stream trait (`Read + Write +
+/// Send` plus the read timeout and the write shutdown the close handshake needs), implemented
+/// for both `TcpStream`s, boxed streams and `&mut` references.
+pub use crate::http::UpgradeStream as WsStream;
 
 /// Answers a WebSocket upgrade request the HTTP server parsed (RFC 6455 §4.2). If the request
 /// is a valid upgrade, the answer is a 101 whose upgrade hook builds the [`WebSocket`] (the
@@ -200,7 +149,7 @@ pub fn accept_raw_with<S: WsStream>(mut stream: S, config: WsConfig) -> io::Resu
 mod tests {
     use super::*;
     use crate::http::Method;
-    use std::io::Cursor;
+    use std::io::{Cursor, Read, Write};
     use std::sync::{Arc, Mutex};
 
     /// An upgraded connection: prepared input, shared output.
@@ -233,8 +182,6 @@ mod tests {
             Ok(())
         }
     }
-
-    impl WsStream for Conn {}
 
     fn masked(opcode: frame::OpCode, payload: &[u8]) -> Vec<u8> {
         let mut out = Vec::new();

@@ -559,6 +559,9 @@ mod tests {
     }
 
     impl WsStream for Mock {
+        fn set_read_timeout(&self, _: Option<Duration>) -> io::Result<()> {
+            Ok(())
+        }
         fn shutdown_write(&self) -> io::Result<()> {
             Ok(())
         }
