@@ -165,3 +165,48 @@ fn a_silent_server_ends_in_a_timeout_error() {
         "{e:?}"
     );
 }
+
+/// A server that answers one connection with `reply` whatever it asked, then closes it; its
+/// base URL.
+fn canned(reply: &'static [u8]) -> String {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        let mut buf = [0u8; 4096];
+        let _ = s.read(&mut buf);
+        let _ = s.write_all(reply);
+    });
+    format!("http://{addr}")
+}
+
+#[test]
+fn a_response_body_over_the_limit_is_refused() {
+    let url = canned(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n");
+    let mut c = Client::new(
+        std_connector(),
+        ClientConfig {
+            limits: super::Limits {
+                max_body: 10,
+                ..super::Limits::default()
+            },
+            ..ClientConfig::default()
+        },
+    );
+    let e = c.get(&format!("{url}/")).unwrap_err();
+    assert_eq!(e.kind(), io::ErrorKind::InvalidData, "{e}");
+    assert!(e.to_string().contains("over 10 bytes"), "{e}");
+}
+
+#[test]
+fn a_malformed_response_head_and_a_body_cut_short_are_errors() {
+    let url = canned(b"HTTP/1.1 200 OK\r\nBad Field: x\r\n\r\n");
+    let e = client().get(&format!("{url}/")).unwrap_err();
+    assert_eq!(e.kind(), io::ErrorKind::InvalidData, "{e}");
+    assert!(e.to_string().contains("bad response head"), "{e}");
+
+    let url = canned(b"HTTP/1.1 200 OK\r\nContent-Length: 50\r\n\r\nonly this");
+    let e = client().get(&format!("{url}/")).unwrap_err();
+    assert_eq!(e.kind(), io::ErrorKind::UnexpectedEof, "{e}");
+}

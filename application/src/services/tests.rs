@@ -417,3 +417,23 @@ fn the_web_service_serves_stats_json_the_status_page_echo_and_a_websocket_echo()
     assert_eq!(c["http.ws_messages"], 2);
     assert_eq!(c["http.responses_2xx"], 3);
 }
+
+#[test]
+fn a_web_port_already_taken_fails_start_naming_the_flag() {
+    let (a, _b) = stacks();
+    let _taken = TcpListener::bind(&a.handle(), ("0.0.0.0", 8080)).unwrap();
+    let cfg = ServiceConfig {
+        http: Some(WebService {
+            port: 8080,
+            root: None,
+            observer: a.observer(),
+            server: crate::http::ServerConfig::default(),
+        }),
+        ..ServiceConfig::default()
+    };
+    let err = Services::start(&a.handle(), cfg)
+        .err()
+        .expect("the port is taken");
+    assert_eq!(err.kind(), io::ErrorKind::AddrInUse, "{err}");
+    assert!(err.to_string().contains("--http 8080"), "{err}");
+}
