@@ -12,3 +12,18 @@ pub mod http;
 pub mod services;
 pub mod stack_socket;
 pub mod ws;
+
+/// Two stacks joined by the in-memory link, for tests: 192.0.2.2 (usually the server) and
+/// 192.0.2.3, one network and two transport workers each.
+#[cfg(test)]
+pub(crate) fn two_stacks() -> (netstack_runtime::Stack, netstack_runtime::Stack) {
+    use netstack_runtime::config::device::{MemoryLink, MemoryLinkConfig};
+    let (da, db) = MemoryLink::pair(MemoryLinkConfig::default());
+    let build = |d, cidr: &str| {
+        netstack_runtime::Stack::builder(std::sync::Arc::new(d), cidr.parse().unwrap())
+            .workers(1, 2)
+            .build()
+            .unwrap()
+    };
+    (build(da, "192.0.2.2/24"), build(db, "192.0.2.3/24"))
+}

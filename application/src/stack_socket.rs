@@ -167,9 +167,7 @@ mod http_connector_tests {
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::{Arc, Mutex};
 
-    use netstack_runtime::config::device::{MemoryLink, MemoryLinkConfig};
-    use netstack_runtime::config::Ipv4Cidr;
-    use netstack_runtime::{Stack, TcpListener};
+    use netstack_runtime::TcpListener;
 
     use super::*;
     use crate::dns::{demo_zone, Catalog, ServerStats};
@@ -179,14 +177,7 @@ mod http_connector_tests {
     /// 192.0.2.2) and HTTP; 192.0.2.3 is the client.
     #[test]
     fn http_connector_resolves_a_name_through_the_stacks_resolver_and_reuses_the_connection() {
-        let cidr = |s: &str| s.parse::<Ipv4Cidr>().unwrap();
-        let (a, b) = MemoryLink::pair(MemoryLinkConfig::default());
-        let server_stack = Stack::builder(Arc::new(a), cidr("192.0.2.2/24"))
-            .build()
-            .unwrap();
-        let client_stack = Stack::builder(Arc::new(b), cidr("192.0.2.3/24"))
-            .build()
-            .unwrap();
+        let (server_stack, client_stack) = crate::two_stacks();
 
         let dns_socket = UdpSocket::bind(&server_stack.handle(), "192.0.2.2:53").unwrap();
         let stop = Arc::new(AtomicBool::new(false));

@@ -3,12 +3,9 @@
 //! other. No root needed.
 
 use std::io::{Read, Write};
-use std::sync::Arc;
 use std::time::Duration;
 
-use netstack_runtime::config::device::{MemoryLink, MemoryLinkConfig};
-use netstack_runtime::config::Ipv4Cidr;
-use netstack_runtime::{Stack, TcpListener, TcpStream};
+use netstack_runtime::{TcpListener, TcpStream};
 
 use super::body::BodyFraming;
 use super::request::{parse_response_head, Limits};
@@ -17,14 +14,7 @@ use super::{Request, Response, Upgraded};
 
 #[test]
 fn the_server_runs_over_the_stacks_sockets_with_pipelining_and_upgrade() {
-    let cidr = |s: &str| s.parse::<Ipv4Cidr>().unwrap();
-    let (a, b) = MemoryLink::pair(MemoryLinkConfig::default());
-    let server_stack = Stack::builder(Arc::new(a), cidr("192.0.2.2/24"))
-        .build()
-        .unwrap();
-    let client_stack = Stack::builder(Arc::new(b), cidr("192.0.2.3/24"))
-        .build()
-        .unwrap();
+    let (server_stack, client_stack) = crate::two_stacks();
     let listener = TcpListener::bind(&server_stack, "192.0.2.2:80").unwrap();
     let server = Server::start(
         listener,

@@ -5,7 +5,6 @@
 use super::*;
 use crate::dns::tcp::{read_message, write_message};
 use crate::dns::{demo_zone, Catalog, Message, Question, Rcode, RecordType};
-use netstack_runtime::config::device::memory::{MemoryLink, MemoryLinkConfig};
 use netstack_runtime::Stack;
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
@@ -22,14 +21,7 @@ const DNS: u16 = 53;
 const DEADLINE: Duration = Duration::from_secs(10);
 
 fn stacks() -> (Stack, Stack) {
-    let (da, db) = MemoryLink::pair(MemoryLinkConfig::default());
-    let build = |d, cidr: &str| {
-        Stack::builder(Arc::new(d), cidr.parse().unwrap())
-            .workers(1, 2)
-            .build()
-            .unwrap()
-    };
-    (build(da, "192.0.2.2/24"), build(db, "192.0.2.3/24"))
+    crate::two_stacks()
 }
 
 fn dns_service() -> DnsService {
