@@ -726,7 +726,13 @@ impl Endpoint {
     }
 
     pub fn poll_event(&mut self) -> Option<TcpEvent> {
-        self.events.pop_front()
+        let ev = self.events.pop_front()?;
+        if let TcpEvent::Accepted { listener, .. } = ev {
+            if let Some(l) = self.listeners.get_mut(&listener) {
+                l.unpolled_accepts = l.unpolled_accepts.saturating_sub(1);
+            }
+        }
+        Some(ev)
     }
 
     /// After any call into a connection: route its events, reschedule its timer, queue it
@@ -759,6 +765,7 @@ impl Endpoint {
                     if let Some(l) = e.listener.and_then(|a| self.listeners.get_mut(&a)) {
                         l.syn_queue = l.syn_queue.saturating_sub(1);
                         l.accept_queue += 1;
+                        l.unpolled_accepts += 1;
                     }
                     let listener = e.listener.unwrap_or(e.conn.tuple().local);
                     self.events.push_back(TcpEvent::Accepted { listener, id });
@@ -835,7 +842,7 @@ impl Endpoint {
         if let Some(l) = e.listener.and_then(|a| self.listeners.get_mut(&a)) {
             if !e.announced {
                 l.syn_queue = l.syn_queue.saturating_sub(1);
-            } else if !e.taken {
+            } else if !e.taken && !l.shared_queue {
                 l.accept_queue = l.accept_queue.saturating_sub(1);
             }
         }
@@ -848,7 +855,9 @@ impl Endpoint {
         if !e.taken && e.announced {
             e.taken = true;
             if let Some(l) = e.listener.and_then(|a| self.listeners.get_mut(&a)) {
-                l.accept_queue = l.accept_queue.saturating_sub(1);
+                if !l.shared_queue {
+                    l.accept_queue = l.accept_queue.saturating_sub(1);
+                }
             }
         }
         Ok(e)
@@ -933,12 +942,15 @@ impl Endpoint {
         }
     }
 
-    /// Tells a listener how many of its connections wait to be accepted when its accept queue
-    /// is shared with other endpoints (a runtime with several workers): its SYNs are then
-    /// admitted against the whole queue, not just this endpoint's share of it.
+    /// Tells a listener how many of its connections wait in an accept queue the socket layer
+    /// keeps (shared with other endpoints in a runtime with several workers): its SYNs are then
+    /// admitted against the whole queue, plus the accepts this endpoint announced that the
+    /// socket layer has not polled yet. From then on the socket layer's count is the one kept:
+    /// taking a connection does not count it off here.
     pub fn set_accept_queue(&mut self, local: SocketAddrV4, waiting: usize) {
         if let Some(l) = self.listeners.get_mut(&local) {
-            l.accept_queue = waiting;
+            l.shared_queue = true;
+            l.accept_queue = waiting + l.unpolled_accepts;
         }
     }
 

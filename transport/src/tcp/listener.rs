@@ -18,6 +18,12 @@ pub struct Listener {
     pub syn_queue: usize,
     /// Established connections announced but not yet taken by the socket layer.
     pub accept_queue: usize,
+    /// `Accepted` events queued for this listener that the socket layer has not polled yet.
+    pub unpolled_accepts: usize,
+    /// The socket layer keeps the accept queue (shared by several endpoints) and refreshes
+    /// `accept_queue` from it (`Endpoint::set_accept_queue`); taking or dropping a connection
+    /// then does not count it off here.
+    pub shared_queue: bool,
     /// When the SYN queue last overflowed; cookies are honoured only for two cookie ticks
     /// after that (as Linux does), so a forged ACK cannot open connections at other times.
     pub last_overflow: Option<Instant>,
@@ -31,6 +37,8 @@ impl Listener {
             opts,
             syn_queue: 0,
             accept_queue: 0,
+            unpolled_accepts: 0,
+            shared_queue: false,
             last_overflow: None,
         }
     }

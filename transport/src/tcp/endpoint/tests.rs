@@ -310,6 +310,38 @@ fn full_accept_queue_drops_new_syns() {
 }
 
 #[test]
+fn a_shared_accept_queue_refreshed_before_the_runtime_took_the_accepts_stays_bounded() {
+    // The runtime refreshes the count from its shared queue once per batch of segments, but
+    // pushes accepted connections into that queue only after several batches: a refresh in
+    // between must not forget the accepts this endpoint announced and nobody took yet.
+    let (mut a, mut b) = (ep(), ep());
+    b.listen(server_addr(), 2, SocketOptions::default())
+        .unwrap();
+    for port in 40000..40005 {
+        b.set_accept_queue(server_addr(), 0);
+        a.connect(t0(), tuple(port), SocketOptions::default())
+            .unwrap();
+        pump(&mut a, &mut b, t0());
+    }
+    let accepted = events(&mut b)
+        .iter()
+        .filter(|e| matches!(e, TcpEvent::Accepted { .. }))
+        .count();
+    assert_eq!(accepted, 2, "the backlog is 2");
+    assert_eq!(b.stats().endpoint.accept_queue_overflows, 3);
+    // Once the runtime pushed them, its count is the whole truth: taking them (the runtime's
+    // `accepted` calls) does not count them off a second time.
+    b.set_accept_queue(server_addr(), 2);
+    for id in b.ids() {
+        b.accepted(id);
+    }
+    a.connect(t0(), tuple(40010), SocketOptions::default())
+        .unwrap();
+    pump(&mut a, &mut b, t0());
+    assert!(events(&mut b).is_empty(), "the shared queue is still full");
+}
+
+#[test]
 fn new_syn_reopens_a_time_wait_tuple() {
     // RFC 6191: a SYN above the old RCV.NXT (or with a newer timestamp) may reuse TIME-WAIT.
     let (mut a, mut b, id, sid) = connected_pair();
