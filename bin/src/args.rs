@@ -66,6 +66,26 @@ pub fn parse_workers(s: &str) -> Result<usize, String> {
     }
 }
 
+/// `on` or `off`.
+pub fn parse_on_off(s: &str) -> Result<bool, String> {
+    match s {
+        "on" => Ok(true),
+        "off" => Ok(false),
+        _ => Err("use on or off".into()),
+    }
+}
+
+/// A device queue count.
+pub fn parse_queues(s: &str) -> Result<usize, String> {
+    let max = netstack_runtime::config::device::tap::MAX_QUEUES;
+    match s.parse::<usize>() {
+        Ok(n) if (1..=max).contains(&n) => Ok(n),
+        _ => Err(format!(
+            "use a number from 1 to {max}, e.g. the number of cores"
+        )),
+    }
+}
+
 pub fn parse_level(s: &str) -> Result<log::LevelFilter, String> {
     s.parse()
         .map_err(|_| "use one of error, warn, info, debug, trace, off".to_string())

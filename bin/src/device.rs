@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use netstack_runtime::config::device::host;
-use netstack_runtime::config::device::tap::{TapDevice, TunDevice};
+use netstack_runtime::config::device::tap::{TapDevice, TapOptions, TunDevice};
 use netstack_runtime::config::pcap::{CaptureDevice, LinkType, PcapWriter};
 use netstack_runtime::config::{Device, Ipv4Cidr};
 
@@ -23,6 +23,8 @@ pub struct DeviceOptions {
     pub host_addr: Option<Ipv4Cidr>,
     pub mtu: Option<usize>,
     pub pcap: Option<PathBuf>,
+    /// Offloads and queues.
+    pub tap: TapOptions,
 }
 
 pub struct OpenedDevice {
@@ -39,11 +41,11 @@ pub struct OpenedDevice {
 /// address for it; an existing device's addresses are left alone.
 pub fn open(o: &DeviceOptions) -> io::Result<OpenedDevice> {
     let (device, created): (Arc<dyn Device>, bool) = if o.tun {
-        let d = TunDevice::open(&o.name)?;
+        let d = TunDevice::open_with(&o.name, &o.tap)?;
         let c = d.created();
         (Arc::new(d), c)
     } else {
-        let d = TapDevice::open(&o.name)?;
+        let d = TapDevice::open_with(&o.name, &o.tap)?;
         let c = d.created();
         (Arc::new(d), c)
     };

@@ -14,6 +14,7 @@ use netstack_runtime::{Stack, StackHandle, StackStats};
 
 use crate::args::{parse_cidr, parse_ifname, parse_ip, parse_level, parse_mac};
 use crate::device::{self, default_host_addr, DeviceOptions};
+use netstack_runtime::config::device::tap::TapOptions;
 
 /// The TAP a tool attaches to unless told otherwise: not netstackd's `tap0`, so a tool can run
 /// beside it.
@@ -123,6 +124,8 @@ pub fn start_stack(d: &DeviceArgs) -> io::Result<Stack> {
         host_addr: d.host_addr,
         mtu: None,
         pcap: d.pcap.clone(),
+        // A tool moves little data: plain frames.
+        tap: TapOptions::plain(),
     })?;
     let mut builder = Stack::builder(opened.device, d.addr).workers(1, 1);
     if let Some(gw) = d.gateway {

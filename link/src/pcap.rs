@@ -118,7 +118,19 @@ pub struct CaptureDevice<D: Device, W: Write + Send = BufWriter<File>> {
 }
 
 impl<D: Device, W: Write + Send> CaptureDevice<D, W> {
+    /// Records what `inner` reads and writes. With offloads (a virtio-net header) the frames
+    /// are recorded as the stack and the kernel exchange them, without the header: a large TCP
+    /// segment is one record of up to 64 KiB (the wire carries it cut into MSS-sized
+    /// segments), and a TCP checksum the device completes shows as wrong.
     pub fn new(inner: D, writer: PcapWriter<W>) -> Self {
+        if inner.offloads().vnet_header {
+            log::warn!(
+                "{}: offloads are on: the capture records large TCP segments whole (up to 64 KiB) \
+                 with partial checksums, not the MSS-sized segments on the wire; run with \
+                 offloads off for a capture of the wire",
+                inner.name()
+            );
+        }
         Self {
             inner,
             writer: Mutex::new(writer),
@@ -141,8 +153,10 @@ impl<D: Device, W: Write + Send> CaptureDevice<D, W> {
 
     fn record<'a>(&self, frames: impl IntoIterator<Item = &'a [u8]>) {
         let now = SystemTime::now();
+        let skip = self.inner.offloads().header_len();
         let mut writer = self.writer.lock();
         for frame in frames {
+            let frame = frame.get(skip..).unwrap_or_default();
             if let Err(e) = writer.write_frame(now, frame) {
                 // Only the first error is logged: a full disk would otherwise flood the log.
                 if self.write_errors.fetch_add(1, Ordering::Relaxed) == 0 {
@@ -152,6 +166,18 @@ impl<D: Device, W: Write + Send> CaptureDevice<D, W> {
                     );
                 }
             }
+        }
+    }
+}
+
+impl<D: Device, W: Write + Send> CaptureDevice<D, W> {
+    /// Records frames just read; with none (idle), pushes buffered records out so a live
+    /// reader of the file sees them.
+    fn record_received(&self, frames: &[Vec<u8>]) {
+        if !frames.is_empty() {
+            self.record(frames.iter().map(Vec::as_slice));
+        } else if let Err(e) = self.flush() {
+            log::debug!("{}: flushing capture: {e}", self.name());
         }
     }
 }
@@ -177,12 +203,20 @@ impl<D: Device, W: Write + Send> Device for CaptureDevice<D, W> {
     ) -> io::Result<usize> {
         let start = out.len();
         let n = self.inner.recv_batch(out, max, timeout)?;
-        if n > 0 {
-            self.record(out.iter().skip(start).map(Vec::as_slice));
-        } else if let Err(e) = self.flush() {
-            // Idle: push buffered records out so a live reader of the file sees them.
-            log::debug!("{}: flushing capture: {e}", self.name());
-        }
+        self.record_received(&out[start..]);
+        Ok(n)
+    }
+
+    fn recv_batch_from(
+        &self,
+        queue: usize,
+        out: &mut Vec<Vec<u8>>,
+        max: usize,
+        timeout: Duration,
+    ) -> io::Result<usize> {
+        let start = out.len();
+        let n = self.inner.recv_batch_from(queue, out, max, timeout)?;
+        self.record_received(&out[start..]);
         Ok(n)
     }
 
@@ -190,6 +224,14 @@ impl<D: Device, W: Write + Send> Device for CaptureDevice<D, W> {
         self.inner.send(frame)?;
         self.record([frame]);
         Ok(())
+    }
+
+    fn offloads(&self) -> crate::device::Offloads {
+        self.inner.offloads()
+    }
+
+    fn queues(&self) -> usize {
+        self.inner.queues()
     }
 
     fn set_frame_pool(&self, pool: std::sync::Arc<crate::device::FramePool>) {

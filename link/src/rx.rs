@@ -41,6 +41,10 @@ pub enum RxDrop {
     /// ARP that is not a well-formed Ethernet/IPv4 request or reply.
     #[error("bad ARP packet: {0}")]
     BadArp(WireError),
+    /// A virtio-net header (offloading devices) that is short or that names a GSO type this
+    /// stack cannot take (IPv6, UDP).
+    #[error("bad or unsupported virtio-net header: {0}")]
+    BadVnetHeader(WireError),
 }
 
 /// Classifies one received Ethernet frame for a stack whose MAC is `our_mac`.
@@ -86,6 +90,12 @@ pub struct LinkStats {
     pub rx_ipv6: u64,
     pub rx_unknown_ethertype: u64,
     pub rx_bad_arp: u64,
+    pub rx_bad_vnet_header: u64,
+
+    /// Offloading devices: frames read that were coalesced TCP segments (GSO frames), and
+    /// frames written as large TCP segments for the device to cut up.
+    pub rx_coalesced: u64,
+    pub tx_segmentation_offloaded: u64,
 
     /// ARP traffic, counted by the neighbor cache.
     pub arp_requests_in: u64,
@@ -118,6 +128,7 @@ impl LinkStats {
             RxDrop::Ipv6 => &mut self.rx_ipv6,
             RxDrop::UnknownEtherType(_) => &mut self.rx_unknown_ethertype,
             RxDrop::BadArp(_) => &mut self.rx_bad_arp,
+            RxDrop::BadVnetHeader(_) => &mut self.rx_bad_vnet_header,
         };
         *counter += 1;
     }
@@ -158,10 +169,11 @@ impl LinkStats {
             + self.rx_ipv6
             + self.rx_unknown_ethertype
             + self.rx_bad_arp
+            + self.rx_bad_vnet_header
     }
 
     /// The counters' names, in declaration order (what `for_each` reports).
-    pub const NAMES: [&'static str; 23] = [
+    pub const NAMES: [&'static str; 26] = [
         "frames_in",
         "frames_out",
         "bytes_in",
@@ -174,6 +186,9 @@ impl LinkStats {
         "rx_ipv6",
         "rx_unknown_ethertype",
         "rx_bad_arp",
+        "rx_bad_vnet_header",
+        "rx_coalesced",
+        "tx_segmentation_offloaded",
         "arp_requests_in",
         "arp_replies_in",
         "arp_requests_out",
@@ -189,7 +204,7 @@ impl LinkStats {
 
     /// Every counter, in the order of [`LinkStats::NAMES`]. The exhaustive destructuring
     /// makes a new field a compile error here until it is listed.
-    fn fields_mut(&mut self) -> [&mut u64; 23] {
+    fn fields_mut(&mut self) -> [&mut u64; 26] {
         let LinkStats {
             frames_in,
             frames_out,
@@ -203,6 +218,9 @@ impl LinkStats {
             rx_ipv6,
             rx_unknown_ethertype,
             rx_bad_arp,
+            rx_bad_vnet_header,
+            rx_coalesced,
+            tx_segmentation_offloaded,
             arp_requests_in,
             arp_replies_in,
             arp_requests_out,
@@ -228,6 +246,9 @@ impl LinkStats {
             rx_ipv6,
             rx_unknown_ethertype,
             rx_bad_arp,
+            rx_bad_vnet_header,
+            rx_coalesced,
+            tx_segmentation_offloaded,
             arp_requests_in,
             arp_replies_in,
             arp_requests_out,

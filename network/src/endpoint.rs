@@ -95,6 +95,9 @@ pub struct SendOptions {
     /// Set DF: a datagram larger than the MTU then fails with `MessageTooLong`.
     pub dont_frag: bool,
     pub dscp_ecn: u8,
+    /// `send_in_place` only: the device cuts this TCP datagram into segments that fit the MTU
+    /// (segmentation offload), so it may be larger than the MTU, up to 65535 bytes.
+    pub segmentation_offload: bool,
 }
 
 /// Why `send` built nothing (each counted in `Ipv4Stats`).
@@ -683,7 +686,7 @@ impl Ipv4Endpoint {
             return Err(SendError::PayloadTooLarge);
         }
         let (hop, repr) = self.header(dst, protocol, packet.len() - HEADER_LEN, true, opts)?;
-        if packet.len() > self.config.mtu {
+        if packet.len() > self.config.mtu && !opts.segmentation_offload {
             self.stats.tx_message_too_long += 1;
             return Err(SendError::MessageTooLong {
                 mtu: self.config.mtu,

@@ -14,10 +14,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use netstack_link::device::{Device, Medium};
-use netstack_link::wire::ethernet::{EtherType, EthernetFrame, EthernetRepr, MacAddr};
+use netstack_link::wire::ethernet::MacAddr;
 use netstack_link::LinkStats;
 use parking_lot::RwLock;
 
+use crate::frame::Framer;
 use crate::msg::TxPacket;
 use crate::stats::RuntimeStats;
 
@@ -26,15 +27,15 @@ pub(crate) const SNAPSHOT_TTL: Duration = Duration::from_secs(1);
 
 pub(crate) struct DirectTx {
     device: Arc<dyn Device>,
-    mac: MacAddr,
+    framer: Framer,
     neighbors: RwLock<HashMap<Ipv4Addr, (MacAddr, Instant)>>,
 }
 
 impl DirectTx {
     pub fn new(device: Arc<dyn Device>, mac: MacAddr) -> Self {
         Self {
+            framer: Framer::new(&*device, mac),
             device,
-            mac,
             neighbors: RwLock::new(HashMap::new()),
         }
     }
@@ -67,7 +68,7 @@ impl DirectTx {
     }
 
     /// Writes the packets whose next hop is known (framing in place when a packet has room
-    /// for the Ethernet header in front, else in `scratch`), hands each written packet's buffer
+    /// for the link headers in front, else in `scratch`; see `frame`), hands each written packet's buffer
     /// to `sent`, and leaves the others in `packets` (for link TX). Counts what it wrote in
     /// `link` and `runtime`.
     pub fn send_all(
@@ -82,39 +83,21 @@ impl DirectTx {
         let ip = self.device.medium() == Medium::Ip;
         // In place: `packets` keeps its capacity for the caller's next batch.
         packets.retain_mut(|p| {
-            let result = if ip {
-                self.device.send(p.datagram())
+            let dst = if ip {
+                MacAddr::ZERO
             } else {
-                let Some(mac) = self.lookup(p.next_hop, now) else {
-                    return true;
-                };
-                let eth = EthernetRepr {
-                    src: self.mac,
-                    dst: mac,
-                    ethertype: EtherType::Ipv4,
-                };
-                if p.offset >= EthernetRepr::HEADER_LEN {
-                    let start = p.offset - EthernetRepr::HEADER_LEN;
-                    if let Ok(mut f) = EthernetFrame::new_checked(&mut p.packet[start..]) {
-                        eth.emit(&mut f);
-                    }
-                    self.device.send(&p.packet[start..])
-                } else {
-                    scratch.clear();
-                    scratch.resize(EthernetRepr::HEADER_LEN, 0);
-                    if let Ok(mut f) = EthernetFrame::new_checked(&mut scratch[..]) {
-                        eth.emit(&mut f);
-                    }
-                    scratch.extend_from_slice(p.datagram());
-                    self.device.send(scratch)
+                match self.lookup(p.next_hop, now) {
+                    Some(mac) => mac,
+                    None => return true,
                 }
             };
-            match result {
-                Ok(()) => {
+            match self.framer.send(&*self.device, p, dst, scratch) {
+                Ok(len) => {
                     runtime.tx_frames += 1;
-                    let len =
-                        p.packet.len() - p.offset + if ip { 0 } else { EthernetRepr::HEADER_LEN };
                     link.record_out(len);
+                    if p.offload.segmented() {
+                        link.tx_segmentation_offloaded += 1;
+                    }
                 }
                 Err(e) => {
                     runtime.tx_device_errors += 1;

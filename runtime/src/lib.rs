@@ -33,6 +33,7 @@
 
 mod actor;
 mod direct;
+mod frame;
 mod link_rx;
 mod link_tx;
 mod msg;

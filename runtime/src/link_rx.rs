@@ -15,7 +15,9 @@ use crossbeam_channel::{Sender, TrySendError};
 use netstack_link::device::{Device, Medium};
 use netstack_link::rx::{classify, Inbound, RxDrop};
 use netstack_link::wire::ethernet::{EthernetRepr, MacAddr};
+use netstack_link::wire::vnet::{VnetChecksum, VnetGso, VnetHeader, VnetRepr};
 use netstack_link::LinkStats;
+use netstack_transport::Checksum;
 
 use crate::msg::{NetMsg, RxPacket, TxMsg, RX_BATCH};
 use crate::shard::Sharder;
@@ -24,6 +26,8 @@ use crate::POLL_INTERVAL;
 
 pub(crate) struct LinkRx {
     pub device: Arc<dyn Device>,
+    /// The device queue this thread reads (multi-queue devices have one thread per queue).
+    pub queue: usize,
     pub mac: MacAddr,
     pub sharder: Sharder,
     pub net: Vec<Sender<NetMsg>>,
@@ -40,7 +44,10 @@ impl LinkRx {
         let mut arp = Vec::new();
         while !self.stop.load(Ordering::Relaxed) {
             frames.clear();
-            match self.device.recv_batch(&mut frames, RX_BATCH, POLL_INTERVAL) {
+            match self
+                .device
+                .recv_batch_from(self.queue, &mut frames, RX_BATCH, POLL_INTERVAL)
+            {
                 Ok(0) => continue,
                 Ok(_) => {}
                 Err(e) => {
@@ -54,33 +61,51 @@ impl LinkRx {
                 }
             }
             self.stats.runtime.rx_frames += frames.len() as u64;
+            let vnet = self.device.offloads().vnet_header;
             for frame in frames.drain(..) {
                 self.stats.layer.record_in(frame.len());
-                let offset = match self.device.medium() {
-                    // Bare IP: the version nibble says which protocol (we speak IPv4 only).
-                    Medium::Ip if frame.first().is_some_and(|b| b >> 4 == 6) => {
-                        self.stats.layer.record_drop(RxDrop::Ipv6);
-                        continue;
-                    }
-                    Medium::Ip => 0,
-                    Medium::Ethernet => match classify(self.mac, &frame) {
-                        Ok(Inbound::Ipv4(_)) => EthernetRepr::HEADER_LEN,
-                        Ok(Inbound::Arp(repr)) => {
-                            arp.push(repr);
-                            continue;
-                        }
+                let (start, checksum) = if vnet {
+                    match self.vnet_header(&frame) {
+                        Ok(v) => v,
                         Err(reason) => {
                             self.stats.layer.record_drop(reason);
                             continue;
                         }
-                    },
+                    }
+                } else {
+                    (0, Checksum::Verify)
                 };
+                let body = &frame[start..];
+                let offset = start
+                    + match self.device.medium() {
+                        // Bare IP: the version nibble says which protocol (we speak IPv4 only).
+                        Medium::Ip if body.first().is_some_and(|b| b >> 4 == 6) => {
+                            self.stats.layer.record_drop(RxDrop::Ipv6);
+                            continue;
+                        }
+                        Medium::Ip => 0,
+                        Medium::Ethernet => match classify(self.mac, body) {
+                            Ok(Inbound::Ipv4(_)) => EthernetRepr::HEADER_LEN,
+                            Ok(Inbound::Arp(repr)) => {
+                                arp.push(repr);
+                                continue;
+                            }
+                            Err(reason) => {
+                                self.stats.layer.record_drop(reason);
+                                continue;
+                            }
+                        },
+                    };
                 if self.intake_closed.load(Ordering::Relaxed) {
                     self.stats.runtime.rx_dropped_shutting_down += 1;
                     continue;
                 }
                 let w = self.sharder.network_worker(&frame[offset..]);
-                batches[w].push(RxPacket { frame, offset });
+                batches[w].push(RxPacket {
+                    frame,
+                    offset,
+                    checksum,
+                });
             }
             for (w, batch) in batches.iter_mut().enumerate() {
                 if batch.is_empty() {
@@ -102,5 +127,28 @@ impl LinkRx {
             self.stats.publish();
         }
         self.stats.publish();
+    }
+
+    /// An offloading device's frame: where the frame proper starts, and whether its transport
+    /// checksum is still to be verified. A partial checksum (`NEEDS_CSUM`, from a sender on
+    /// this host) or one the kernel checked (`DATA_VALID`) is not verified again.
+    fn vnet_header(&mut self, frame: &[u8]) -> Result<(usize, Checksum), RxDrop> {
+        let repr = VnetHeader::new_checked(frame)
+            .and_then(|h| VnetRepr::parse(&h))
+            .map_err(RxDrop::BadVnetHeader)?;
+        match repr.gso {
+            VnetGso::None => {}
+            VnetGso::TcpV4 { .. } => self.stats.layer.rx_coalesced += 1,
+            VnetGso::TcpV6 { .. } | VnetGso::Udp { .. } => {
+                return Err(RxDrop::BadVnetHeader(
+                    netstack_link::WireError::VnetUnsupportedGso,
+                ))
+            }
+        }
+        let checksum = match repr.checksum {
+            VnetChecksum::Unknown => Checksum::Verify,
+            VnetChecksum::Partial { .. } | VnetChecksum::Valid => Checksum::Ignore,
+        };
+        Ok((VnetHeader::<&[u8]>::LEN, checksum))
     }
 }

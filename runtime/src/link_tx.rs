@@ -15,12 +15,13 @@ use crossbeam_channel::{Receiver, Sender};
 use netstack_link::device::{Device, Medium};
 use netstack_link::neighbor::{NeighborCache, Resolve};
 use netstack_link::wire::arp::ArpRepr;
-use netstack_link::wire::ethernet::{EtherType, EthernetFrame, EthernetRepr, MacAddr};
+use netstack_link::wire::ethernet::{EtherType, MacAddr};
 use netstack_link::LinkStats;
 
 use crate::actor::{self, Actor};
 use crate::direct::DirectTx;
-use crate::msg::{NetMsg, TxMsg, TxPacket};
+use crate::frame::Framer;
+use crate::msg::{NetMsg, TxMsg, TxOffload, TxPacket};
 use crate::stats::Published;
 
 /// How long link TX stays up after a stop for packets still waiting for ARP.
@@ -31,10 +32,10 @@ const DRAIN_LIMIT: usize = 256;
 
 pub(crate) struct LinkTx {
     pub device: Arc<dyn Device>,
-    pub mac: MacAddr,
+    framer: Framer,
     /// Destinations that need no resolution: the limited and the subnet broadcast.
     pub broadcast: [Ipv4Addr; 2],
-    pub neighbors: NeighborCache<Vec<u8>>,
+    pub neighbors: NeighborCache<TxPacket>,
     pub rx: Receiver<TxMsg>,
     /// Where to report packets that failed resolution (any network worker will do).
     pub net: Sender<NetMsg>,
@@ -53,7 +54,7 @@ impl LinkTx {
         device: Arc<dyn Device>,
         mac: MacAddr,
         broadcast: [Ipv4Addr; 2],
-        neighbors: NeighborCache<Vec<u8>>,
+        neighbors: NeighborCache<TxPacket>,
         rx: Receiver<TxMsg>,
         net: Sender<NetMsg>,
         stop: Arc<AtomicBool>,
@@ -61,8 +62,8 @@ impl LinkTx {
         direct: Arc<DirectTx>,
     ) -> Self {
         Self {
+            framer: Framer::new(&*device, mac),
             device,
-            mac,
             broadcast,
             neighbors,
             rx,
@@ -134,8 +135,8 @@ impl Actor for LinkTx {
                     if let Some(reply) = out.reply {
                         self.send_arp(&reply);
                     }
-                    for (mac, packet) in out.released {
-                        self.write_ipv4(mac, &packet);
+                    for (mac, mut packet) in out.released {
+                        self.write_packet(mac, &mut packet);
                     }
                 }
             }
@@ -157,29 +158,30 @@ impl LinkTx {
             self.stats.runtime.tx_host_unreachable += out.failed.len() as u64;
             if !out.failed.is_empty() {
                 // Rare: one message; a full queue drops the reports (the senders time out).
-                let packets = out.failed.into_iter().map(|(_, p)| p).collect();
+                let packets = out
+                    .failed
+                    .into_iter()
+                    .map(|(_, p)| p.into_datagram())
+                    .collect();
                 let _ = self.net.try_send(NetMsg::Unreachable(packets));
             }
         }
     }
 
-    fn send_packet(&mut self, p: TxPacket) {
+    fn send_packet(&mut self, mut p: TxPacket) {
         if self.device.medium() == Medium::Ip {
-            self.write_raw(p.datagram());
+            self.write_packet(MacAddr::ZERO, &mut p);
             return;
         }
         if self.broadcast.contains(&p.next_hop) {
-            self.write_ipv4(MacAddr::BROADCAST, p.datagram());
+            self.write_packet(MacAddr::BROADCAST, &mut p);
             return;
         }
         let next_hop = p.next_hop;
-        match self
-            .neighbors
-            .resolve(Instant::now(), next_hop, p.into_datagram())
-        {
-            Resolve::Ready(mac, packet) => {
+        match self.neighbors.resolve(Instant::now(), next_hop, p) {
+            Resolve::Ready(mac, mut packet) => {
                 self.direct.publish(next_hop, mac, Instant::now());
-                self.write_ipv4(mac, &packet)
+                self.write_packet(mac, &mut packet)
             }
             Resolve::Queued { request } => {
                 if let Some(req) = request {
@@ -193,36 +195,32 @@ impl LinkTx {
 
     fn send_arp(&mut self, repr: &ArpRepr) {
         let eth = repr.ethernet_repr();
-        self.write_frame(eth, &repr.to_bytes());
+        let r = self.framer.send_copy(
+            &*self.device,
+            eth.dst,
+            EtherType::Arp,
+            &repr.to_bytes(),
+            TxOffload::None,
+            &mut self.scratch,
+        );
+        self.count(r, false);
     }
 
-    fn write_ipv4(&mut self, dst: MacAddr, packet: &[u8]) {
-        let eth = EthernetRepr {
-            src: self.mac,
-            dst,
-            ethertype: EtherType::Ipv4,
-        };
-        self.write_frame(eth, packet);
+    /// Frames and writes one datagram (in place when it has room, else in the scratch buffer:
+    /// no allocation per packet, at most one copy).
+    fn write_packet(&mut self, dst: MacAddr, p: &mut TxPacket) {
+        let r = self.framer.send(&*self.device, p, dst, &mut self.scratch);
+        self.count(r, p.offload.segmented());
     }
 
-    /// Frames `payload` in the reused scratch buffer: no allocation per packet, one copy.
-    fn write_frame(&mut self, eth: EthernetRepr, payload: &[u8]) {
-        let mut buf = std::mem::take(&mut self.scratch);
-        buf.clear();
-        buf.resize(EthernetRepr::HEADER_LEN, 0);
-        if let Ok(mut frame) = EthernetFrame::new_checked(&mut buf[..]) {
-            eth.emit(&mut frame);
-        }
-        buf.extend_from_slice(payload);
-        self.write_raw(&buf);
-        self.scratch = buf;
-    }
-
-    fn write_raw(&mut self, frame: &[u8]) {
-        match self.device.send(frame) {
-            Ok(()) => {
+    fn count(&mut self, r: std::io::Result<usize>, segmented: bool) {
+        match r {
+            Ok(len) => {
                 self.stats.runtime.tx_frames += 1;
-                self.stats.layer.record_out(frame.len());
+                self.stats.layer.record_out(len);
+                if segmented {
+                    self.stats.layer.tx_segmentation_offloaded += 1;
+                }
             }
             Err(e) => {
                 self.stats.runtime.tx_device_errors += 1;

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use crossbeam_channel::Sender;
 use netstack_transport::tcp::FourTuple;
 use netstack_transport::tcp::{ConnId, SocketOptions, TcpError};
+use netstack_transport::Checksum;
 use std::ops::Range;
 
 use netstack_link::wire::arp::ArpRepr;
@@ -29,6 +30,8 @@ pub(crate) const TX_QUEUE: usize = 1024;
 pub(crate) struct RxPacket {
     pub frame: Vec<u8>,
     pub offset: usize,
+    /// `Ignore` when the device vouched for the transport checksum (see `Offloads`).
+    pub checksum: Checksum,
 }
 
 impl RxPacket {
@@ -44,6 +47,31 @@ pub(crate) struct TxPacket {
     pub next_hop: Ipv4Addr,
     pub packet: Vec<u8>,
     pub offset: usize,
+    /// What an offloading device is asked to finish (see `frame`).
+    pub offload: TxOffload,
+}
+
+/// What the device finishes for a datagram (devices with a virtio-net header only).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) enum TxOffload {
+    /// Nothing: the datagram is complete.
+    #[default]
+    None,
+    /// A TCP segment whose checksum is partial; with `segment_size`, a large segment the device
+    /// cuts into pieces of that much payload.
+    Tcp { segment_size: Option<u16> },
+}
+
+impl TxOffload {
+    /// A large segment the device cuts up.
+    pub fn segmented(&self) -> bool {
+        matches!(
+            self,
+            TxOffload::Tcp {
+                segment_size: Some(_)
+            }
+        )
+    }
 }
 
 impl TxPacket {
@@ -65,6 +93,7 @@ impl TxPacket {
             next_hop,
             packet,
             offset: 0,
+            offload: TxOffload::None,
         })
     }
 }
@@ -93,6 +122,8 @@ pub(crate) struct Delivery {
     pub ip_offset: Option<usize>,
     /// The transport header and data within `buf`.
     pub payload: Range<usize>,
+    /// Whether the transport checksum is still to be verified.
+    pub checksum: Checksum,
 }
 
 pub(crate) enum TransportMsg {

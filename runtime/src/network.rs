@@ -19,6 +19,8 @@ use netstack_network::wire::ipv4::Ipv4Repr;
 use netstack_network::wire::IpProtocol;
 
 use crate::actor::{self, Actor};
+use netstack_transport::Checksum;
+
 use crate::msg::{Delivery, NetMsg, RxPacket, TransportMsg, TxMsg, TxPacket};
 use crate::ping::EchoRegistry;
 use crate::shard::Sharder;
@@ -128,12 +130,15 @@ impl NetworkWorker {
                         ip_offset: Some(p.offset),
                         payload: p.offset + r.start..p.offset + r.end,
                         buf: p.frame,
+                        checksum: p.checksum,
                     },
                     Payload::Owned(buf) => Delivery {
                         header,
                         ip_offset: None,
                         payload: 0..buf.len(),
                         buf,
+                        // A reassembled datagram was never offloaded.
+                        checksum: Checksum::Verify,
                     },
                 };
                 let w = self.owner(&header, &d.buf[d.payload.clone()], true);

@@ -8,6 +8,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::Sender;
+use netstack_link::device::tap::MAX_OFFLOAD_PACKET;
 use netstack_link::device::{Device, FramePool, Medium};
 use netstack_link::neighbor::{NeighborCache, NeighborConfig};
 use netstack_link::wire::ethernet::MacAddr;
@@ -570,24 +571,29 @@ impl Stack {
         {
             let (stats, slot) = Published::new();
             transport_slots.push(slot);
+            let offloads = device.offloads();
             let tcp_config = TcpConfig {
                 // IPv4 and TCP headers without options (RFC 9293 §3.7.1).
                 mss: u16::try_from(mtu.saturating_sub(40)).unwrap_or(u16::MAX),
                 send_buffer: config.tcp_send_buffer,
                 recv_buffer: config.tcp_recv_buffer,
+                // The device cuts large segments: up to a 64 KiB datagram with the largest
+                // IPv4 and TCP headers.
+                segment_offload: if offloads.tso4 && offloads.tx_checksum {
+                    MAX_OFFLOAD_PACKET - 120
+                } else {
+                    0
+                },
                 ..TcpConfig::default()
             };
             let mut tcp = Endpoint::new(tcp_config, tcp_secret);
-            // Room for the IPv4 header and, on Ethernet, the frame header: segments become
-            // datagrams and frames in place.
+            // Room for the IPv4 header and the link's headers (a virtio-net header and, on
+            // Ethernet, the frame header): segments become datagrams and frames in place.
             tcp.set_headroom(
                 netstack_network::wire::ipv4::HEADER_LEN
-                    + if device.medium() == Medium::Ethernet {
-                        netstack_link::wire::ethernet::EthernetRepr::HEADER_LEN
-                    } else {
-                        0
-                    },
+                    + crate::frame::Framer::new(&*device, config.mac).headroom(),
             );
+            tcp.set_checksum_offload(offloads.tx_checksum);
             let w = TransportWorker {
                 index: i,
                 tcp,
@@ -614,29 +620,37 @@ impl Stack {
 
         let rx_stop = Arc::new(AtomicBool::new(false));
         let intake_closed = Arc::new(AtomicBool::new(false));
-        let (rx_stats, slot) = Published::new();
-        link_slots.push(slot);
-        let link_rx = LinkRx {
-            device: device.clone(),
-            mac: config.mac,
-            sharder,
-            net: net_senders.clone(),
-            tx: tx_send,
-            stop: rx_stop.clone(),
-            intake_closed: intake_closed.clone(),
-            stats: rx_stats,
-        };
-        let rx_actor = spawn("link-rx".into(), move || link_rx.run())?;
+        // One receiving thread per device queue.
+        let mut rx_actors = Vec::new();
+        for queue in 0..device.queues() {
+            let (rx_stats, slot) = Published::new();
+            link_slots.push(slot);
+            let link_rx = LinkRx {
+                device: device.clone(),
+                queue,
+                mac: config.mac,
+                sharder: sharder.clone(),
+                net: net_senders.clone(),
+                tx: tx_send.clone(),
+                stop: rx_stop.clone(),
+                intake_closed: intake_closed.clone(),
+                stats: rx_stats,
+            };
+            rx_actors.push(spawn(format!("link-rx-{queue}"), move || link_rx.run())?);
+        }
 
         log::info!(
-            "stack up on {} ({:?}): {} mac {} mtu {} workers net={} transport={}",
+            "stack up on {} ({:?}): {} mac {} mtu {} workers net={} transport={} queues={} \
+             offloads: {}",
             device.name(),
             device.medium(),
             config.addr,
             config.mac,
             mtu,
             config.network_workers,
-            config.transport_workers
+            config.transport_workers,
+            device.queues(),
+            device.offloads()
         );
         if device.medium() == Medium::Ip {
             log::debug!("{} carries bare IP: no Ethernet, no ARP", device.name());
@@ -657,7 +671,7 @@ impl Stack {
                 (net_stop, net_workers),
                 (transport_stop, transport_workers),
                 (tx_stop, vec![tx_actor]),
-                (rx_stop, vec![rx_actor]),
+                (rx_stop, rx_actors),
             ],
         })
     }

@@ -38,7 +38,7 @@ use netstack_transport::tcp::{
 };
 use netstack_transport::udp::{self, Input, SocketTable, UdpStats};
 
-use crate::msg::{Delivery, TcpCmd, TransportMsg, TxMsg, TxPacket};
+use crate::msg::{Delivery, TcpCmd, TransportMsg, TxMsg, TxOffload, TxPacket};
 use crate::stack::Shared;
 use crate::stats::Published;
 use crate::tcp::{ConnShared, ListenerShared, TcpInfo};
@@ -216,7 +216,13 @@ impl TransportWorker {
                         }
                         IpProtocol::Tcp => {
                             let seg = &d.buf[d.payload.clone()];
-                            self.tcp.on_segment(now, d.header.src, d.header.dst, seg);
+                            self.tcp.on_segment_with(
+                                now,
+                                d.header.src,
+                                d.header.dst,
+                                seg,
+                                d.checksum,
+                            );
                             // TCP copied what it keeps: the frame goes back to the pool.
                             self.frames.give(d.buf);
                         }
@@ -337,7 +343,15 @@ impl TransportWorker {
             let opts = SendOptions {
                 dont_frag: true,
                 ttl: t.ttl,
+                segmentation_offload: t.segment_size.is_some(),
                 ..SendOptions::default()
+            };
+            let offload = if t.checksum_partial {
+                TxOffload::Tcp {
+                    segment_size: t.segment_size,
+                }
+            } else {
+                TxOffload::None
             };
             // Segments come with room for the IPv4 and Ethernet headers: the datagram and then
             // the frame are written in place around them.
@@ -350,6 +364,7 @@ impl TransportWorker {
                             next_hop,
                             packet: t.bytes,
                             offset,
+                            offload,
                         })
                     }),
                 None => self
@@ -426,7 +441,13 @@ impl TransportWorker {
     /// A received UDP datagram: the sans-IO endpoint decides, the worker queues or answers.
     fn udp_input(&mut self, now: Instant, d: Delivery, table: &SocketTable<Arc<SocketInner>>) {
         let bytes = &d.buf[d.payload.clone()];
-        match udp::receive(table, &d.header, bytes, &mut self.stats.layer.udp) {
+        match udp::receive(
+            table,
+            &d.header,
+            bytes,
+            d.checksum,
+            &mut self.stats.layer.udp,
+        ) {
             Input::Deliver {
                 socket,
                 from,

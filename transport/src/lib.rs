@@ -4,3 +4,5 @@
 pub mod ports;
 pub mod tcp;
 pub mod udp;
+
+pub use tcp::segment::Checksum;

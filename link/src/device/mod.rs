@@ -11,7 +11,7 @@ use std::time::Duration;
 
 pub use memory::{Impairments, MemoryDevice, MemoryLink, MemoryLinkConfig, MemoryStats};
 pub use pool::FramePool;
-pub use tap::{TapDevice, TunDevice};
+pub use tap::{TapDevice, TapOptions, TunDevice};
 
 /// What a device carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -21,6 +21,49 @@ pub enum Medium {
     Ethernet,
     /// Bare IP packets (TUN).
     Ip,
+}
+
+/// What a device does for the stack, settled when it was opened. With `vnet_header` every
+/// frame read or written starts with a virtio-net header ([`crate::wire::vnet`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Offloads {
+    /// Frames both ways start with a virtio-net header.
+    pub vnet_header: bool,
+    /// Send: a TCP or UDP checksum may be left partial (`NEEDS_CSUM`), the device completes it.
+    pub tx_checksum: bool,
+    /// Send: a TCP/IPv4 frame may be a large segment (`GSO_TCPV4`) of up to 64 KiB of IP
+    /// packet, which the device cuts into segments of the MSS given in the header.
+    pub tso4: bool,
+    /// Receive: frames may be coalesced TCP segments of up to 64 KiB of IP packet, with a
+    /// partial or verified checksum.
+    pub rx_coalesced: bool,
+}
+
+impl Offloads {
+    /// Bytes of virtio-net header in front of every frame.
+    pub fn header_len(&self) -> usize {
+        if self.vnet_header {
+            crate::wire::vnet::VnetHeader::<&[u8]>::LEN
+        } else {
+            0
+        }
+    }
+}
+
+impl std::fmt::Display for Offloads {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if !self.vnet_header {
+            return f.write_str("none");
+        }
+        let on = |b: bool| if b { "on" } else { "off" };
+        write!(
+            f,
+            "virtio-net header, tx checksum {}, TSO4 {}, rx checksum and coalescing {}",
+            on(self.tx_checksum),
+            on(self.tso4),
+            on(self.rx_coalesced)
+        )
+    }
 }
 
 /// A network device. Implementations are safe to call from one receiving thread and any number
@@ -43,8 +86,31 @@ pub trait Device: Send + Sync {
         timeout: Duration,
     ) -> io::Result<usize>;
 
-    /// Writes one frame (an Ethernet frame or, for `Medium::Ip`, an IP packet).
+    /// Like `recv_batch`, from one queue of a multi-queue device (one receiving thread per
+    /// queue). Devices with one queue read it whatever `queue` is.
+    fn recv_batch_from(
+        &self,
+        _queue: usize,
+        out: &mut Vec<Vec<u8>>,
+        max: usize,
+        timeout: Duration,
+    ) -> io::Result<usize> {
+        self.recv_batch(out, max, timeout)
+    }
+
+    /// Writes one frame (an Ethernet frame or, for `Medium::Ip`, an IP packet), behind a
+    /// virtio-net header when `offloads().vnet_header`.
     fn send(&self, frame: &[u8]) -> io::Result<()>;
+
+    /// The offloads negotiated when the device was opened (none by default).
+    fn offloads(&self) -> Offloads {
+        Offloads::default()
+    }
+
+    /// Receive queues, each read by its own thread through `recv_batch_from`.
+    fn queues(&self) -> usize {
+        1
+    }
 
     /// Gives the device a pool to take receive buffers from (see `pool`); devices that make
     /// their frames some other way ignore it.
@@ -73,8 +139,26 @@ impl<D: Device + ?Sized> Device for std::sync::Arc<D> {
         (**self).recv_batch(out, max, timeout)
     }
 
+    fn recv_batch_from(
+        &self,
+        queue: usize,
+        out: &mut Vec<Vec<u8>>,
+        max: usize,
+        timeout: Duration,
+    ) -> io::Result<usize> {
+        (**self).recv_batch_from(queue, out, max, timeout)
+    }
+
     fn send(&self, frame: &[u8]) -> io::Result<()> {
         (**self).send(frame)
+    }
+
+    fn offloads(&self) -> Offloads {
+        (**self).offloads()
+    }
+
+    fn queues(&self) -> usize {
+        (**self).queues()
     }
 
     fn set_frame_pool(&self, pool: std::sync::Arc<FramePool>) {

@@ -45,6 +45,24 @@ impl FramePool {
         }
     }
 
+    /// An empty buffer with room for at least `capacity` bytes, for a reader that fills the
+    /// spare capacity itself (no zero-filling of a 64 KiB buffer per frame).
+    pub fn take_empty(&self, capacity: usize) -> Vec<u8> {
+        let spare = self.free.lock().pop();
+        match spare {
+            Some(mut buf) => {
+                self.reused.fetch_add(1, Ordering::Relaxed);
+                buf.clear();
+                buf.reserve(capacity);
+                buf
+            }
+            None => {
+                self.allocated.fetch_add(1, Ordering::Relaxed);
+                Vec::with_capacity(capacity)
+            }
+        }
+    }
+
     /// Takes `buf` back for a later frame (or frees it when the pool is full).
     pub fn give(&self, buf: Vec<u8>) {
         let mut free = self.free.lock();

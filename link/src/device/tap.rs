@@ -1,24 +1,37 @@
 //! TAP (Ethernet frames) and TUN (bare IP packets) devices over /dev/net/tun, without the packet
 //! information header.
 //!
-//! Opening attaches to an existing device of that name or creates it. The descriptor is
+//! Opening attaches to an existing device of that name or creates it. The descriptors are
 //! non-blocking: `recv_batch` waits in `ppoll` for at most its timeout and then reads until the
 //! kernel has nothing more (EAGAIN) or the batch is full, so one wake-up drains a burst.
+//!
+//! With [`TapOptions::offload`] the device is opened with `IFF_VNET_HDR` and asks the kernel for
+//! checksum and TCP segmentation offload (`TUNSETOFFLOAD` with `TUN_F_CSUM | TUN_F_TSO4`, and
+//! `TUN_F_TSO_ECN` when offered): every frame then starts with a virtio-net header
+//! ([`crate::wire::vnet`]) both ways, frames read may be coalesced TCP segments of up to 64 KiB
+//! with a partial or verified checksum, and frames written may be large TCP segments the kernel
+//! cuts up. With [`TapOptions::queues`] above one the device is opened `IFF_MULTI_QUEUE` with one
+//! descriptor per queue: the kernel spreads flows across the queues, one receiving thread reads
+//! each, and each sending thread keeps to one queue.
 
+use std::cell::Cell;
 use std::io;
 use std::marker::PhantomData;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use super::{host, max_frame_len, Device, Medium};
+use super::{host, max_frame_len, Device, Medium, Offloads};
+use crate::wire::vnet::VnetHeader;
 
 /// Marker for the kind of device a [`TunTapDevice`] is.
 pub trait TunTapKind: Send + Sync + 'static {
     const MODE: tun_tap::Mode;
     const MEDIUM: Medium;
     const NAME: &'static str;
+    /// `IFF_TAP` or `IFF_TUN`.
+    const IFF: libc::c_int;
 }
 
 /// Ethernet frames.
@@ -33,12 +46,14 @@ impl TunTapKind for Tap {
     const MODE: tun_tap::Mode = tun_tap::Mode::Tap;
     const MEDIUM: Medium = Medium::Ethernet;
     const NAME: &'static str = "TAP";
+    const IFF: libc::c_int = libc::IFF_TAP;
 }
 
 impl TunTapKind for Tun {
     const MODE: tun_tap::Mode = tun_tap::Mode::Tun;
     const MEDIUM: Medium = Medium::Ip;
     const NAME: &'static str = "TUN";
+    const IFF: libc::c_int = libc::IFF_TUN;
 }
 
 /// A TAP device: Ethernet frames, `Medium::Ethernet`.
@@ -49,70 +64,126 @@ pub type TunDevice = TunTapDevice<Tun>;
 /// Room for one 802.1Q tag on top of the largest untagged frame, should the kernel send one.
 const READ_SLACK: usize = 4;
 
+/// The largest IP packet a coalesced or segmentation-offloaded frame carries.
+pub const MAX_OFFLOAD_PACKET: usize = 65535;
+
+/// Most queues a device is opened with (Linux allows 256 per TUN/TAP device).
+pub const MAX_QUEUES: usize = 16;
+
 const TUN_PATH: &str = "/dev/net/tun";
+
+/// How a TUN/TAP device is opened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TapOptions {
+    /// Ask for the virtio-net header and checksum/TSO offloads; when the kernel refuses them
+    /// the device is opened without (and says so in the log).
+    pub offload: bool,
+    /// Descriptors (queues), 1 to [`MAX_QUEUES`]; above one the device is multi-queue.
+    pub queues: usize,
+}
+
+impl Default for TapOptions {
+    /// Offloads on, one queue: what `netstackd` opens unless told otherwise.
+    fn default() -> Self {
+        TapOptions {
+            offload: true,
+            queues: 1,
+        }
+    }
+}
+
+impl TapOptions {
+    /// No offloads, one queue: plain frames, as [`TunTapDevice::open`] opens.
+    pub fn plain() -> Self {
+        TapOptions {
+            offload: false,
+            queues: 1,
+        }
+    }
+}
+
+/// One queue's descriptor.
+#[derive(Debug)]
+enum Queue {
+    /// Opened by the tun-tap crate (no offloads, one queue).
+    Iface(tun_tap::Iface),
+    /// Opened here with flags the crate does not offer.
+    Fd(OwnedFd),
+}
+
+impl AsRawFd for Queue {
+    fn as_raw_fd(&self) -> RawFd {
+        match self {
+            Queue::Iface(i) => i.as_raw_fd(),
+            Queue::Fd(f) => f.as_raw_fd(),
+        }
+    }
+}
 
 #[derive(Debug)]
 pub struct TunTapDevice<K: TunTapKind> {
-    iface: tun_tap::Iface,
+    queues: Vec<Queue>,
     name: String,
     mtu: AtomicUsize,
     created: bool,
+    offloads: Offloads,
     /// Where receive buffers come from, once the runtime gives a pool.
     pool: std::sync::OnceLock<std::sync::Arc<super::FramePool>>,
+    /// Hands each sending thread its queue.
+    next_tx_queue: AtomicUsize,
     kind: PhantomData<K>,
 }
 
 impl<K: TunTapKind> TunTapDevice<K> {
-    /// Attaches to the device `name`, creating it when it does not exist. Needs root or
-    /// CAP_NET_ADMIN.
+    /// Attaches to the device `name`, creating it when it does not exist: plain frames, one
+    /// queue ([`TapOptions::plain`]). Needs root or CAP_NET_ADMIN.
     pub fn open(name: &str) -> io::Result<Self> {
+        Self::open_with(name, &TapOptions::plain())
+    }
+
+    /// Attaches to the device `name` (creating it when it does not exist) with `opts`. Needs
+    /// root or CAP_NET_ADMIN. A multi-queue open of a device that exists without
+    /// `IFF_MULTI_QUEUE` (or the other way round) fails with `InvalidInput`.
+    pub fn open_with(name: &str, opts: &TapOptions) -> io::Result<Self> {
         host::validate_name(name)?;
+        if !(1..=MAX_QUEUES).contains(&opts.queues) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("{} queues for {name}: use 1 to {MAX_QUEUES}", opts.queues),
+            ));
+        }
         let existed = host::exists(name);
-        let missing_module = || {
-            io::Error::new(
-                io::ErrorKind::NotFound,
-                format!("{TUN_PATH} is missing: load the tun module (modprobe tun)"),
-            )
-        };
         if !Path::new(TUN_PATH).exists() {
             return Err(missing_module());
         }
-        let iface = tun_tap::Iface::without_packet_info(name, K::MODE).map_err(|e| {
-            match (e.kind(), e.raw_os_error()) {
-                (io::ErrorKind::PermissionDenied, _) => io::Error::new(
-                    io::ErrorKind::PermissionDenied,
-                    format!(
-                        "opening {TUN_PATH} for {} {name} needs root or CAP_NET_ADMIN: {e}",
-                        K::NAME
-                    ),
-                ),
-                (io::ErrorKind::NotFound, _) | (_, Some(libc::ENODEV)) => missing_module(),
-                (_, Some(libc::EBUSY)) => io::Error::new(
-                    e.kind(),
-                    format!("{name} is busy: another descriptor is attached to it: {e}"),
-                ),
-                (_, Some(libc::EINVAL)) => io::Error::new(
-                    io::ErrorKind::InvalidInput,
-                    format!("{name} exists but is not a {} device: {e}", K::NAME),
-                ),
-                _ => io::Error::new(e.kind(), format!("opening {} {name}: {e}", K::NAME)),
-            }
-        })?;
-        set_nonblocking(&iface)
-            .map_err(|e| io::Error::new(e.kind(), format!("set {name} non-blocking: {e}")))?;
-        let name = iface.name().to_string();
-        let mtu = host::mtu(&name)?;
+        let (queues, offloads) = if opts.offload || opts.queues > 1 {
+            open_raw::<K>(name, opts)?
+        } else {
+            let iface = tun_tap::Iface::without_packet_info(name, K::MODE)
+                .map_err(|e| open_error::<K>(name, e))?;
+            (vec![Queue::Iface(iface)], Offloads::default())
+        };
+        for q in &queues {
+            set_nonblocking(q.as_raw_fd())
+                .map_err(|e| io::Error::new(e.kind(), format!("set {name} non-blocking: {e}")))?;
+        }
+        let mtu = host::mtu(name)?;
         log::info!(
-            "{} {name}: {}, MTU {mtu}",
+            "{} {name}: {}, MTU {mtu}, {} queue{}, offloads: {}",
             K::NAME,
-            if existed { "attached" } else { "created" }
+            if existed { "attached" } else { "created" },
+            queues.len(),
+            if queues.len() == 1 { "" } else { "s" },
+            offloads,
         );
         Ok(Self {
-            iface,
-            name,
+            queues,
+            name: name.to_string(),
             mtu: AtomicUsize::new(mtu),
             created: !existed,
+            offloads,
             pool: std::sync::OnceLock::new(),
+            next_tx_queue: AtomicUsize::new(0),
             kind: PhantomData,
         })
     }
@@ -129,19 +200,21 @@ impl<K: TunTapKind> TunTapDevice<K> {
         Ok(mtu)
     }
 
-    /// Waits until the descriptor is readable or `timeout` passes; false on timeout.
-    fn wait_readable(&self, timeout: Duration) -> io::Result<bool> {
-        let mut pfd = libc::pollfd {
-            fd: self.iface.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        };
+    /// Waits until one of `fds` is readable or `timeout` passes; false on timeout.
+    fn wait_readable(fds: &mut [libc::pollfd], timeout: Duration) -> io::Result<bool> {
         let ts = libc::timespec {
             tv_sec: libc::time_t::try_from(timeout.as_secs()).unwrap_or(libc::time_t::MAX),
             tv_nsec: timeout.subsec_nanos() as libc::c_long,
         };
-        // SAFETY: one valid pollfd, a valid timespec and no signal mask.
-        let rc = unsafe { libc::ppoll(&mut pfd, 1, &ts, std::ptr::null()) };
+        // SAFETY: `fds` is a valid slice of pollfd, a valid timespec and no signal mask.
+        let rc = unsafe {
+            libc::ppoll(
+                fds.as_mut_ptr(),
+                fds.len() as libc::nfds_t,
+                &ts,
+                std::ptr::null(),
+            )
+        };
         if rc < 0 {
             let e = io::Error::last_os_error();
             // A signal ends the wait early; the caller sees a timeout and loops.
@@ -153,10 +226,192 @@ impl<K: TunTapKind> TunTapDevice<K> {
         }
         Ok(rc > 0)
     }
+
+    /// Reads from `fd` until EAGAIN or `max` frames.
+    fn drain(&self, fd: RawFd, out: &mut Vec<Vec<u8>>, max: usize) -> io::Result<usize> {
+        let len = self.read_len();
+        let mut appended = 0;
+        while appended < max {
+            let mut buf = match self.pool.get() {
+                Some(p) => p.take_empty(len),
+                None => Vec::with_capacity(len),
+            };
+            // SAFETY: reads at most the buffer's spare capacity into it; `set_len` below covers
+            // only what the kernel wrote.
+            let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.capacity()) };
+            if n >= 0 {
+                // SAFETY: the kernel initialized the first `n` bytes.
+                unsafe { buf.set_len(n as usize) };
+                out.push(buf);
+                appended += 1;
+                continue;
+            }
+            let e = io::Error::last_os_error();
+            if let Some(p) = self.pool.get() {
+                p.give(buf);
+            }
+            match e.kind() {
+                io::ErrorKind::WouldBlock => break,
+                io::ErrorKind::Interrupted => continue,
+                // Hand up what we have; the error will show again on the next call.
+                _ if appended > 0 => {
+                    log::debug!("{}: read error after {appended} frames: {e}", self.name);
+                    break;
+                }
+                _ => return Err(e),
+            }
+        }
+        Ok(appended)
+    }
+
+    /// Room for the largest frame the kernel may hand up.
+    fn read_len(&self) -> usize {
+        if self.offloads.rx_coalesced {
+            VnetHeader::<&[u8]>::LEN + max_frame_len(K::MEDIUM, MAX_OFFLOAD_PACKET) + READ_SLACK
+        } else {
+            self.offloads.header_len() + max_frame_len(K::MEDIUM, self.mtu()) + READ_SLACK
+        }
+    }
+
+    /// This thread's queue: each sending thread gets one, round robin, and keeps it.
+    fn tx_fd(&self) -> RawFd {
+        if self.queues.len() == 1 {
+            return self.queues[0].as_raw_fd();
+        }
+        thread_local!(static SLOT: Cell<Option<usize>> = const { Cell::new(None) });
+        let slot = SLOT.with(|s| {
+            *s.get().get_or_insert_with(|| {
+                let v = self.next_tx_queue.fetch_add(1, Ordering::Relaxed);
+                s.set(Some(v));
+                v
+            })
+        });
+        self.queues[slot % self.queues.len()].as_raw_fd()
+    }
 }
 
-fn set_nonblocking(iface: &tun_tap::Iface) -> io::Result<()> {
-    let fd = iface.as_raw_fd();
+fn missing_module() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::NotFound,
+        format!("{TUN_PATH} is missing: load the tun module (modprobe tun)"),
+    )
+}
+
+/// Names the cause of a failed open.
+fn open_error<K: TunTapKind>(name: &str, e: io::Error) -> io::Error {
+    match (e.kind(), e.raw_os_error()) {
+        (io::ErrorKind::PermissionDenied, _) => io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            format!(
+                "opening {TUN_PATH} for {} {name} needs root or CAP_NET_ADMIN: {e}",
+                K::NAME
+            ),
+        ),
+        (io::ErrorKind::NotFound, _) | (_, Some(libc::ENODEV)) => missing_module(),
+        (_, Some(libc::EBUSY)) => io::Error::new(
+            e.kind(),
+            format!("{name} is busy: another descriptor is attached to it: {e}"),
+        ),
+        (_, Some(libc::EINVAL)) => io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "{name} exists but is not a {} device with these flags (single- or \
+                 multi-queue as it was created): {e}",
+                K::NAME
+            ),
+        ),
+        _ => io::Error::new(e.kind(), format!("opening {} {name}: {e}", K::NAME)),
+    }
+}
+
+/// Opens `opts.queues` descriptors on `name` with `IFF_VNET_HDR` when offloads are asked for
+/// and `IFF_MULTI_QUEUE` for more than one queue, and negotiates the offloads on the first.
+fn open_raw<K: TunTapKind>(name: &str, opts: &TapOptions) -> io::Result<(Vec<Queue>, Offloads)> {
+    let mut flags = K::IFF | libc::IFF_NO_PI;
+    if opts.queues > 1 {
+        flags |= libc::IFF_MULTI_QUEUE;
+    }
+    let mut offloads = Offloads::default();
+    if opts.offload {
+        // SAFETY: TUNGETFEATURES writes one unsigned int.
+        let features = tun_fd()
+            .ok()
+            .and_then(|fd| {
+                let mut f: libc::c_uint = 0;
+                let rc = unsafe { libc::ioctl(fd.as_raw_fd(), libc::TUNGETFEATURES, &mut f) };
+                (rc == 0).then_some(f as libc::c_int)
+            })
+            .unwrap_or(0);
+        if features & libc::IFF_VNET_HDR != 0 {
+            flags |= libc::IFF_VNET_HDR;
+        } else {
+            log::warn!("{name}: the kernel offers no IFF_VNET_HDR; opening without offloads");
+        }
+    }
+    let mut queues = Vec::with_capacity(opts.queues);
+    for _ in 0..opts.queues {
+        let fd = tun_fd().map_err(|e| open_error::<K>(name, e))?;
+        set_iff(&fd, name, flags as libc::c_short).map_err(|e| open_error::<K>(name, e))?;
+        if flags & libc::IFF_VNET_HDR != 0 && queues.is_empty() {
+            offloads = negotiate(&fd, name);
+        }
+        queues.push(Queue::Fd(fd));
+    }
+    Ok((queues, offloads))
+}
+
+fn tun_fd() -> io::Result<OwnedFd> {
+    let path = c"/dev/net/tun";
+    // SAFETY: a valid C string; the descriptor returned is owned below.
+    let fd = unsafe { libc::open(path.as_ptr(), libc::O_RDWR | libc::O_CLOEXEC) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `fd` was just opened and nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// TUNSETIFF: attaches `fd` to `name` with `flags`.
+fn set_iff(fd: &OwnedFd, name: &str, flags: libc::c_short) -> io::Result<()> {
+    // SAFETY: an all-zero ifreq is valid.
+    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (d, s) in req.ifr_name.iter_mut().zip(name.bytes()) {
+        *d = s as libc::c_char;
+    }
+    req.ifr_ifru.ifru_flags = flags;
+    // SAFETY: TUNSETIFF reads (and writes back) one ifreq.
+    if unsafe { libc::ioctl(fd.as_raw_fd(), libc::TUNSETIFF, &mut req) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// TUNSETOFFLOAD: checksum and TSO4 (plus ECN when the kernel takes it). Without them the
+/// header stays but the kernel hands up only plain, fully checksummed frames.
+fn negotiate(fd: &OwnedFd, name: &str) -> Offloads {
+    let set = |bits: libc::c_uint| {
+        // SAFETY: TUNSETOFFLOAD takes the flags by value.
+        unsafe { libc::ioctl(fd.as_raw_fd(), libc::TUNSETOFFLOAD, bits as libc::c_ulong) == 0 }
+    };
+    let full = libc::TUN_F_CSUM | libc::TUN_F_TSO4;
+    let rx = if set(full | libc::TUN_F_TSO_ECN) || set(full) {
+        true
+    } else {
+        log::warn!(
+            "{name}: the kernel refused checksum and TSO4 offload ({}); frames come up whole",
+            io::Error::last_os_error()
+        );
+        false
+    };
+    Offloads {
+        vnet_header: true,
+        tx_checksum: true,
+        tso4: true,
+        rx_coalesced: rx,
+    }
+}
+
+fn set_nonblocking(fd: RawFd) -> io::Result<()> {
     // SAFETY: fcntl on a descriptor we own.
     let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
     // SAFETY: as above.
@@ -179,44 +434,64 @@ impl<K: TunTapKind> Device for TunTapDevice<K> {
         &self.name
     }
 
+    fn offloads(&self) -> Offloads {
+        self.offloads
+    }
+
+    fn queues(&self) -> usize {
+        self.queues.len()
+    }
+
     fn recv_batch(
         &self,
         out: &mut Vec<Vec<u8>>,
         max: usize,
         timeout: Duration,
     ) -> io::Result<usize> {
-        if max == 0 || !self.wait_readable(timeout)? {
+        if max == 0 {
             return Ok(0);
         }
-        let len = max_frame_len(K::MEDIUM, self.mtu()) + READ_SLACK;
+        let mut fds: Vec<libc::pollfd> = self
+            .queues
+            .iter()
+            .map(|q| libc::pollfd {
+                fd: q.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            })
+            .collect();
+        if !Self::wait_readable(&mut fds, timeout)? {
+            return Ok(0);
+        }
         let mut appended = 0;
-        while appended < max {
-            let mut buf = match self.pool.get() {
-                Some(p) => p.take(len),
-                None => vec![0u8; len],
-            };
-            match self.iface.recv(&mut buf) {
-                Ok(n) => {
-                    buf.truncate(n);
-                    out.push(buf);
-                    appended += 1;
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    if let Some(p) = self.pool.get() {
-                        p.give(buf);
-                    }
-                    break;
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                // Hand up what we have; the error will show again on the next call.
-                Err(e) if appended > 0 => {
-                    log::debug!("{}: read error after {appended} frames: {e}", self.name);
-                    break;
-                }
-                Err(e) => return Err(e),
-            }
+        for p in fds.iter().filter(|p| p.revents != 0) {
+            appended += self.drain(p.fd, out, max - appended)?;
         }
         Ok(appended)
+    }
+
+    fn recv_batch_from(
+        &self,
+        queue: usize,
+        out: &mut Vec<Vec<u8>>,
+        max: usize,
+        timeout: Duration,
+    ) -> io::Result<usize> {
+        let Some(q) = self.queues.get(queue) else {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("{}: no queue {queue}", self.name),
+            ));
+        };
+        let mut fds = [libc::pollfd {
+            fd: q.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        }];
+        if max == 0 || !Self::wait_readable(&mut fds, timeout)? {
+            return Ok(0);
+        }
+        self.drain(fds[0].fd, out, max)
     }
 
     fn set_frame_pool(&self, pool: std::sync::Arc<super::FramePool>) {
@@ -224,8 +499,12 @@ impl<K: TunTapKind> Device for TunTapDevice<K> {
     }
 
     fn send(&self, frame: &[u8]) -> io::Result<()> {
-        let n = self.iface.send(frame)?;
-        if n != frame.len() {
+        // SAFETY: writes `frame.len()` bytes from a valid slice.
+        let n = unsafe { libc::write(self.tx_fd(), frame.as_ptr().cast(), frame.len()) };
+        if n < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        if n as usize != frame.len() {
             return Err(io::Error::new(
                 io::ErrorKind::WriteZero,
                 format!("{}: wrote {n} of {} bytes", self.name, frame.len()),

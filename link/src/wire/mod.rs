@@ -2,6 +2,7 @@
 
 pub mod arp;
 pub mod ethernet;
+pub mod vnet;
 
 /// Why a link-layer wire format was rejected. One variant per cause.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -24,6 +25,12 @@ pub enum WireError {
     /// ARP operation is neither request (1) nor reply (2).
     #[error("ARP operation {0} is neither request (1) nor reply (2)")]
     ArpOperation(u16),
+    /// A virtio-net header names a GSO type this stack does not know.
+    #[error("virtio-net GSO type {0} is unknown")]
+    VnetGsoType(u8),
+    /// A virtio-net header asks for a segmentation this stack does not do (IPv6, UDP).
+    #[error("virtio-net GSO for IPv6 or UDP is not supported")]
+    VnetUnsupportedGso,
 }
 
 /// Reads a big-endian u16 at `at`. Callers have proven `at + 2 <= buf.len()` in `new_checked`.

@@ -513,6 +513,16 @@ fn send_in_place_writes_the_header_a_whole_send_would_and_never_fragments() {
         b.send_in_place(Instant::now(), PEER, IpProtocol::Tcp, &mut big, opts),
         Err(SendError::MessageTooLong { mtu: 1500 })
     );
+    // With segmentation offload the device cuts it up: a datagram up to 64 KiB goes whole.
+    let tso = SendOptions {
+        segmentation_offload: true,
+        ..opts
+    };
+    let mut large = vec![0u8; 65535];
+    assert!(b
+        .send_in_place(Instant::now(), PEER, IpProtocol::Tcp, &mut large, tso)
+        .is_ok());
+    assert_eq!(u16::from_be_bytes([large[2], large[3]]), 65535);
 }
 
 #[test]
@@ -544,6 +554,7 @@ fn sent_datagram_carries_options_and_our_address() {
         ttl: Some(5),
         dont_frag: true,
         dscp_ecn: 0xb8,
+        segmentation_offload: false,
     };
     let out = us
         .send(Instant::now(), PEER, IpProtocol::Tcp, b"abc", opts)

@@ -213,6 +213,9 @@ pub struct Connection {
     persist_deadline: Option<Instant>,
     persist_backoff: u32,
     persist_due: bool,
+    /// The payload per wire segment of the last segment `poll_transmit` returned when it was
+    /// an offloaded burst of several (0 otherwise): the device cuts it at this size.
+    burst_segment: usize,
     /// Zero-window probes the peer has not answered, and when the first of them went out
     /// (RFC 1122 §4.2.2.17: probe only while the peer answers).
     persist_probes: u32,
@@ -326,6 +329,7 @@ impl Connection {
             persist_deadline: None,
             persist_backoff: 0,
             persist_due: false,
+            burst_segment: 0,
             persist_probes: 0,
             persist_since: None,
             tlp_deadline: None,
@@ -550,6 +554,12 @@ impl Connection {
         s.snd_wnd = self.snd_wnd as u64;
         s.rcv_wnd = self.rcv_adv.since(self.rcv_nxt) as u64;
         s
+    }
+
+    /// When the segment `poll_transmit` just returned is an offloaded burst: the payload per
+    /// segment the device is to cut it into (`TcpConfig::segment_offload`).
+    pub fn burst_segment(&self, payload_len: usize) -> Option<usize> {
+        (self.burst_segment > 0 && payload_len > self.burst_segment).then_some(self.burst_segment)
     }
 
     /// SMSS: the data a segment with the options every segment carries (timestamps) may hold.
@@ -1457,7 +1467,12 @@ impl Connection {
             self.rcv_nxt += o.advanced;
             self.stats.bytes_received += o.advanced as u64;
             self.signal_readable();
-            self.segs_unacked += 1;
+            // A segment the device coalesced counts as the segments it stands for, so the
+            // peer's ACK clock is the same as without coalescing.
+            let stands_for = o.advanced.div_ceil(self.data_mss());
+            self.segs_unacked = self
+                .segs_unacked
+                .saturating_add(u32::try_from(stands_for).unwrap_or(u32::MAX));
             // RFC 5681 §4.2: ACK at once when a hole fills or out-of-order data waits; else
             // at least every second segment, or when the delayed-ACK timer fires.
             if o.filled_hole || self.recv.has_ooo() || self.segs_unacked >= 2 {
@@ -1995,6 +2010,11 @@ impl Connection {
         let wnd_edge = self.snd_una + self.snd_wnd;
         let usable = wnd_edge.since(self.snd_max);
         let mut len = mss.min(unsent).min(usable);
+        let burst = self.offload_burst(mss, unsent, usable);
+        if burst > len {
+            len = burst;
+        }
+        self.burst_segment = if len > mss { mss } else { 0 };
         let forced = self.persist_due;
         if len < unsent.min(mss) && !forced {
             // RFC 9293 §3.8.6.2.1 sender SWS avoidance: a short, window-limited segment only
@@ -2037,16 +2057,27 @@ impl Connection {
         let mut r = self.header(now, seq, flags);
         r.payload_len = len;
         let seq_len = len + usize::from(fin);
-        self.sb.push(SentSegment {
-            seq,
-            len: seq_len,
-            fin,
-            sacked: false,
-            lost: false,
-            retransmitted: false,
-            ever_retransmitted: false,
-            sent_at: now,
-        });
+        // One scoreboard entry per MSS, even for an offloaded burst: SACK, loss marking and
+        // retransmission work on the segments the wire carries.
+        let mut at = 0;
+        loop {
+            let data = (len - at).min(mss);
+            let last = at + data == len;
+            self.sb.push(SentSegment {
+                seq: seq + at,
+                len: data + usize::from(fin && last),
+                fin: fin && last,
+                sacked: false,
+                lost: false,
+                retransmitted: false,
+                ever_retransmitted: false,
+                sent_at: now,
+            });
+            at += data;
+            if last {
+                break;
+            }
+        }
         self.snd_max = seq + seq_len;
         self.last_send = Some(now);
         self.rto_deadline.get_or_insert(now + self.rtt.rto());
@@ -2055,6 +2086,23 @@ impl Connection {
         self.unacked_since.get_or_insert(now);
         self.persist_deadline = None;
         Some(r)
+    }
+
+    /// With segmentation offload: how much new data one segment may carry now, in whole
+    /// MSS-sized pieces within the congestion window, the peer's window and the offload limit
+    /// (a shorter tail only when it ends the data queued). 0 without offload or room for
+    /// fewer than two segments.
+    fn offload_burst(&self, mss: usize, unsent: usize, usable: usize) -> usize {
+        let limit = self.cfg.segment_offload;
+        if limit < 2 * mss {
+            return 0;
+        }
+        let cwnd_room = self.cc.cwnd().saturating_sub(self.pipe());
+        let room = limit.min(usable).min(cwnd_room.max(mss));
+        if unsent <= room {
+            return unsent;
+        }
+        room / mss * mss
     }
 
     /// RFC 9293 §3.8.6.1: with data waiting, nothing in flight and no usable window, the

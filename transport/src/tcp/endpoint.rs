@@ -65,6 +65,11 @@ pub struct Transmit {
     pub bytes: Vec<u8>,
     /// Where the TCP segment starts in `bytes` (see `Endpoint::set_headroom`).
     pub headroom: usize,
+    /// An offloaded burst (`TcpConfig::segment_offload`): the payload per segment the device
+    /// cuts it into. `None` for an ordinary segment.
+    pub segment_size: Option<u16>,
+    /// The checksum is partial, for the device to complete (`Endpoint::set_checksum_offload`).
+    pub checksum_partial: bool,
 }
 
 impl Transmit {
@@ -161,6 +166,7 @@ pub struct Endpoint {
     last_now: Option<Instant>,
     /// Bytes left free in front of each segment `poll_segments` builds.
     headroom: usize,
+    checksum_offload: bool,
     /// Segment buffers given back with `recycle`.
     spare: Vec<Vec<u8>>,
 }
@@ -186,6 +192,7 @@ impl Endpoint {
             payload_scratch: Vec::new(),
             last_now: None,
             headroom: 0,
+            checksum_offload: false,
             spare: Vec::new(),
         }
     }
@@ -198,6 +205,13 @@ impl Endpoint {
     /// below can write their headers in place (IPv4 and Ethernet: 34).
     pub fn set_headroom(&mut self, n: usize) {
         self.headroom = n;
+    }
+
+    /// Connection segments leave their checksum partial (see `TcpRepr::emit_into_partial`)
+    /// for a device that completes it. Stateless replies (RSTs, cookie SYN-ACKs) keep a full
+    /// checksum.
+    pub fn set_checksum_offload(&mut self, on: bool) {
+        self.checksum_offload = on;
     }
 
     /// Gives back a buffer of a `Transmit` that has been sent, for a later segment (bounded;
@@ -348,11 +362,23 @@ impl Endpoint {
 
     /// A received TCP segment (the IPv4 payload) addressed to this worker.
     pub fn on_segment(&mut self, now: Instant, src: Ipv4Addr, dst: Ipv4Addr, segment: &[u8]) {
+        self.on_segment_with(now, src, dst, segment, Checksum::Verify)
+    }
+
+    /// Like `on_segment`; with `Checksum::Ignore` for a segment whose checksum the device
+    /// vouched for (a verified or partial checksum from an offloading device).
+    pub fn on_segment_with(
+        &mut self,
+        now: Instant,
+        src: Ipv4Addr,
+        dst: Ipv4Addr,
+        segment: &[u8],
+        checksum: Checksum,
+    ) {
         self.epoch(now);
         self.stats.endpoint.segments_received += 1;
-        let parsed = TcpPacket::new_checked(segment).and_then(|p| {
-            TcpRepr::parse(&p, src, dst, Checksum::Verify).map(|r| (r, p.header_len()))
-        });
+        let parsed = TcpPacket::new_checked(segment)
+            .and_then(|p| TcpRepr::parse(&p, src, dst, checksum).map(|r| (r, p.header_len())));
         let (repr, hl) = match parsed {
             Ok(v) => v,
             Err(e) => {
@@ -695,6 +721,8 @@ impl Endpoint {
             ttl: None,
             bytes,
             headroom: 0,
+            segment_size: None,
+            checksum_partial: false,
         }));
         while let Some(id) = self.dirty.pop_front() {
             let Some(e) = self.conns.get_mut(&id) else {
@@ -711,13 +739,23 @@ impl Endpoint {
                 let mut bytes = self.spare.pop().unwrap_or_default();
                 bytes.clear();
                 bytes.resize(self.headroom, 0);
-                r.emit_into(&mut bytes, src, dst, &self.payload_scratch);
+                if self.checksum_offload {
+                    r.emit_into_partial(&mut bytes, src, dst, &self.payload_scratch);
+                } else {
+                    r.emit_into(&mut bytes, src, dst, &self.payload_scratch);
+                }
+                let segment_size = e
+                    .conn
+                    .burst_segment(r.payload_len)
+                    .and_then(|n| u16::try_from(n).ok());
                 out.push(Transmit {
                     src,
                     dst,
                     ttl: e.ttl,
                     bytes,
                     headroom: self.headroom,
+                    segment_size,
+                    checksum_partial: self.checksum_offload,
                 });
             }
             self.settle(id);

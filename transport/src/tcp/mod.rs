@@ -74,6 +74,11 @@ pub struct TcpConfig {
     /// cookie SYN-ACKs); more are dropped and counted.
     pub max_stateless_queue: usize,
     pub defaults: SocketOptions,
+    /// Segmentation offload (TSO): the most payload one segment handed to the device may
+    /// carry, which the device cuts into MSS-sized segments. 0 (the default) sends one MSS per
+    /// segment. Congestion and receive windows still count in MSS-sized segments, and the
+    /// scoreboard keeps one entry per MSS, so loss recovery resends single segments.
+    pub segment_offload: usize,
 }
 
 impl Default for TcpConfig {
@@ -96,6 +101,7 @@ impl Default for TcpConfig {
             max_ooo_ranges: 64,
             max_stateless_queue: 1024,
             defaults: SocketOptions::default(),
+            segment_offload: 0,
         }
     }
 }

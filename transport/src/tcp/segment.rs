@@ -245,7 +245,8 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> TcpPacket<T> {
     }
 }
 
-/// Whether `TcpRepr::parse` verifies the checksum (tests of other rules may skip it).
+/// Whether a parser verifies the transport checksum: `Ignore` when the device vouched for it
+/// (or left it partial, for a segment that never crossed a wire), and in tests of other rules.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Checksum {
     Verify,
@@ -369,6 +370,16 @@ impl TcpRepr {
         dst: Ipv4Addr,
         payload: &[u8],
     ) {
+        self.emit_without_checksum(p, payload);
+        p.fill_checksum(src, dst);
+    }
+
+    /// Header and payload, the checksum field left as it was.
+    fn emit_without_checksum<T: AsRef<[u8]> + AsMut<[u8]>>(
+        &self,
+        p: &mut TcpPacket<T>,
+        payload: &[u8],
+    ) {
         let hl = self.header_len();
         let b = p.bm();
         b[field::SRC_PORT].copy_from_slice(&self.src_port.to_be_bytes());
@@ -418,7 +429,26 @@ impl TcpRepr {
         }
         debug_assert_eq!(o, hl);
         b[hl..hl + payload.len()].copy_from_slice(payload);
-        p.fill_checksum(src, dst);
+    }
+
+    /// Like `emit_into`, with the checksum left partial for a device that completes it
+    /// (checksum offload): the field holds the pseudo-header sum, not complemented, as the
+    /// virtio-net `NEEDS_CSUM` convention asks. The segment's bytes are not summed here.
+    pub fn emit_into_partial(
+        &self,
+        out: &mut Vec<u8>,
+        src: Ipv4Addr,
+        dst: Ipv4Addr,
+        payload: &[u8],
+    ) {
+        let start = out.len();
+        out.resize(start + self.header_len() + payload.len(), 0);
+        let mut p = TcpPacket::new_unchecked(&mut out[start..]);
+        // The header and payload are written with a checksum that is overwritten below.
+        self.emit_without_checksum(&mut p, payload);
+        let len = p.b().len();
+        let partial = fold(pseudo_header(src, dst, IpProtocol::Tcp, len));
+        p.bm()[field::CHECKSUM].copy_from_slice(&partial.to_be_bytes());
     }
 
     /// Emits into a new buffer: the IPv4 payload ready to send.

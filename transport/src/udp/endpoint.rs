@@ -27,6 +27,8 @@ use netstack_network::endpoint::{IcmpErrorKind, SocketIcmpError};
 use netstack_network::wire::ipv4::Ipv4Repr;
 use netstack_network::wire::{DstUnreachable, IpProtocol};
 
+use crate::Checksum;
+
 use super::{SocketId, SocketTable, UdpError, UdpPacket, UdpRepr, UdpStats, HEADER_LEN};
 
 /// What a received datagram calls for.
@@ -52,16 +54,19 @@ pub enum Input<'t, S> {
 }
 
 /// Handles a received UDP datagram: `header` is its IPv4 header, `datagram` the IPv4 payload
-/// (UDP header and data; trailing bytes past the UDP length are ignored).
+/// (UDP header and data; trailing bytes past the UDP length are ignored); `checksum` says
+/// whether its checksum is verified.
 pub fn receive<'t, S>(
     table: &'t SocketTable<S>,
     header: &Ipv4Repr,
     datagram: &[u8],
+    checksum: Checksum,
     stats: &mut UdpStats,
 ) -> Input<'t, S> {
     stats.rx_datagrams += 1;
-    let parsed = UdpPacket::new_checked(datagram)
-        .and_then(|p| UdpRepr::parse(&p, header.src, header.dst).map(|r| (r, p.len())));
+    let parsed = UdpPacket::new_checked(datagram).and_then(|p| {
+        UdpRepr::parse_with(&p, header.src, header.dst, checksum).map(|r| (r, p.len()))
+    });
     let (repr, len) = match parsed {
         Ok(x) => x,
         Err(e) => {
@@ -199,7 +204,7 @@ mod tests {
         t.bind(any(7), [], |_, _| "echo").unwrap();
         let mut st = UdpStats::default();
         let (h, d) = datagram(US, 40000, 7, b"hello");
-        let (socket, from, payload) = delivered_to(receive(&t, &h, &d, &mut st));
+        let (socket, from, payload) = delivered_to(receive(&t, &h, &d, Checksum::Verify, &mut st));
         assert_eq!((socket, from), ("echo", sa(PEER, 40000)));
         assert_eq!(&d[payload], b"hello");
         assert_eq!(st.rx_datagrams, 1);
@@ -211,7 +216,13 @@ mod tests {
         t.bind(any(7), [], |_, _| ()).unwrap();
         let (h, mut d) = datagram(US, 40000, 7, b"hi");
         d.extend_from_slice(&[0; 6]);
-        let (_, _, payload) = delivered_to(receive(&t, &h, &d, &mut UdpStats::default()));
+        let (_, _, payload) = delivered_to(receive(
+            &t,
+            &h,
+            &d,
+            Checksum::Verify,
+            &mut UdpStats::default(),
+        ));
         assert_eq!(payload, HEADER_LEN..HEADER_LEN + 2);
     }
 
@@ -222,10 +233,16 @@ mod tests {
         t.connect(5000, c, Some(sa(PEER, 53)));
         let mut st = UdpStats::default();
         let (h, d) = datagram(US, 53, 5000, b"x");
-        assert_eq!(delivered_to(receive(&t, &h, &d, &mut st)).0, "conn");
+        assert_eq!(
+            delivered_to(receive(&t, &h, &d, Checksum::Verify, &mut st)).0,
+            "conn"
+        );
         // From anyone else it is as if nobody listened (Linux answers port unreachable too).
         let (h, d) = datagram(US, 54, 5000, b"x");
-        assert!(matches!(receive(&t, &h, &d, &mut st), Input::Reject(_)));
+        assert!(matches!(
+            receive(&t, &h, &d, Checksum::Verify, &mut st),
+            Input::Reject(_)
+        ));
         assert_eq!(st.rx_no_socket, 1);
     }
 
@@ -236,7 +253,7 @@ mod tests {
         let mut st = UdpStats::default();
         let (h, d) = datagram(US, 40000, 9999, b"x");
         assert_eq!(
-            receive(&t, &h, &d, &mut st),
+            receive(&t, &h, &d, Checksum::Verify, &mut st),
             Input::Reject(IcmpErrorKind::DstUnreachable(
                 DstUnreachable::PortUnreachable
             ))
@@ -251,10 +268,16 @@ mod tests {
         let (h, d) = datagram(BROADCAST, 68, 67, b"x");
         let mut st = UdpStats::default();
         // The reject is for the IPv4 layer, which never sends an error about a broadcast.
-        assert!(matches!(receive(&t, &h, &d, &mut st), Input::Reject(_)));
+        assert!(matches!(
+            receive(&t, &h, &d, Checksum::Verify, &mut st),
+            Input::Reject(_)
+        ));
         let mut t = SocketTable::new();
         t.bind(any(67), [], |_, _| "wild").unwrap();
-        assert_eq!(delivered_to(receive(&t, &h, &d, &mut st)).0, "wild");
+        assert_eq!(
+            delivered_to(receive(&t, &h, &d, Checksum::Verify, &mut st)).0,
+            "wild"
+        );
     }
 
     #[test]
@@ -264,24 +287,29 @@ mod tests {
         let mut st = UdpStats::default();
         let (h, good) = datagram(US, 40000, 7, b"data");
         assert_eq!(
-            receive(&t, &h, &good[..5], &mut st),
+            receive(&t, &h, &good[..5], Checksum::Verify, &mut st),
             Input::Drop(UdpError::Truncated)
         );
         let mut long = good.clone();
         long[5] = 200; // length field past the end
         assert_eq!(
-            receive(&t, &h, &long, &mut st),
+            receive(&t, &h, &long, Checksum::Verify, &mut st),
             Input::Drop(UdpError::BadLength)
         );
         let mut flipped = good.clone();
         flipped[9] ^= 1;
         assert_eq!(
-            receive(&t, &h, &flipped, &mut st),
+            receive(&t, &h, &flipped, Checksum::Verify, &mut st),
             Input::Drop(UdpError::BadChecksum)
         );
+        // A checksum the device vouched for (or left partial) is not checked again.
+        assert!(matches!(
+            receive(&t, &h, &flipped, Checksum::Ignore, &mut UdpStats::default()),
+            Input::Deliver { .. }
+        ));
         let (h0, port0) = datagram(US, 40000, 0, b"data");
         assert_eq!(
-            receive(&t, &h0, &port0, &mut st),
+            receive(&t, &h0, &port0, Checksum::Verify, &mut st),
             Input::Drop(UdpError::BadPort)
         );
         assert_eq!(
@@ -305,7 +333,7 @@ mod tests {
         let (h, mut d) = datagram(US, 40000, 7, b"data");
         d[6..8].copy_from_slice(&[0, 0]);
         assert!(matches!(
-            receive(&t, &h, &d, &mut UdpStats::default()),
+            receive(&t, &h, &d, Checksum::Verify, &mut UdpStats::default()),
             Input::Deliver { .. }
         ));
     }

@@ -3,6 +3,8 @@
 use std::net::Ipv4Addr;
 
 use netstack_network::checksum;
+
+use crate::Checksum;
 use netstack_network::wire::IpProtocol;
 
 mod field {
@@ -118,10 +120,21 @@ impl UdpRepr {
         src: Ipv4Addr,
         dst: Ipv4Addr,
     ) -> Result<Self, UdpError> {
+        Self::parse_with(p, src, dst, Checksum::Verify)
+    }
+
+    /// Like `parse`; with `Checksum::Ignore` (the device vouched for the checksum, or left it
+    /// partial because the datagram never crossed a wire) the checksum is not looked at.
+    pub fn parse_with<T: AsRef<[u8]>>(
+        p: &UdpPacket<T>,
+        src: Ipv4Addr,
+        dst: Ipv4Addr,
+        checksum: Checksum,
+    ) -> Result<Self, UdpError> {
         if p.dst_port() == 0 {
             return Err(UdpError::BadPort);
         }
-        if !p.verify_checksum(src, dst) {
+        if checksum == Checksum::Verify && !p.verify_checksum(src, dst) {
             return Err(UdpError::BadChecksum);
         }
         Ok(Self {

@@ -6,8 +6,8 @@ use std::path::PathBuf;
 
 use clap::Parser;
 use netstack_bin::args::{
-    parse_cidr, parse_ifname, parse_ip, parse_level, parse_mac, parse_mtu, parse_port,
-    parse_workers,
+    parse_cidr, parse_ifname, parse_ip, parse_level, parse_mac, parse_mtu, parse_on_off,
+    parse_port, parse_queues, parse_workers,
 };
 use netstack_runtime::config::{Ipv4Cidr, MacAddr};
 
@@ -46,6 +46,16 @@ pub struct Args {
     /// IP MTU; also set on the device [default: the device's]
     #[arg(long, value_name = "N", value_parser = parse_mtu)]
     pub mtu: Option<usize>,
+
+    /// Checksum and TCP segmentation offload with the kernel (IFF_VNET_HDR, TUNSETOFFLOAD):
+    /// on where the kernel accepts it (the log says what was negotiated), or off
+    #[arg(long, value_name = "on|off", default_value = "on", value_parser = parse_on_off, action = clap::ArgAction::Set)]
+    pub offload: bool,
+
+    /// Device queues (IFF_MULTI_QUEUE), each read by its own thread; the kernel spreads flows
+    /// across them
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = parse_queues)]
+    pub queues: usize,
 
     /// Worker threads per layer pool (network and transport) [default: half the cores, at least 1]
     #[arg(long, value_name = "N", value_parser = parse_workers)]

@@ -15,6 +15,7 @@ use netstack_application::dns::Catalog;
 use netstack_application::http::ServerConfig;
 use netstack_application::services::{DnsService, ServiceConfig, Services, WebService};
 use netstack_bin::device::{self, DeviceOptions};
+use netstack_runtime::config::device::tap::TapOptions;
 use netstack_runtime::config::Ipv4Cidr;
 use netstack_runtime::Stack;
 
@@ -51,6 +52,10 @@ fn run(args: &Args) -> std::io::Result<()> {
         host_addr: args.host_addr,
         mtu: args.mtu,
         pcap: args.pcap.clone(),
+        tap: TapOptions {
+            offload: args.offload,
+            queues: args.queues,
+        },
     })?;
     // Zones are read before anything starts, so a bad file stops netstackd at once.
     let dns = if args.no_dns {
