@@ -360,18 +360,35 @@ fn a_socket_nobody_reads_holds_its_bound_and_counts_the_rest() {
             thread::sleep(Duration::from_millis(2)); // pace, so the drops are the socket's
         }
     }
-    // Wait until every datagram has reached UDP (none is lost on this clean link), so the
-    // reads below race no arrival.
+    // Wait until the arrivals stop, so the reads below race none. On a loaded machine the
+    // stack's ingress queues may drop a datagram before UDP (counted by the runtime); every
+    // datagram that reached UDP is either queued, up to the bound, or counted as a drop.
     let sent = (limit + 300) as u64;
     let deadline = Instant::now() + Duration::from_secs(5);
-    while b.stats().udp.rx_datagrams < sent && Instant::now() < deadline {
+    let mut last = (0, Instant::now());
+    while Instant::now() < deadline {
+        let n = b.stats().udp.rx_datagrams;
+        if n == sent {
+            break;
+        }
+        if n != last.0 {
+            last = (n, Instant::now());
+        } else if n > limit as u64 && last.1.elapsed() > Duration::from_millis(500) {
+            break;
+        }
         thread::sleep(Duration::from_millis(20));
     }
-    let udp = b.stats().udp;
-    assert_eq!(udp.rx_datagrams, sent, "{udp:?}");
+    let stats = b.stats();
+    let udp = stats.udp;
+    let ingress_drops =
+        stats.runtime.net_queue_full_packets + stats.runtime.transport_queue_full_packets;
+    assert!(
+        udp.rx_datagrams > limit as u64 && udp.rx_datagrams + ingress_drops <= sent,
+        "{udp:?}, ingress drops {ingress_drops}"
+    );
     assert_eq!(
         (udp.rx_delivered, udp.rx_queue_full),
-        (limit as u64, 300),
+        (limit as u64, udp.rx_datagrams - limit as u64),
         "{udp:?}"
     );
     rx.set_nonblocking(true).unwrap();
