@@ -409,7 +409,7 @@ pub fn serve_forever<C: Conn>(
             match accept() {
                 Ok(c) => service(c),
                 Err(e) => {
-                    eprintln!("bench-tcp: accept on {what}: {e}");
+                    eprintln!("bench: accept on {what}: {e}");
                     thread::sleep(Duration::from_millis(10));
                 }
             }
