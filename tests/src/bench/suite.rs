@@ -25,7 +25,7 @@ use super::inproc::{memory_bulk, memory_exchanges, Idle};
 use super::report::{Case, Figure, Row, System};
 use super::run::{catch, median_by, tune_client_namespace, veth_pair, Progress, SERVE_READY};
 use super::smoltcp::{smoltcp_loopback, LoopbackFraming};
-use super::tcp::{unsupported, Mode, NetstackOptions, Outcome, ECHO_PORT};
+use super::tcp::{Mode, NetstackOptions, Outcome, ECHO_PORT};
 use super::udp::{best_clean_step, memory_round_trips, OneWayStep, Summary};
 use crate::netns::{run_with_deadline, Daemon, NetNs, FLOOR_READY};
 use crate::peers::PingSummary;
@@ -158,12 +158,6 @@ fn start(plan: &Plan, server: Server) -> Result<Sut, String> {
             _server: d,
             _server_ns: Some(right),
         });
-    }
-    if let Some(why) = match server {
-        Server::Netstack(o) => unsupported(&o),
-        _ => None,
-    } {
-        return Err(why);
     }
     let ns = NetNs::new();
     tune_client_namespace(&ns);

@@ -14,7 +14,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use netstack_link::device::host;
-use netstack_link::device::tap::TapDevice;
+use netstack_link::device::tap::{TapDevice, TapOptions};
+use netstack_link::device::Device;
 use netstack_runtime::config::Ipv4Cidr;
 use netstack_runtime::{Stack, TcpListener, TcpStream};
 
@@ -453,34 +454,19 @@ pub struct NetstackOptions {
     pub queues: usize,
 }
 
-/// Why the TAP cannot be opened as `opts` asks, before anything is started: the suite reports
-/// such a row as not measured instead of starting a server that would fail.
-pub fn unsupported(opts: &NetstackOptions) -> Option<String> {
-    // TODO(lead API): multi-queue TAP (`TapOptions::queues`) is on its way into netstack-link.
-    (opts.queues > 1).then(|| {
-        format!(
-            "{} TAP queues asked: netstack-link has no multi-queue TAP yet",
-            opts.queues
-        )
-    })
-}
-
-/// Opens the TAP as `opts` asks; the device and what was negotiated, for the ready line. The one
-/// place the offload and queue knobs reach the device.
+/// Opens the TAP as `opts` asks; the device and what the kernel granted, for the ready line.
 fn open_tap(name: &str, opts: &NetstackOptions) -> Result<(TapDevice, String), String> {
-    // TODO(lead API): open with `TapDevice::open_with(name, &TapOptions { offload, queues })`
-    // and report `TapDevice::offloads()` once netstack-link has them; until then the device
-    // has no offloads and one queue, whatever was asked.
-    if let Some(why) = unsupported(opts) {
-        return Err(why);
-    }
-    let dev = TapDevice::open(name).map_err(|e| format!("TAP {name}: {e}"))?;
-    let negotiated = if opts.offload {
-        "offloads=none (asked; not in netstack-link yet)"
-    } else {
-        "offloads=off"
+    let asked = TapOptions {
+        offload: opts.offload,
+        queues: opts.queues,
     };
-    Ok((dev, negotiated.to_string()))
+    let dev = TapDevice::open_with(name, &asked).map_err(|e| format!("TAP {name}: {e}"))?;
+    let negotiated = format!(
+        "offloads: {}, {} queue(s) open",
+        dev.offloads(),
+        dev.queues()
+    );
+    Ok((dev, negotiated))
 }
 
 /// A netstack [`Stack`] over a new TAP opened as `opts` says, its kernel side configured and
