@@ -4,8 +4,8 @@
 //! read back, and the Markdown table and JSON lines the results end up in.
 //! Reported, never asserted.
 //!
-//! The namespaces, the veth pair, the signal watcher and the progress line are `bench-tcp`'s
-//! ([`crate::bench_tcp`]).
+//! The namespaces, the veth pair, the signal watcher and the progress line are the ones every
+//! benchmark shares ([`crate::bench::run`]).
 
 use std::fmt::Write as _;
 use std::io;
@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use netstack_application::http::{Request, Response, Router, Server, ServerConfig};
 
-use crate::bench_tcp::{json_num, json_str, median_by, thousands, write_jsonl};
+use crate::bench::run::{json_num, json_str, median_by, thousands, write_jsonl};
 
 /// The port both servers answer on (netstackd's default `--http`).
 pub const HTTP_PORT: u16 = 80;

@@ -4,7 +4,7 @@
 //! needs, [`netns`] runs things in throwaway network namespaces, [`peers`] reads what ping,
 //! arping, tshark and netstackd print, [`dig`] reads dig's and kdig's answers, and
 //! [`rawframe`] builds the frames the tools in `src/bin` send. The benchmarks' shared parts
-//! are [`bench_mem`] (ICMP) and [`bench_udp`] (UDP round trips and one-way rate).
+//! are in [`bench`] (`netstack-bench`, issue 9's suite; `docs/bench.md`) and [`bench_http`].
 //! HTTP and WebSocket peers: [`http_peers`] runs curl, ab and wrk and reads their reports;
 //! [`autobahn`] runs the Autobahn testsuite and the Python `websockets` client (installed by
 //! `tests/autobahn/install.sh`, see `tests/autobahn/README.md`).
@@ -14,16 +14,13 @@
 //! cargo build --workspace --bins && cargo test -p netstack-tests --test system_icmp
 //! cargo build --workspace --bins && cargo test -p netstack-tests --test system_udp_dns
 //! NETSTACK_REQUIRE_SYSTEM_TESTS=1 cargo test ...   # a missing privilege or tool fails
-//! cargo build --release --workspace --bins && target/release/bench-icmp
-//! cargo build --release --workspace --bins && target/release/bench-udp [--quick]
+//! cargo build --release --workspace --bins && target/release/netstack-bench [--quick]
 //! ```
 //! `NETSTACKD=/path/to/netstackd` overrides where the tests look for it.
 
 pub mod autobahn;
+pub mod bench;
 pub mod bench_http;
-pub mod bench_mem;
-pub mod bench_tcp;
-pub mod bench_udp;
 pub mod dig;
 pub mod http_peers;
 pub mod inprocess;

@@ -28,12 +28,12 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use netstack_runtime::default_workers;
+use netstack_tests::bench::run::{
+    begin_run, catch, park_forever, tune_client_namespace, veth_pair, Progress, SERVE_READY,
+};
 use netstack_tests::bench_http::{
     markdown, parse_wrk, serve_std, write_results, Case, Row, RunInfo, System, Wrk, ECHO_PATH,
     HTTP_PORT,
-};
-use netstack_tests::bench_tcp::{
-    begin_run, catch, park_forever, tune_client_namespace, veth_pair, Progress, SERVE_READY,
 };
 use netstack_tests::netns::{Daemon, NetNs, Netstackd};
 use netstack_tests::system::{missing_requirements, REQUIRE_VAR};

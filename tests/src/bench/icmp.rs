@@ -1,6 +1,6 @@
-//! ICMP echo through the whole pipeline between two stacks over the in-memory link
-//! (device, link RX/TX, network workers, the ping API): round trips per second and latency.
-//! Reported, never asserted.
+//! ICMP echo through the whole pipeline between two stacks over the in-memory link (device,
+//! link RX/TX, network workers, the ping API): round trips per second and latency; and the
+//! latency summary of any list of round trips (UDP's too). Reported, never asserted.
 
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
@@ -9,9 +9,9 @@ use netstack_link::device::memory::MemoryLinkConfig;
 
 use crate::inprocess::pair_with;
 
-/// One benchmark row.
+/// Round trips measured for a while, and their latency.
 #[derive(Debug, Clone)]
-pub struct Row {
+pub struct Pings {
     pub name: String,
     pub round_trips: u64,
     pub per_sec: f64,
@@ -21,14 +21,14 @@ pub struct Row {
 }
 
 /// Sorts `rtts` and builds a row for `elapsed` seconds of work.
-pub fn row(name: String, mut rtts: Vec<Duration>, elapsed: Duration) -> Row {
+pub fn row(name: String, mut rtts: Vec<Duration>, elapsed: Duration) -> Pings {
     rtts.sort_unstable();
     let pick = |q: f64| {
         rtts.get(((rtts.len() as f64 * q) as usize).min(rtts.len().saturating_sub(1)))
             .copied()
             .unwrap_or_default()
     };
-    Row {
+    Pings {
         name,
         round_trips: rtts.len() as u64,
         per_sec: rtts.len() as f64 / elapsed.as_secs_f64(),
@@ -38,32 +38,8 @@ pub fn row(name: String, mut rtts: Vec<Duration>, elapsed: Duration) -> Row {
     }
 }
 
-/// Prints rows as a table; `ratio_to` names the row others are compared with.
-pub fn print_table(rows: &[Row], ratio_to: Option<&str>) {
-    let base = ratio_to
-        .and_then(|n| rows.iter().find(|r| r.name == n))
-        .map(|r| r.per_sec);
-    println!(
-        "{:<44} {:>10} {:>12} {:>10} {:>10} {:>10} {:>8}",
-        "case", "round trips", "per second", "p50 µs", "p99 µs", "max µs", "ratio"
-    );
-    for r in rows {
-        let ratio = base.map_or("-".to_string(), |b| format!("{:.2}", r.per_sec / b));
-        println!(
-            "{:<44} {:>10} {:>12.0} {:>10} {:>10} {:>10} {:>8}",
-            r.name,
-            r.round_trips,
-            r.per_sec,
-            r.p50.as_micros(),
-            r.p99.as_micros(),
-            r.max.as_micros(),
-            ratio
-        );
-    }
-}
-
 /// Runs `pingers` threads, each pinging B from A back to back for `duration`.
-pub fn memory_icmp(pingers: usize, payload: usize, duration: Duration) -> Row {
+pub fn memory_icmp(pingers: usize, payload: usize, duration: Duration) -> Pings {
     let (a, _b) = pair_with(MemoryLinkConfig::default(), None).expect("two stacks");
     let dst = Ipv4Addr::new(192, 0, 2, 3);
     // Warm up ARP.

@@ -1,7 +1,6 @@
-//! UDP request/response and one-way rate measurements for `bench-udp`: the round-trip loop
-//! (over any [`DatagramSocket`], the stack's or std's), the echo server, the paced one-way
-//! sender, the one-line summaries a client run in a namespace prints for the benchmark process,
-//! and the tables. Reported, never asserted.
+//! UDP measurements: the round-trip loop (over any [`DatagramSocket`], the stack's or std's),
+//! the echo server, the counting sink, the paced one-way sender and the one-line summaries a
+//! client run in a namespace prints for the benchmark process. Reported, never asserted.
 
 use std::io::{self, ErrorKind};
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
@@ -12,7 +11,6 @@ use netstack_application::dns::DatagramSocket;
 use netstack_link::device::memory::MemoryLinkConfig;
 use netstack_runtime::UdpSocket;
 
-use crate::bench_mem;
 use crate::inprocess::pair_with;
 
 /// How long one request waits for its echo before it counts as lost.
@@ -41,7 +39,7 @@ pub struct Summary {
 
 impl Summary {
     fn from_rtts(rtts: Vec<Duration>, lost: u64, elapsed: Duration) -> Summary {
-        let r = bench_mem::row(String::new(), rtts, elapsed);
+        let r = super::icmp::row(String::new(), rtts, elapsed);
         Summary {
             round_trips: r.round_trips,
             lost,
@@ -177,9 +175,14 @@ pub fn echo_loop<S: DatagramSocket>(sock: &S, stop: &AtomicBool) {
 }
 
 /// Round trips between two stacks over the in-memory link: a client on 192.0.2.2, an echo
-/// server on 192.0.2.3:7, each stack with its own device, link, network and transport actors.
-pub fn memory_round_trips(size: usize, duration: Duration) -> Result<Summary, String> {
-    let (a, b) = pair_with(MemoryLinkConfig::default(), None)?;
+/// server on 192.0.2.3:7, each stack with its own device, link and `workers` network and
+/// transport workers.
+pub fn memory_round_trips(
+    size: usize,
+    duration: Duration,
+    workers: usize,
+) -> Result<Summary, String> {
+    let (a, b) = pair_with(MemoryLinkConfig::default(), Some((workers, workers)))?;
     let server = UdpSocket::bind(&b, ("0.0.0.0", 7)).map_err(|e| e.to_string())?;
     let client = UdpSocket::bind(&a, "0.0.0.0:0").map_err(|e| e.to_string())?;
     let stop = AtomicBool::new(false);
@@ -251,108 +254,99 @@ pub fn blast(sock: &std::net::UdpSocket, size: usize, count: u64, rate: Option<f
     }
 }
 
-/// One row of the round-trip table.
-pub struct RoundTripRow {
-    pub case: String,
-    pub size: usize,
-    pub result: Result<Summary, String>,
-    /// Whether this row is the Linux baseline its size is compared with.
-    pub baseline: bool,
-}
+/// What a sink answers its count query with: `count=N`.
+pub const COUNT_QUERY: &[u8] = b"count?";
 
-/// Prints the round-trip rows, each with its rate and p50 as ratios to the baseline row of the
-/// same size.
-pub fn print_round_trips(rows: &[RoundTripRow]) {
-    println!(
-        "{:<40} {:>5} {:>11} {:>6} {:>10} {:>8} {:>8} {:>8} {:>10} {:>10}",
-        "case",
-        "bytes",
-        "round trips",
-        "lost",
-        "per second",
-        "p50 µs",
-        "p99 µs",
-        "max µs",
-        "rate/Linux",
-        "p50/Linux"
-    );
-    for r in rows {
-        let Ok(s) = &r.result else {
-            let e = r.result.as_ref().err().map_or("", String::as_str);
-            println!("{:<40} {:>5} not measured: {e}", r.case, r.size);
-            continue;
-        };
-        let base = rows
-            .iter()
-            .find(|b| b.baseline && b.size == r.size)
-            .and_then(|b| b.result.as_ref().ok());
-        let ratio = |f: fn(&Summary) -> f64| {
-            base.map_or("-".to_string(), |b| format!("{:.2}", f(s) / f(b)))
-        };
-        println!(
-            "{:<40} {:>5} {:>11} {:>6} {:>10.0} {:>8.1} {:>8.1} {:>8.1} {:>10} {:>10}",
-            r.case,
-            r.size,
-            s.round_trips,
-            s.lost,
-            s.per_sec(),
-            micros(s.p50),
-            micros(s.p99),
-            micros(s.max),
-            ratio(Summary::per_sec),
-            ratio(|s| s.p50.as_secs_f64())
-        );
+/// A discard service that counts (RFC 863 over UDP, plus a query): every datagram is counted
+/// and dropped, except [`COUNT_QUERY`], which is answered with `count=N`, the datagrams counted
+/// so far. Runs until `stop` is set (checked every 50 ms) or the socket fails.
+pub fn sink_loop<S: DatagramSocket>(sock: &S, stop: &AtomicBool) {
+    if sock.set_read_timeout(Some(STOP_POLL)).is_err() {
+        return;
+    }
+    let mut buf = vec![0; RECV_BUFFER];
+    let mut count = 0u64;
+    while !stop.load(Ordering::Relaxed) {
+        match sock.recv_from(&mut buf) {
+            Ok((n, from)) if &buf[..n] == COUNT_QUERY => {
+                let _ = sock.send_to(format!("count={count}").as_bytes(), from);
+            }
+            Ok(_) => count += 1,
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+            Err(_) => return,
+        }
     }
 }
 
-fn micros(d: Duration) -> f64 {
-    d.as_secs_f64() * 1e6
+/// Serves `sock` for the life of the process from a thread of its own: [`sink_loop`] when
+/// `sink`, else [`echo_loop`].
+pub fn serve_forever<S: DatagramSocket + Send + 'static>(sock: S, sink: bool) {
+    static NEVER: AtomicBool = AtomicBool::new(false);
+    std::thread::spawn(move || {
+        if sink {
+            sink_loop(&sock, &NEVER)
+        } else {
+            echo_loop(&sock, &NEVER)
+        }
+    });
 }
 
-/// One step of the one-way ladder: what was offered, what arrived, and where the rest went.
-pub struct OneWayRow {
+/// Asks the sink `sock` is connected to how many datagrams it has counted (three tries, 500 ms
+/// each).
+pub fn sink_count(sock: &std::net::UdpSocket) -> Result<u64, String> {
+    sock.set_read_timeout(Some(Duration::from_millis(500)))
+        .map_err(|e| format!("timeout: {e}"))?;
+    let mut buf = [0u8; 64];
+    for _ in 0..3 {
+        sock.send(COUNT_QUERY)
+            .map_err(|e| format!("count query: {e}"))?;
+        while let Ok(n) = sock.recv(&mut buf) {
+            let answer = std::str::from_utf8(&buf[..n]).unwrap_or("");
+            if let Some(v) = answer.strip_prefix("count=").and_then(|v| v.parse().ok()) {
+                return Ok(v);
+            }
+        }
+    }
+    Err("the sink never answered its count query".to_string())
+}
+
+/// One step of the one-way ladder: what was offered and sent, and what the sink counted.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OneWayStep {
     /// `None`: as fast as the sender goes.
     pub offered: Option<f64>,
     pub blast: Blast,
-    /// Datagrams the discard service read.
+    /// Datagrams the sink counted during the step.
     pub delivered: u64,
-    /// Dropped by the kernel's TAP queue (its tx_dropped): netstackd did not read fast enough.
-    pub tap_dropped: u64,
-    /// netstackd's own drop counters, by name.
-    pub stack_drops: Vec<(String, u64)>,
 }
 
-pub fn print_one_way(rows: &[OneWayRow]) {
-    println!(
-        "{:>10} {:>8} {:>10} {:>9} {:>10} {:>8} {:>7} {:>9}  netstackd drops",
-        "offered/s", "sent", "sent/s", "delivered", "deliv./s", "lost", "lost %", "TAP drops"
-    );
-    for r in rows {
-        let offered = r.offered.map_or("max".to_string(), |o| format!("{o:.0}"));
-        let lost = r.blast.sent.saturating_sub(r.delivered);
-        let drops: Vec<String> = r
-            .stack_drops
-            .iter()
-            .filter(|(_, v)| *v > 0)
-            .map(|(n, v)| format!("{n}={v}"))
-            .collect();
-        println!(
-            "{:>10} {:>8} {:>10.0} {:>9} {:>10.0} {:>8} {:>7.2} {:>9}  {}",
-            offered,
-            r.blast.sent,
-            r.blast.per_sec(),
-            r.delivered,
-            r.delivered as f64 / r.blast.elapsed.as_secs_f64().max(f64::MIN_POSITIVE),
-            lost,
-            100.0 * lost as f64 / r.blast.sent.max(1) as f64,
-            r.tap_dropped,
-            if drops.is_empty() {
-                "-".to_string()
-            } else {
-                drops.join(" ")
-            }
-        );
+impl OneWayStep {
+    pub fn lost(&self) -> u64 {
+        self.blast.sent.saturating_sub(self.delivered)
     }
+
+    /// The line the blasting role prints.
+    pub fn to_line(&self) -> String {
+        format!("{} delivered={}", self.blast.to_line(), self.delivered)
+    }
+
+    pub fn from_output(stdout: &str, offered: Option<f64>) -> Option<OneWayStep> {
+        let delivered = fields_of(stdout, "blast ")?("delivered")?;
+        Some(OneWayStep {
+            offered,
+            blast: Blast::from_output(stdout)?,
+            delivered,
+        })
+    }
+}
+
+/// The highest rate a step was sent at with nothing lost, with that step; `None` when every
+/// step lost datagrams.
+pub fn best_clean_step(steps: &[OneWayStep]) -> Option<&OneWayStep> {
+    steps
+        .iter()
+        .filter(|s| s.lost() == 0 && s.blast.send_errors == 0)
+        .max_by(|a, b| a.blast.per_sec().total_cmp(&b.blast.per_sec()))
 }
 
 #[cfg(test)]
@@ -386,8 +380,31 @@ mod tests {
     }
 
     #[test]
+    fn the_sink_counts_datagrams_and_answers_its_query() {
+        let sink = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let at = sink.local_addr().unwrap();
+        serve_forever(sink, true);
+        let client = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        client.connect(at).unwrap();
+        let b = blast(&client, 64, 20, None);
+        assert_eq!(b.sent, 20);
+        std::thread::sleep(Duration::from_millis(50));
+        assert_eq!(sink_count(&client), Ok(20));
+        let step = OneWayStep {
+            offered: Some(1e4),
+            blast: b,
+            delivered: 20,
+        };
+        assert_eq!(
+            OneWayStep::from_output(&step.to_line(), Some(1e4)),
+            Some(step.clone())
+        );
+        assert_eq!(best_clean_step(std::slice::from_ref(&step)), Some(&step));
+    }
+
+    #[test]
     fn round_trips_between_two_stacks_over_the_memory_link_are_all_echoed() {
-        let s = memory_round_trips(64, Duration::from_millis(200)).unwrap();
+        let s = memory_round_trips(64, Duration::from_millis(200), 1).unwrap();
         assert!(s.round_trips > 0, "{s:?}");
         assert_eq!(s.lost, 0, "{s:?}");
         assert!(s.p50 <= s.p99 && s.p99 <= s.max, "{s:?}");
