@@ -88,6 +88,9 @@ pub struct StackConfig {
     /// Each TCP connection's receive buffer, in bytes: the most it advertises as its window.
     /// Same limits as `tcp_send_buffer`.
     pub tcp_recv_buffer: usize,
+    /// Receive coalescing (software GRO): in-order TCP data segments of one connection that
+    /// arrive in one batch are merged before TCP sees them (`netstack_transport::tcp::gro`).
+    pub gro: bool,
 }
 
 impl StackConfig {
@@ -105,6 +108,7 @@ impl StackConfig {
             neighbor: NeighborConfig::default(),
             tcp_send_buffer: TcpConfig::default().send_buffer,
             tcp_recv_buffer: TcpConfig::default().recv_buffer,
+            gro: true,
         }
     }
 }
@@ -147,6 +151,12 @@ impl StackBuilder {
     pub fn workers(mut self, network: usize, transport: usize) -> Self {
         self.config.network_workers = network;
         self.config.transport_workers = transport;
+        self
+    }
+
+    /// Receive coalescing (software GRO) on or off (on by default).
+    pub fn gro(mut self, on: bool) -> Self {
+        self.config.gro = on;
         self
     }
 
@@ -614,6 +624,7 @@ impl Stack {
                 readable: Vec::new(),
                 writable: Vec::new(),
                 frames: frames.clone(),
+                gro: config.gro,
             };
             transport_workers.push(spawn(format!("transport-{i}"), move || w.run())?);
         }

@@ -48,6 +48,8 @@ netstack_network::counters! {
         rx_buffers_allocated,
         /// Receive buffers the frame pool handed out again.
         rx_buffers_reused,
+        /// TCP segments merged into the one before them by receive coalescing (software GRO).
+        gro_merged,
     }
 }
 

@@ -33,10 +33,13 @@ use netstack_link::LinkStats;
 use netstack_network::endpoint::{IcmpErrorKind, Ipv4Endpoint, Ipv4Stats, Outgoing, SendOptions};
 use netstack_network::wire::ipv4::{Ipv4Repr, HEADER_LEN as IPV4_HEADER_LEN};
 use netstack_network::wire::IpProtocol;
+use netstack_transport::tcp::gro::{append, GroFlow, GroKey};
+use netstack_transport::tcp::segment::TcpPacket;
 use netstack_transport::tcp::{
     ConnId, Endpoint, IcmpErrorInfo, State, TcpError, TcpEvent, TcpStats, Transmit,
 };
 use netstack_transport::udp::{self, Input, SocketTable, UdpStats};
+use netstack_transport::Checksum;
 
 use crate::msg::{Delivery, TcpCmd, TransportMsg, TxMsg, TxOffload, TxPacket};
 use crate::stack::Shared;
@@ -47,6 +50,9 @@ use crate::POLL_INTERVAL;
 
 /// Messages handled per wake-up, per queue, before outputs are flushed.
 const DRAIN_LIMIT: usize = 64;
+
+/// Connections with a coalescing run open at once within one batch (see `coalesce`).
+const GRO_RUNS: usize = 8;
 
 /// A transport worker's counters: TCP, UDP, and the IPv4 sends and ICMP errors it made.
 #[derive(Debug, Default, Clone)]
@@ -85,6 +91,8 @@ pub(crate) struct TransportWorker {
     pub writable: Vec<ConnId>,
     /// Where received frames go back once handled.
     pub frames: Arc<FramePool>,
+    /// Receive coalescing (software GRO) on.
+    pub gro: bool,
 }
 
 impl TransportWorker {
@@ -199,7 +207,10 @@ impl TransportWorker {
     fn handle(&mut self, msg: TransportMsg) {
         let now = Instant::now();
         match msg {
-            TransportMsg::Inbound(batch) => {
+            TransportMsg::Inbound(mut batch) => {
+                if self.gro {
+                    self.coalesce(&mut batch);
+                }
                 // SYNs are admitted against each listener's whole accept queue, shared by
                 // every worker.
                 for (local, l) in &self.tcp_listeners {
@@ -307,6 +318,71 @@ impl TransportWorker {
                 ids.sort();
                 let _ = reply.send(ids.into_iter().filter_map(|id| self.info(id)).collect());
             }
+        }
+    }
+
+    /// Receive coalescing (see `netstack_transport::tcp::gro`): each in-order data segment
+    /// that continues an earlier one of its connection in this batch is appended to it, once
+    /// both checksums have been verified, and leaves the batch. A segment of a connection that
+    /// does not continue its run ends it, so each connection's segments keep their order. At
+    /// most [`GRO_RUNS`] connections have a run open at once.
+    fn coalesce(&mut self, batch: &mut Vec<Delivery>) {
+        let mut runs: Vec<(usize, GroKey)> = Vec::new();
+        let mut merged = 0;
+        for i in 0..batch.len() {
+            let (before, rest) = batch.split_at_mut(i);
+            let d = &mut rest[0];
+            if d.header.protocol != IpProtocol::Tcp {
+                continue;
+            }
+            let (src, dst) = (d.header.src, d.header.dst);
+            let seg = &d.buf[d.payload.clone()];
+            let Some(flow) = GroFlow::of(src, dst, seg) else {
+                continue;
+            };
+            let run = runs.iter().position(|(_, k)| k.flow() == flow);
+            let key = GroKey::of(src, dst, seg).filter(|_| {
+                d.checksum == Checksum::Ignore
+                    || TcpPacket::new_checked(seg).is_ok_and(|p| p.verify_checksum(src, dst))
+            });
+            let Some(key) = key else {
+                // Not a candidate (or a bad checksum TCP will count): it ends its flow's run.
+                if let Some(r) = run {
+                    runs.remove(r);
+                }
+                continue;
+            };
+            d.checksum = Checksum::Ignore;
+            match run {
+                Some(r) if runs[r].1.continued_by(&key) => {
+                    let head = &mut before[runs[r].0];
+                    head.buf.truncate(head.payload.end);
+                    append(&mut head.buf, head.payload.start, &mut runs[r].1, &key, seg);
+                    head.payload.end = head.buf.len();
+                    // Emptied: left out of the batch below.
+                    d.payload = 0..0;
+                    merged += 1;
+                }
+                Some(r) => runs[r] = (i, key),
+                None => {
+                    if runs.len() == GRO_RUNS {
+                        runs.remove(0);
+                    }
+                    runs.push((i, key));
+                }
+            }
+        }
+        if merged > 0 {
+            let frames = &self.frames;
+            batch.retain_mut(|d| {
+                if d.payload.is_empty() {
+                    frames.give(std::mem::take(&mut d.buf));
+                    false
+                } else {
+                    true
+                }
+            });
+            self.stats.runtime.gro_merged += merged;
         }
     }
 

@@ -564,10 +564,25 @@ impl Netstackd {
 
     /// Starts netstackd (found by [`netstackd_path`]) with `args` in `ns` and waits up to
     /// [`READY_DEADLINE`] for `netstackd ready`.
+    ///
+    /// With `NETSTACK_OFFLOAD=on|off` in the environment and no `--offload` in `args`, netstackd
+    /// gets `--offload` with that value: CI runs the system tests once with netstackd's default
+    /// (offloads on) and once more with them off.
     pub fn start(ns: &NetNs, args: &[&str]) -> Netstackd {
         let path = netstackd_path();
+        let offload = std::env::var("NETSTACK_OFFLOAD").ok();
+        let mut args = args.to_vec();
+        if let Some(v) = offload.as_deref() {
+            assert!(
+                v == "on" || v == "off",
+                "NETSTACK_OFFLOAD={v}: use on or off"
+            );
+            if !args.contains(&"--offload") {
+                args.extend(["--offload", v]);
+            }
+        }
         Netstackd {
-            daemon: Daemon::start(ns, &path, args, NETSTACKD_READY),
+            daemon: Daemon::start(ns, &path, &args, NETSTACKD_READY),
         }
     }
 

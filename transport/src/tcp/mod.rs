@@ -8,6 +8,7 @@
 pub mod congestion;
 pub mod connection;
 pub mod endpoint;
+pub mod gro;
 pub mod isn;
 pub mod listener;
 pub mod recv_buffer;

@@ -127,7 +127,11 @@ fn events(c: &mut Connection) -> Vec<Event> {
 }
 
 fn established_with(opts: SocketOptions, peer: PeerOpts) -> (Connection, Peer) {
-    let mut c = Connection::connect(t0(), params(opts));
+    established_from(params(opts), peer)
+}
+
+fn established_from(params: ConnParams, peer: PeerOpts) -> (Connection, Peer) {
+    let mut c = Connection::connect(t0(), params);
     let syn = next_seg(&mut c, t0());
     assert_eq!(syn.flags, Flags::SYN);
     let synack = TcpRepr {
@@ -1551,4 +1555,108 @@ fn tail_loss_probe_sends_new_data_when_it_may() {
     c.on_timeout(ms(40));
     let (r, _) = next(&mut c, ms(40)).unwrap();
     assert_eq!(r.seq, SeqNumber(101 + 10 * MSS as u32));
+}
+
+// ------------------------------------------------------------------ segmentation offload
+
+/// A connection whose device cuts large segments (TSO), up to 64,000 bytes of payload each.
+fn established_offloaded(peer: PeerOpts) -> (Connection, Peer) {
+    let mut p = params(SocketOptions::default());
+    p.config.segment_offload = 64_000;
+    established_from(p, peer)
+}
+
+#[test]
+fn offload_sends_large_segments_of_whole_mss_pieces_within_cwnd_and_the_peer_window() {
+    let (mut c, p) = established_offloaded(SACK);
+    let data = vec![7u8; 200 * MSS];
+    let queued = c.send(&data).unwrap();
+    let first = drain(&mut c, ms(20));
+    // One segment holds the whole initial window, cut by the device at the MSS.
+    let cwnd = c.stats().cwnd as usize;
+    assert_eq!(
+        first.len(),
+        1,
+        "{:?}",
+        first.iter().map(|(r, _)| r.payload_len).collect::<Vec<_>>()
+    );
+    let (r, payload) = &first[0];
+    assert_eq!(r.payload_len, cwnd / MSS * MSS);
+    assert_eq!(payload.len(), r.payload_len);
+    assert_eq!(c.burst_segment(r.payload_len), Some(MSS));
+    // The ACK opens cwnd; the next burst stops at the peer's window (65,535), in whole MSS
+    // pieces.
+    c.on_segment(ms(30), &p.ack(&c, c.snd_nxt()), &[]);
+    let next = drain(&mut c, ms(30));
+    let total: usize = next.iter().map(|(r, _)| r.payload_len).sum();
+    assert!(total <= 65_535, "{total}");
+    for (r, _) in &next {
+        assert_eq!(r.payload_len % MSS, 0, "{}", r.payload_len);
+        assert!(r.payload_len <= 64_000);
+    }
+    assert!(queued > total + first[0].0.payload_len);
+}
+
+#[test]
+fn without_offload_segments_are_one_mss_and_with_it_a_short_tail_rides_along() {
+    let (mut c, _) = established_with(SocketOptions::default(), SACK);
+    c.send(&vec![1u8; 20 * MSS]).unwrap();
+    for (r, _) in drain(&mut c, ms(20)) {
+        assert_eq!(r.payload_len, MSS);
+        assert_eq!(c.burst_segment(r.payload_len), None);
+    }
+    // Offloaded, but less than two segments queued: one ordinary segment.
+    let (mut c, _) = established_offloaded(SACK);
+    c.send(&vec![1u8; MSS + 10]).unwrap();
+    let v = drain(&mut c, ms(20));
+    assert_eq!(v.len(), 1);
+    assert_eq!(
+        v[0].0.payload_len,
+        MSS + 10,
+        "the tail that ends the data rides along"
+    );
+    assert_eq!(c.burst_segment(v[0].0.payload_len), Some(MSS));
+}
+
+#[test]
+fn a_loss_inside_an_offloaded_segment_resends_only_the_lost_mss() {
+    // The scoreboard keeps one entry per MSS of a large segment, so SACK recovery resends
+    // the hole, not the whole 10-segment burst.
+    let (mut c, p) = established_offloaded(SACK);
+    c.send(&vec![3u8; 10 * MSS]).unwrap();
+    let burst = drain(&mut c, ms(20));
+    assert_eq!(burst.len(), 1);
+    let base = burst[0].0.seq;
+    let seq = |i: usize| base + i * MSS;
+    let mut sent = Vec::new();
+    for (k, end) in [3usize, 4, 5, 6].iter().enumerate() {
+        let mut a = p.ack(&c, seq(1));
+        a.sack.push(SackBlock {
+            start: seq(2),
+            end: seq(*end),
+        });
+        let now = ms(30 + k as u64);
+        c.on_segment(now, &a, &[]);
+        sent.extend(
+            drain(&mut c, now)
+                .into_iter()
+                .map(|(r, _)| (r.seq, r.payload_len)),
+        );
+    }
+    assert!(c.in_recovery());
+    assert_eq!(sent, vec![(seq(1), MSS)]);
+    assert_eq!(c.stats().retransmissions, 1);
+}
+
+#[test]
+fn a_coalesced_segment_is_acked_as_the_segments_it_stands_for() {
+    // Two or more MSS of data in one (coalesced) segment: acknowledged at once, as two
+    // segments would be (RFC 5681 §4.2), not after the delayed-ACK timer.
+    let (mut c, p) = established();
+    let data = vec![9u8; 3 * MSS];
+    let seg = p.seg(&c, Flags::ACK, p.seq, data.len());
+    c.on_segment(ms(20), &seg, &data);
+    let out = drain(&mut c, ms(20));
+    assert_eq!(out.len(), 1, "an immediate ACK");
+    assert_eq!(out[0].0.ack, p.seq + data.len());
 }
