@@ -46,7 +46,7 @@ fn params(opts: SocketOptions) -> ConnParams {
         iss: SeqNumber(ISS),
         epoch: t0(),
         ts_offset: 0,
-        config: config(),
+        config: std::sync::Arc::new(config()),
         opts,
     }
 }

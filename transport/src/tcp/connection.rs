@@ -8,6 +8,7 @@
 //! scoreboard, from which retransmissions are chosen.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use netstack_network::endpoint::{IcmpErrorKind, SocketIcmpError};
@@ -86,7 +87,8 @@ pub struct ConnParams {
     pub epoch: Instant,
     /// RFC 7323 §5.4: a per-connection offset added to the timestamp clock.
     pub ts_offset: u32,
-    pub config: TcpConfig,
+    /// Shared by every connection of an endpoint.
+    pub config: Arc<TcpConfig>,
     pub opts: SocketOptions,
 }
 
@@ -127,7 +129,7 @@ pub struct EnabledOptions {
 pub struct Connection {
     tuple: FourTuple,
     state: State,
-    cfg: TcpConfig,
+    cfg: Arc<TcpConfig>,
     opts: SocketOptions,
     epoch: Instant,
     ts_offset: u32,

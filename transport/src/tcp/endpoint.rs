@@ -38,6 +38,7 @@
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::net::{Ipv4Addr, SocketAddrV4};
+use std::sync::Arc;
 use std::time::Instant;
 
 use super::connection::{AppIo, ConnParams, Connection, Event, State};
@@ -147,10 +148,11 @@ struct Entry {
 }
 
 pub struct Endpoint {
-    config: TcpConfig,
+    config: Arc<TcpConfig>,
     secret: [u8; 16],
     epoch: Option<Instant>,
-    conns: HashMap<ConnId, Entry>,
+    /// Boxed: a table of 1.7 KB entries would carry its load-factor slack at that size.
+    conns: HashMap<ConnId, Box<Entry>>,
     by_tuple: HashMap<FourTuple, ConnId>,
     next_id: u64,
     listeners: HashMap<SocketAddrV4, Listener>,
@@ -176,7 +178,7 @@ impl Endpoint {
     /// endpoint's first `now`, so a connection's segments must all reach the same endpoint.
     pub fn new(config: TcpConfig, secret: [u8; 16]) -> Self {
         Endpoint {
-            config,
+            config: Arc::new(config),
             secret,
             epoch: None,
             conns: HashMap::new(),
@@ -323,7 +325,7 @@ impl Endpoint {
         self.by_tuple.insert(conn.tuple(), id);
         self.conns.insert(
             id,
-            Entry {
+            Box::new(Entry {
                 conn,
                 listener,
                 announced,
@@ -335,7 +337,7 @@ impl Endpoint {
                 ttl: None,
                 in_time_wait: false,
                 counted: ConnStats::default(),
-            },
+            }),
         );
         id
     }

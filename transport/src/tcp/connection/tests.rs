@@ -8,6 +8,7 @@ use super::*;
 use crate::tcp::segment::{SackBlock, TcpRepr, Timestamp};
 use crate::tcp::CongestionAlgorithm;
 use netstack_network::wire::DstUnreachable;
+use std::sync::Arc;
 
 const PEER_ISS: u32 = 5000;
 const MSS: usize = 1000;
@@ -38,7 +39,7 @@ fn params(opts: SocketOptions) -> ConnParams {
         iss: SeqNumber(100),
         epoch: t0(),
         ts_offset: 0,
-        config,
+        config: Arc::new(config),
         opts,
     }
 }
@@ -1562,7 +1563,7 @@ fn tail_loss_probe_sends_new_data_when_it_may() {
 /// A connection whose device cuts large segments (TSO), up to 64,000 bytes of payload each.
 fn established_offloaded(peer: PeerOpts) -> (Connection, Peer) {
     let mut p = params(SocketOptions::default());
-    p.config.segment_offload = 64_000;
+    Arc::make_mut(&mut p.config).segment_offload = 64_000;
     established_from(p, peer)
 }
 
