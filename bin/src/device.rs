@@ -1,5 +1,6 @@
 //! Opening the TAP or TUN device, configuring its kernel side, and wrapping it in a pcap
-//! capture: the steps netstackd and every tool share.
+//! capture: the steps netstackd and every tool share. An existing interface can be used through
+//! AF_PACKET sockets instead ([`open_packet`]), with no kernel-side configuration at all.
 
 use std::io;
 use std::net::Ipv4Addr;
@@ -7,6 +8,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use netstack_runtime::config::device::host;
+use netstack_runtime::config::device::packet::{PacketDevice, PacketOptions};
 use netstack_runtime::config::device::tap::{TapDevice, TapOptions, TunDevice};
 use netstack_runtime::config::pcap::{CaptureDevice, LinkType, PcapWriter};
 use netstack_runtime::config::{Device, Ipv4Cidr};
@@ -59,23 +61,62 @@ pub fn open(o: &DeviceOptions) -> io::Result<OpenedDevice> {
         host::set_ipv4(&o.name, h.addr, h.prefix_len)?;
         host::set_up(&o.name)?;
     }
-    let device: Arc<dyn Device> = match &o.pcap {
+    let link = if o.tun {
+        LinkType::RawIpv4
+    } else {
+        LinkType::Ethernet
+    };
+    Ok(OpenedDevice {
+        device: capture(device, o, link)?,
+        created,
+        host_addr,
+    })
+}
+
+/// Attaches to the existing interface `o.name` through AF_PACKET sockets, with `o.tap`'s
+/// offloads and queues. Nothing on the interface is configured: it must exist and be up, and
+/// its MTU is the stack's. `o.tun`, `o.host_addr` and `o.mtu` ask for what this cannot do and
+/// are refused with `InvalidInput`.
+pub fn open_packet(o: &DeviceOptions) -> io::Result<OpenedDevice> {
+    let refuse = |what: &str| {
+        Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{}: an AF_PACKET device {what}", o.name),
+        ))
+    };
+    if o.tun {
+        return refuse("carries Ethernet frames, not bare IP");
+    }
+    if o.host_addr.is_some() || o.mtu.is_some() {
+        return refuse("leaves the interface's addresses and MTU as they are");
+    }
+    let d = PacketDevice::open_with(
+        &o.name,
+        &PacketOptions {
+            offload: o.tap.offload,
+            queues: o.tap.queues,
+        },
+    )?;
+    Ok(OpenedDevice {
+        device: capture(Arc::new(d), o, LinkType::Ethernet)?,
+        created: false,
+        host_addr: None,
+    })
+}
+
+/// Wraps `device` in a pcap capture when `o.pcap` asks for one.
+fn capture(
+    device: Arc<dyn Device>,
+    o: &DeviceOptions,
+    link: LinkType,
+) -> io::Result<Arc<dyn Device>> {
+    Ok(match &o.pcap {
         Some(path) => {
-            let link = if o.tun {
-                LinkType::RawIpv4
-            } else {
-                LinkType::Ethernet
-            };
             let writer = PcapWriter::create(path, link)
                 .map_err(|e| io::Error::new(e.kind(), format!("--pcap {}: {e}", path.display())))?;
             Arc::new(CaptureDevice::new(device, writer))
         }
         None => device,
-    };
-    Ok(OpenedDevice {
-        device,
-        created,
-        host_addr,
     })
 }
 

@@ -147,6 +147,19 @@ impl NetNs {
         words.get(at + 1).map(|m| m.to_string())
     }
 
+    /// A veth pair: `name` here, `peer_name` in `peer`, both down and without addresses. Made
+    /// inside this namespace and moved, so it never exists in the root namespace; it goes when
+    /// either namespace does.
+    pub fn add_veth(&self, name: &str, peer: &NetNs, peer_name: &str) {
+        self.run_ok(
+            "ip",
+            &[
+                "link", "add", name, "type", "veth", "peer", "name", peer_name, "netns", &peer.name,
+            ],
+            CLEANUP_DEADLINE,
+        );
+    }
+
     /// The pids of every process whose network namespace is this one.
     pub fn pids(&self) -> Vec<i32> {
         ns_pids(&self.name)

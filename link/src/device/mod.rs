@@ -3,6 +3,7 @@
 
 pub mod host;
 pub mod memory;
+pub mod packet;
 pub mod pool;
 pub mod tap;
 
@@ -10,13 +11,14 @@ use std::io;
 use std::time::Duration;
 
 pub use memory::{Impairments, MemoryDevice, MemoryLink, MemoryLinkConfig, MemoryStats};
+pub use packet::{PacketDevice, PacketOptions};
 pub use pool::FramePool;
 pub use tap::{TapDevice, TapOptions, TunDevice};
 
 /// What a device carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum Medium {
-    /// Ethernet II frames (TAP).
+    /// Ethernet II frames (TAP, AF_PACKET).
     #[default]
     Ethernet,
     /// Bare IP packets (TUN).

@@ -26,6 +26,12 @@ pub struct Args {
     #[arg(long, value_name = "NAME", value_parser = parse_ifname)]
     pub tun: Option<String>,
 
+    /// An existing Ethernet interface (e.g. one end of a veth pair) to attach to through
+    /// AF_PACKET sockets instead of a TAP: it must be up; netstackd configures nothing on it
+    /// (no address, no MTU) and takes it in promiscuous mode while running
+    #[arg(long, value_name = "IFNAME", value_parser = parse_ifname, conflicts_with_all = ["tap", "tun"])]
+    pub packet: Option<String>,
+
     /// The stack's address and prefix
     #[arg(long, value_name = "CIDR", default_value = "192.0.2.2/24", value_parser = parse_cidr)]
     pub addr: Ipv4Cidr,
@@ -47,13 +53,14 @@ pub struct Args {
     #[arg(long, value_name = "N", value_parser = parse_mtu)]
     pub mtu: Option<usize>,
 
-    /// Checksum and TCP segmentation offload with the kernel (IFF_VNET_HDR, TUNSETOFFLOAD):
-    /// on where the kernel accepts it (the log says what was negotiated), or off
+    /// Checksum and TCP segmentation offload with the kernel (IFF_VNET_HDR and TUNSETOFFLOAD;
+    /// PACKET_VNET_HDR with --packet): on where the kernel accepts it (the log says what was
+    /// negotiated), or off
     #[arg(long, value_name = "on|off", default_value = "on", value_parser = parse_on_off, action = clap::ArgAction::Set)]
     pub offload: bool,
 
-    /// Device queues (IFF_MULTI_QUEUE), each read by its own thread; the kernel spreads flows
-    /// across them
+    /// Device queues (IFF_MULTI_QUEUE; sockets in a PACKET_FANOUT group with --packet), each
+    /// read by its own thread; the kernel spreads flows across them
     #[arg(long, value_name = "N", default_value_t = 1, value_parser = parse_queues)]
     pub queues: usize,
 
@@ -128,13 +135,23 @@ fn parse_root(s: &str) -> Result<PathBuf, String> {
     }
 }
 
+/// What kind of device the flags ask for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeviceKind {
+    Tap,
+    Tun,
+    /// An existing interface through AF_PACKET sockets.
+    Packet,
+}
+
 impl Args {
-    /// The device flags resolved: (name, is_tun).
-    pub fn device(&self) -> (&str, bool) {
-        match (&self.tun, &self.tap) {
-            (Some(tun), _) => (tun, true),
-            (None, Some(tap)) => (tap, false),
-            (None, None) => ("tap0", false),
+    /// The device flags resolved: (name, kind).
+    pub fn device(&self) -> (&str, DeviceKind) {
+        match (&self.packet, &self.tun, &self.tap) {
+            (Some(ifname), _, _) => (ifname, DeviceKind::Packet),
+            (None, Some(tun), _) => (tun, DeviceKind::Tun),
+            (None, None, Some(tap)) => (tap, DeviceKind::Tap),
+            (None, None, None) => ("tap0", DeviceKind::Tap),
         }
     }
 
@@ -167,6 +184,21 @@ impl Args {
         if self.no_http && self.root.is_some() {
             return Err("--no-http: --root needs the HTTP server; drop one or the other".into());
         }
+        if let Some(ifname) = &self.packet {
+            if let Some(h) = self.host_addr {
+                return Err(format!(
+                    "--host-addr {h}: netstackd does not configure {ifname}, an interface it did \
+                     not create (--packet); give it an address with `ip addr` if needed, or drop \
+                     --host-addr"
+                ));
+            }
+            if let Some(m) = self.mtu {
+                return Err(format!(
+                    "--mtu {m}: with --packet the stack uses {ifname}'s MTU and netstackd does not \
+                     change it; set it with `ip link set {ifname} mtu {m}` first, or drop --mtu"
+                ));
+            }
+        }
         netstack_bin::tool::check_addresses(self.addr, self.host_addr, self.gateway)?;
         Ok(())
     }
@@ -184,7 +216,7 @@ mod tests {
     #[test]
     fn no_flags_means_tap0_and_the_documented_addresses() {
         let a = parse(&[]).unwrap();
-        assert_eq!(a.device(), ("tap0", false));
+        assert_eq!(a.device(), ("tap0", DeviceKind::Tap));
         assert_eq!(a.addr.to_string(), "192.0.2.2/24");
         assert!(a.host_addr.is_none());
         assert!(a.check().is_ok());
@@ -215,6 +247,9 @@ mod tests {
             (&["--echo", "0"][..], "1 to 65535"),
             (&["--dns", "70000"][..], "1 to 65535"),
             (&["--tap", "a", "--tun", "b"][..], "cannot be used with"),
+            (&["--packet", "a", "--tap", "b"][..], "cannot be used with"),
+            (&["--packet", "a", "--tun", "b"][..], "cannot be used with"),
+            (&["--packet", "a-name-longer-than-15"][..], "1 to 15 bytes"),
             (&["--http", "0"][..], "1 to 65535"),
             (
                 &["--root", "/nonexistent-netstack-root"][..],
@@ -252,7 +287,24 @@ mod tests {
         let a = parse(&["--no-dns", "--dns-upstream", "192.0.2.1"]).unwrap();
         assert!(a.check().unwrap_err().contains("--no-dns"));
         let a = parse(&["--tun", "tun0", "--host-addr", "192.0.2.1/24"]).unwrap();
-        assert_eq!(a.device(), ("tun0", true));
+        assert_eq!(a.device(), ("tun0", DeviceKind::Tun));
         assert!(a.check().is_ok());
+    }
+
+    #[test]
+    fn packet_takes_offload_and_queues_and_configures_nothing_on_the_interface() {
+        let a = parse(&["--packet", "veth0", "--offload", "off", "--queues", "2"]).unwrap();
+        assert_eq!(a.device(), ("veth0", DeviceKind::Packet));
+        assert_eq!((a.offload, a.queues), (false, 2));
+        assert!(a.check().is_ok());
+        let a = parse(&["--packet", "veth0", "--host-addr", "192.0.2.1/24"]).unwrap();
+        let e = a.check().unwrap_err();
+        assert!(
+            e.contains("--host-addr 192.0.2.1/24") && e.contains("does not configure veth0"),
+            "{e}"
+        );
+        let a = parse(&["--packet", "veth0", "--mtu", "1400"]).unwrap();
+        let e = a.check().unwrap_err();
+        assert!(e.contains("ip link set veth0 mtu 1400"), "{e}");
     }
 }

@@ -1,4 +1,5 @@
-//! `netstackd`: the stack as a server process on a TAP or TUN device.
+//! `netstackd`: the stack as a server process on a TAP or TUN device, or on an existing
+//! interface through AF_PACKET sockets (`--packet`).
 
 mod cli;
 
@@ -19,7 +20,7 @@ use netstack_runtime::config::device::tap::TapOptions;
 use netstack_runtime::config::Ipv4Cidr;
 use netstack_runtime::Stack;
 
-use cli::Args;
+use cli::{Args, DeviceKind};
 
 /// How long the stack's shutdown may take before netstackd gives up on stragglers.
 const SHUTDOWN_DEADLINE: Duration = Duration::from_millis(1500);
@@ -44,8 +45,9 @@ fn main() -> ExitCode {
 }
 
 fn run(args: &Args) -> std::io::Result<()> {
-    let (name, tun) = args.device();
-    let opened = device::open(&DeviceOptions {
+    let (name, kind) = args.device();
+    let tun = kind == DeviceKind::Tun;
+    let options = DeviceOptions {
         name: name.to_string(),
         tun,
         stack_addr: args.addr,
@@ -56,7 +58,12 @@ fn run(args: &Args) -> std::io::Result<()> {
             offload: args.offload,
             queues: args.queues,
         },
-    })?;
+    };
+    let opened = if kind == DeviceKind::Packet {
+        device::open_packet(&options)?
+    } else {
+        device::open(&options)?
+    };
     // Zones are read before anything starts, so a bad file stops netstackd at once.
     let dns = if args.no_dns {
         None
@@ -110,7 +117,7 @@ fn run(args: &Args) -> std::io::Result<()> {
     signal_hook::flag::register(signal_hook::consts::SIGUSR1, usr1.clone())
         .map_err(|e| std::io::Error::other(format!("installing the SIGUSR1 handler: {e}")))?;
 
-    print_ready(&stack, name, tun, opened.host_addr, &services);
+    print_ready(&stack, name, kind, opened.host_addr, &services);
     while let Err(crossbeam_channel::RecvTimeoutError::Timeout) =
         sig_rx.recv_timeout(Duration::from_millis(100))
     {
@@ -179,10 +186,21 @@ fn dns_service(args: &Args) -> std::io::Result<DnsService> {
     Ok(DnsService::new(args.dns, catalog, upstream))
 }
 
-fn print_ready(stack: &Stack, name: &str, tun: bool, host: Option<Ipv4Cidr>, services: &Services) {
+fn print_ready(
+    stack: &Stack,
+    name: &str,
+    kind: DeviceKind,
+    host: Option<Ipv4Cidr>,
+    services: &Services,
+) {
     let c = stack.config();
     let mut out = std::io::stdout().lock();
-    let kind = if tun { "tun" } else { "tap" };
+    let tun = kind == DeviceKind::Tun;
+    let kind = match kind {
+        DeviceKind::Tap => "tap",
+        DeviceKind::Tun => "tun",
+        DeviceKind::Packet => "packet",
+    };
     let kernel = host.map_or("left as it was".to_string(), |h| h.to_string());
     let mac = if tun {
         String::new()
