@@ -175,3 +175,49 @@ pub fn max_frame_len(medium: Medium, mtu: usize) -> usize {
         Medium::Ip => mtu,
     }
 }
+
+/// Waits until one of `fds` is ready for what it asks or `timeout` passes; false on timeout or
+/// when a signal ends the wait early (the caller loops).
+pub(crate) fn poll_fds(fds: &mut [libc::pollfd], timeout: Duration) -> io::Result<bool> {
+    let ts = libc::timespec {
+        tv_sec: libc::time_t::try_from(timeout.as_secs()).unwrap_or(libc::time_t::MAX),
+        tv_nsec: timeout.subsec_nanos() as libc::c_long,
+    };
+    // SAFETY: a valid slice of pollfd, a valid timespec and no signal mask.
+    let rc = unsafe {
+        libc::ppoll(
+            fds.as_mut_ptr(),
+            fds.len() as libc::nfds_t,
+            &ts,
+            std::ptr::null(),
+        )
+    };
+    if rc < 0 {
+        let e = io::Error::last_os_error();
+        return if e.kind() == io::ErrorKind::Interrupted {
+            Ok(false)
+        } else {
+            Err(e)
+        };
+    }
+    Ok(rc > 0)
+}
+
+/// The queue the calling thread sends on, of `queues`: each sending thread takes the next one
+/// from `next` (round robin) on its first send and keeps it, so a flow, owned by one worker,
+/// stays on one queue.
+pub(crate) fn thread_queue(next: &std::sync::atomic::AtomicUsize, queues: usize) -> usize {
+    use std::cell::Cell;
+    if queues <= 1 {
+        return 0;
+    }
+    thread_local!(static SLOT: Cell<Option<usize>> = const { Cell::new(None) });
+    let slot = SLOT.with(|s| {
+        *s.get().get_or_insert_with(|| {
+            let v = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            s.set(Some(v));
+            v
+        })
+    });
+    slot % queues
+}

@@ -14,7 +14,6 @@
 //! descriptor per queue: the kernel spreads flows across the queues, one receiving thread reads
 //! each, and each sending thread keeps to one queue.
 
-use std::cell::Cell;
 use std::io;
 use std::marker::PhantomData;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -200,33 +199,6 @@ impl<K: TunTapKind> TunTapDevice<K> {
         Ok(mtu)
     }
 
-    /// Waits until one of `fds` is readable or `timeout` passes; false on timeout.
-    fn wait_readable(fds: &mut [libc::pollfd], timeout: Duration) -> io::Result<bool> {
-        let ts = libc::timespec {
-            tv_sec: libc::time_t::try_from(timeout.as_secs()).unwrap_or(libc::time_t::MAX),
-            tv_nsec: timeout.subsec_nanos() as libc::c_long,
-        };
-        // SAFETY: `fds` is a valid slice of pollfd, a valid timespec and no signal mask.
-        let rc = unsafe {
-            libc::ppoll(
-                fds.as_mut_ptr(),
-                fds.len() as libc::nfds_t,
-                &ts,
-                std::ptr::null(),
-            )
-        };
-        if rc < 0 {
-            let e = io::Error::last_os_error();
-            // A signal ends the wait early; the caller sees a timeout and loops.
-            return if e.kind() == io::ErrorKind::Interrupted {
-                Ok(false)
-            } else {
-                Err(e)
-            };
-        }
-        Ok(rc > 0)
-    }
-
     /// Reads from `fd` until EAGAIN or `max` frames.
     fn drain(&self, fd: RawFd, out: &mut Vec<Vec<u8>>, max: usize) -> io::Result<usize> {
         let len = self.read_len();
@@ -273,20 +245,10 @@ impl<K: TunTapKind> TunTapDevice<K> {
         }
     }
 
-    /// This thread's queue: each sending thread gets one, round robin, and keeps it.
+    /// This thread's queue (see `thread_queue`).
     fn tx_fd(&self) -> RawFd {
-        if self.queues.len() == 1 {
-            return self.queues[0].as_raw_fd();
-        }
-        thread_local!(static SLOT: Cell<Option<usize>> = const { Cell::new(None) });
-        let slot = SLOT.with(|s| {
-            *s.get().get_or_insert_with(|| {
-                let v = self.next_tx_queue.fetch_add(1, Ordering::Relaxed);
-                s.set(Some(v));
-                v
-            })
-        });
-        self.queues[slot % self.queues.len()].as_raw_fd()
+        let q = super::thread_queue(&self.next_tx_queue, self.queues.len());
+        self.queues[q].as_raw_fd()
     }
 }
 
@@ -460,7 +422,7 @@ impl<K: TunTapKind> Device for TunTapDevice<K> {
                 revents: 0,
             })
             .collect();
-        if !Self::wait_readable(&mut fds, timeout)? {
+        if !super::poll_fds(&mut fds, timeout)? {
             return Ok(0);
         }
         let mut appended = 0;
@@ -488,7 +450,7 @@ impl<K: TunTapKind> Device for TunTapDevice<K> {
             events: libc::POLLIN,
             revents: 0,
         }];
-        if max == 0 || !Self::wait_readable(&mut fds, timeout)? {
+        if max == 0 || !super::poll_fds(&mut fds, timeout)? {
             return Ok(0);
         }
         self.drain(fds[0].fd, out, max)

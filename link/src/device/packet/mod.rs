@@ -31,7 +31,6 @@
 //! hash mode: the kernel keeps each flow on one socket, one receiving thread reads each ring,
 //! and each sending thread keeps to one socket.
 
-use std::cell::Cell;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::ptr::NonNull;
@@ -40,6 +39,11 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use parking_lot::Mutex;
+
+mod ring;
+
+pub use ring::{complete_partial_checksum, BlockCursor, BlockWalk, RingError, RingFrame};
+use ring::{field, u32_at};
 
 use super::{host, max_frame_len, Device, FramePool, Medium, Offloads};
 use crate::wire::vnet::VnetHeader;
@@ -110,232 +114,6 @@ struct Counters {
     truncated: AtomicU64,
     bad_blocks: AtomicU64,
     checksums_completed: AtomicU64,
-}
-
-/// The ring layout the kernel writes (`linux/if_packet.h`): a block descriptor
-/// (`tpacket_block_desc` with `tpacket_hdr_v1`), then frames, each a `tpacket3_hdr`, a
-/// `sockaddr_ll` at the next 16-byte boundary and the frame at `tp_mac`.
-mod field {
-    pub const BLOCK_STATUS: usize = 8;
-    pub const NUM_PKTS: usize = 12;
-    pub const OFFSET_TO_FIRST_PKT: usize = 16;
-    pub const BLK_LEN: usize = 20;
-    /// `sizeof(struct tpacket_block_desc)`.
-    pub const BLOCK_HEADER_LEN: usize = 48;
-
-    pub const TP_NEXT_OFFSET: usize = 0;
-    pub const TP_SNAPLEN: usize = 12;
-    pub const TP_LEN: usize = 16;
-    pub const TP_STATUS: usize = 20;
-    pub const TP_MAC: usize = 24;
-    /// `TPACKET_ALIGN(sizeof(struct tpacket3_hdr))`: where `sockaddr_ll` starts.
-    pub const SOCKADDR_LL: usize = 48;
-    /// `sll_pkttype` inside `sockaddr_ll`.
-    pub const SLL_PKTTYPE: usize = 10;
-    /// `sizeof(struct sockaddr_ll)`.
-    pub const SOCKADDR_LL_LEN: usize = 20;
-    /// Headers in front of the earliest a frame can start.
-    pub const FRAME_HEADERS: usize = SOCKADDR_LL + SOCKADDR_LL_LEN;
-}
-
-/// Why a ring block or a frame in it was not used.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RingError {
-    /// The block descriptor's lengths or first offset point outside the block.
-    BadBlockHeader,
-    /// A frame header, or the frame it describes, does not fit in the block.
-    BadFrameHeader,
-}
-
-/// One frame of a ring block, as offsets into the block.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RingFrame {
-    /// `tp_status`: `TP_STATUS_CSUMNOTREADY`, `TP_STATUS_CSUM_VALID`, …
-    pub status: u32,
-    /// `sll_pkttype`: `PACKET_HOST`, `PACKET_OUTGOING`, …
-    pub pkttype: u8,
-    /// Where the Ethernet header starts (the virtio-net header, if any, is just before it).
-    pub mac: usize,
-    /// Bytes of the frame in the block.
-    pub snaplen: usize,
-    /// Bytes of the frame on the wire (more than `snaplen` when the ring cut it short).
-    pub len: usize,
-}
-
-/// Where a reader stands inside a block: the next frame's offset and how many remain.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct BlockCursor {
-    next: usize,
-    remaining: u32,
-}
-
-fn u32_at(b: &[u8], at: usize) -> Option<u32> {
-    b.get(at..at + 4)
-        .map(|s| u32::from_ne_bytes([s[0], s[1], s[2], s[3]]))
-}
-
-fn u16_at(b: &[u8], at: usize) -> Option<u16> {
-    b.get(at..at + 2).map(|s| u16::from_ne_bytes([s[0], s[1]]))
-}
-
-/// A walk over the frames of one block the kernel has handed over. Every offset read from the
-/// block is checked against it, so a bogus block ends the walk with an error, never a panic or
-/// an endless loop (each step moves forward and the count is bounded by the block size).
-#[derive(Debug)]
-pub struct BlockWalk<'a> {
-    block: &'a [u8],
-    cursor: BlockCursor,
-    /// The frame room needed in front of `tp_mac` (the virtio-net header, if any).
-    reserve: usize,
-}
-
-impl<'a> BlockWalk<'a> {
-    /// Starts at the block's first frame. `vnet` says whether frames carry a virtio-net
-    /// header in front of the Ethernet header.
-    pub fn new(block: &'a [u8], vnet: bool) -> Result<Self, RingError> {
-        let num = u32_at(block, field::NUM_PKTS).ok_or(RingError::BadBlockHeader)?;
-        let first = u32_at(block, field::OFFSET_TO_FIRST_PKT).ok_or(RingError::BadBlockHeader)?;
-        let len = u32_at(block, field::BLK_LEN).ok_or(RingError::BadBlockHeader)?;
-        let (first, len) = (first as usize, len as usize);
-        if len > block.len() || (num > 0 && (first < field::BLOCK_HEADER_LEN || first >= len)) {
-            return Err(RingError::BadBlockHeader);
-        }
-        Ok(Self::resume(
-            &block[..len],
-            BlockCursor {
-                next: first,
-                remaining: num,
-            },
-            vnet,
-        ))
-    }
-
-    /// Continues a walk where `cursor` left it (the block is the same, still held).
-    pub fn resume(block: &'a [u8], cursor: BlockCursor, vnet: bool) -> Self {
-        let reserve = if vnet { VnetHeader::<&[u8]>::LEN } else { 0 };
-        Self {
-            block,
-            cursor,
-            reserve,
-        }
-    }
-
-    /// Where the walk stands, to resume it later.
-    pub fn cursor(&self) -> BlockCursor {
-        self.cursor
-    }
-
-    fn frame_at(&self, at: usize) -> Option<(RingFrame, u32)> {
-        let h = self.block.get(at..)?;
-        let next = u32_at(h, field::TP_NEXT_OFFSET)?;
-        let snaplen = u32_at(h, field::TP_SNAPLEN)? as usize;
-        let len = u32_at(h, field::TP_LEN)? as usize;
-        let status = u32_at(h, field::TP_STATUS)?;
-        let mac = u16_at(h, field::TP_MAC)? as usize;
-        let pkttype = *h.get(field::SOCKADDR_LL + field::SLL_PKTTYPE)?;
-        if mac < field::FRAME_HEADERS + self.reserve || mac.checked_add(snaplen)? > h.len() {
-            return None;
-        }
-        Some((
-            RingFrame {
-                status,
-                pkttype,
-                mac: at + mac,
-                snaplen,
-                len,
-            },
-            next,
-        ))
-    }
-}
-
-impl Iterator for BlockWalk<'_> {
-    type Item = Result<RingFrame, RingError>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        if self.cursor.remaining == 0 {
-            return None;
-        }
-        let at = self.cursor.next;
-        let Some((frame, next)) = self.frame_at(at) else {
-            self.cursor.remaining = 0;
-            return Some(Err(RingError::BadFrameHeader));
-        };
-        self.cursor.remaining -= 1;
-        if self.cursor.remaining > 0 {
-            // The next frame must lie further on, past this one's headers.
-            let next = next as usize;
-            if next < field::FRAME_HEADERS || at + next >= self.block.len() {
-                self.cursor.remaining = 0;
-                return Some(Err(RingError::BadFrameHeader));
-            }
-            self.cursor.next = at + next;
-        }
-        Some(Ok(frame))
-    }
-}
-
-/// Completes a partial TCP or UDP checksum over IPv4 in an Ethernet frame: the checksum field
-/// holds the pseudo-header sum (RFC 1071 arithmetic), the sum over the transport header and
-/// payload is folded in and the complement stored. Returns false (frame untouched) for
-/// anything else or anything that does not add up.
-pub fn complete_partial_checksum(frame: &mut [u8]) -> bool {
-    const ETH: usize = 14;
-    let mut l3 = ETH;
-    let mut ethertype = u16_at_be(frame, 12);
-    if ethertype == Some(0x8100) {
-        ethertype = u16_at_be(frame, 16);
-        l3 += 4;
-    }
-    if ethertype != Some(0x0800) {
-        return false;
-    }
-    let Some(&vihl) = frame.get(l3) else {
-        return false;
-    };
-    let ihl = usize::from(vihl & 0x0f) * 4;
-    let Some(total) = u16_at_be(frame, l3 + 2).map(usize::from) else {
-        return false;
-    };
-    let Some(&proto) = frame.get(l3 + 9) else {
-        return false;
-    };
-    if vihl >> 4 != 4 || ihl < 20 || total < ihl || l3 + total > frame.len() {
-        return false;
-    }
-    let start = l3 + ihl;
-    let field = match proto {
-        6 => 16,
-        17 => 6,
-        _ => return false,
-    };
-    let end = l3 + total;
-    if start + field + 2 > end {
-        return false;
-    }
-    let mut sum: u64 = 0;
-    for pair in frame[start..end].chunks(2) {
-        let word = match pair {
-            [a, b] => u16::from_be_bytes([*a, *b]),
-            [a] => u16::from_be_bytes([*a, 0]),
-            _ => 0,
-        };
-        sum += u64::from(word);
-    }
-    while sum >> 16 != 0 {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    let mut csum = !(sum as u16);
-    if proto == 17 && csum == 0 {
-        // RFC 768: a computed zero is sent as all ones.
-        csum = 0xffff;
-    }
-    frame[start + field..start + field + 2].copy_from_slice(&csum.to_be_bytes());
-    true
-}
-
-fn u16_at_be(b: &[u8], at: usize) -> Option<u16> {
-    b.get(at..at + 2).map(|s| u16::from_be_bytes([s[0], s[1]]))
 }
 
 /// One socket with its receive ring.
@@ -649,20 +427,10 @@ impl PacketDevice {
         q.ring.ready(reader.0)
     }
 
-    /// This thread's socket: each sending thread gets one, round robin, and keeps it.
+    /// This thread's socket (see `thread_queue`).
     fn tx_fd(&self) -> RawFd {
-        if self.queues.len() == 1 {
-            return self.queues[0].fd.as_raw_fd();
-        }
-        thread_local!(static SLOT: Cell<Option<usize>> = const { Cell::new(None) });
-        let slot = SLOT.with(|s| {
-            *s.get().get_or_insert_with(|| {
-                let v = self.next_tx_queue.fetch_add(1, Ordering::Relaxed);
-                s.set(Some(v));
-                v
-            })
-        });
-        self.queues[slot % self.queues.len()].fd.as_raw_fd()
+        let q = super::thread_queue(&self.next_tx_queue, self.queues.len());
+        self.queues[q].fd.as_raw_fd()
     }
 }
 
@@ -840,32 +608,6 @@ fn open_queue(ifname: &str, ifindex: libc::c_int, vnet: bool) -> io::Result<Queu
     })
 }
 
-/// Waits until one of `fds` is ready for what it asks or `timeout` passes; false on timeout.
-fn wait_for(fds: &mut [libc::pollfd], timeout: Duration) -> io::Result<bool> {
-    let ts = libc::timespec {
-        tv_sec: libc::time_t::try_from(timeout.as_secs()).unwrap_or(libc::time_t::MAX),
-        tv_nsec: timeout.subsec_nanos() as libc::c_long,
-    };
-    // SAFETY: a valid slice of pollfd, a valid timespec and no signal mask.
-    let rc = unsafe {
-        libc::ppoll(
-            fds.as_mut_ptr(),
-            fds.len() as libc::nfds_t,
-            &ts,
-            std::ptr::null(),
-        )
-    };
-    if rc < 0 {
-        let e = io::Error::last_os_error();
-        return if e.kind() == io::ErrorKind::Interrupted {
-            Ok(false)
-        } else {
-            Err(e)
-        };
-    }
-    Ok(rc > 0)
-}
-
 impl Device for PacketDevice {
     fn medium(&self) -> Medium {
         Medium::Ethernet
@@ -906,7 +648,7 @@ impl Device for PacketDevice {
                     revents: 0,
                 })
                 .collect();
-            if !wait_for(&mut fds, timeout)? {
+            if !super::poll_fds(&mut fds, timeout)? {
                 return Ok(0);
             }
         }
@@ -942,7 +684,7 @@ impl Device for PacketDevice {
                 events: libc::POLLIN,
                 revents: 0,
             }];
-            if !wait_for(&mut fds, timeout)? {
+            if !super::poll_fds(&mut fds, timeout)? {
                 return Ok(0);
             }
         }
@@ -981,7 +723,7 @@ impl Device for PacketDevice {
                         events: libc::POLLOUT,
                         revents: 0,
                     }];
-                    wait_for(&mut fds, Duration::from_millis(100))?;
+                    super::poll_fds(&mut fds, Duration::from_millis(100))?;
                 }
                 _ => return Err(e),
             }
@@ -990,356 +732,4 @@ impl Device for PacketDevice {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// A frame to put in a fake block: status, packet type and bytes.
-    struct Fake<'a> {
-        status: u32,
-        pkttype: u8,
-        bytes: &'a [u8],
-    }
-
-    fn put_u32(b: &mut [u8], at: usize, v: u32) {
-        b[at..at + 4].copy_from_slice(&v.to_ne_bytes());
-    }
-
-    /// Lays a TPACKET_V3 block out the way the kernel does: descriptor, then each frame's
-    /// header, `sockaddr_ll` and data at `tp_mac`, 16-byte aligned, with `reserve` bytes of
-    /// room (a virtio-net header) in front of the data.
-    fn fake_block(frames: &[Fake], reserve: usize) -> Vec<u8> {
-        let mut b = vec![0u8; 8192];
-        put_u32(&mut b, field::BLOCK_STATUS, libc::TP_STATUS_USER);
-        put_u32(&mut b, field::NUM_PKTS, frames.len() as u32);
-        put_u32(
-            &mut b,
-            field::OFFSET_TO_FIRST_PKT,
-            field::BLOCK_HEADER_LEN as u32,
-        );
-        let mut at = field::BLOCK_HEADER_LEN;
-        for (i, f) in frames.iter().enumerate() {
-            let mac = (field::FRAME_HEADERS + reserve).next_multiple_of(16);
-            let size = (mac + f.bytes.len()).next_multiple_of(16);
-            let next = if i + 1 == frames.len() { 0 } else { size };
-            put_u32(&mut b, at + field::TP_NEXT_OFFSET, next as u32);
-            put_u32(&mut b, at + field::TP_SNAPLEN, f.bytes.len() as u32);
-            put_u32(&mut b, at + field::TP_LEN, f.bytes.len() as u32);
-            put_u32(&mut b, at + field::TP_STATUS, f.status);
-            b[at + field::TP_MAC..at + field::TP_MAC + 2]
-                .copy_from_slice(&(mac as u16).to_ne_bytes());
-            b[at + field::SOCKADDR_LL + field::SLL_PKTTYPE] = f.pkttype;
-            b[at + mac..at + mac + f.bytes.len()].copy_from_slice(f.bytes);
-            if reserve > 0 {
-                b[at + mac - reserve..at + mac].fill(0xee);
-            }
-            at += size;
-        }
-        put_u32(&mut b, field::BLK_LEN, at as u32);
-        b
-    }
-
-    fn frames_of<'a>(block: &'a [u8], walk: BlockWalk<'_>) -> Vec<(u8, &'a [u8])> {
-        walk.map(|f| {
-            let f = f.unwrap();
-            (f.pkttype, &block[f.mac..f.mac + f.snaplen])
-        })
-        .collect()
-    }
-
-    #[test]
-    fn a_block_is_walked_frame_by_frame_in_order() {
-        let block = fake_block(
-            &[
-                Fake {
-                    status: 0,
-                    pkttype: libc::PACKET_HOST,
-                    bytes: &[1; 60],
-                },
-                Fake {
-                    status: libc::TP_STATUS_CSUMNOTREADY,
-                    pkttype: libc::PACKET_OUTGOING,
-                    bytes: &[2; 1514],
-                },
-                Fake {
-                    status: 0,
-                    pkttype: libc::PACKET_BROADCAST,
-                    bytes: &[3; 42],
-                },
-            ],
-            0,
-        );
-        let walk = BlockWalk::new(&block, false).unwrap();
-        let got = frames_of(&block, walk);
-        assert_eq!(
-            got,
-            vec![
-                (libc::PACKET_HOST, &[1u8; 60][..]),
-                (libc::PACKET_OUTGOING, &[2u8; 1514][..]),
-                (libc::PACKET_BROADCAST, &[3u8; 42][..]),
-            ]
-        );
-    }
-
-    #[test]
-    fn a_walk_stopped_midway_resumes_at_the_next_frame() {
-        let fakes: Vec<Fake> = (0..5u8)
-            .map(|i| Fake {
-                status: 0,
-                pkttype: libc::PACKET_HOST,
-                bytes: std::slice::from_ref(&[10u8, 11, 12, 13, 14][i as usize]),
-            })
-            .collect();
-        let block = fake_block(&fakes, 0);
-        let mut walk = BlockWalk::new(&block, false).unwrap();
-        let first: Vec<u8> = walk
-            .by_ref()
-            .take(2)
-            .map(|f| block[f.unwrap().mac])
-            .collect();
-        let cursor = walk.cursor();
-        let rest: Vec<u8> = BlockWalk::resume(&block, cursor, false)
-            .map(|f| block[f.unwrap().mac])
-            .collect();
-        assert_eq!((first, rest), (vec![10, 11], vec![12, 13, 14]));
-    }
-
-    #[test]
-    fn with_a_vnet_header_the_frame_needs_room_for_it_in_front() {
-        let block = fake_block(
-            &[Fake {
-                status: 0,
-                pkttype: libc::PACKET_HOST,
-                bytes: &[7; 100],
-            }],
-            VnetHeader::<&[u8]>::LEN,
-        );
-        let f = BlockWalk::new(&block, true)
-            .unwrap()
-            .next()
-            .unwrap()
-            .unwrap();
-        assert_eq!(&block[f.mac - 10..f.mac], &[0xee; 10]);
-        // A frame starting right after the headers has no room for one: refused with a
-        // header, taken without.
-        let mut tight = block.clone();
-        let at = field::BLOCK_HEADER_LEN + field::TP_MAC;
-        tight[at..at + 2].copy_from_slice(&(field::FRAME_HEADERS as u16).to_ne_bytes());
-        assert_eq!(
-            BlockWalk::new(&tight, true).unwrap().next(),
-            Some(Err(RingError::BadFrameHeader))
-        );
-        assert!(BlockWalk::new(&tight, false)
-            .unwrap()
-            .next()
-            .unwrap()
-            .is_ok());
-    }
-
-    #[test]
-    fn an_empty_block_yields_nothing() {
-        let block = fake_block(&[], 0);
-        assert_eq!(BlockWalk::new(&block, false).unwrap().count(), 0);
-    }
-
-    #[test]
-    fn a_truncated_or_bogus_block_header_is_an_error_not_a_panic() {
-        // Shorter than the descriptor.
-        assert_eq!(
-            BlockWalk::new(&[0u8; 10], false).unwrap_err(),
-            RingError::BadBlockHeader
-        );
-        let good = fake_block(
-            &[Fake {
-                status: 0,
-                pkttype: 0,
-                bytes: &[1; 60],
-            }],
-            0,
-        );
-        // Block length past the block.
-        let mut b = good.clone();
-        put_u32(&mut b, field::BLK_LEN, 1 << 30);
-        assert_eq!(
-            BlockWalk::new(&b, false).unwrap_err(),
-            RingError::BadBlockHeader
-        );
-        // First frame inside the descriptor, or past the end.
-        for first in [0u32, 8, 1 << 20] {
-            let mut b = good.clone();
-            put_u32(&mut b, field::OFFSET_TO_FIRST_PKT, first);
-            assert_eq!(
-                BlockWalk::new(&b, false).unwrap_err(),
-                RingError::BadBlockHeader,
-                "first at {first}"
-            );
-        }
-    }
-
-    #[test]
-    fn bogus_frame_headers_end_the_walk_with_an_error() {
-        let fakes = [
-            Fake {
-                status: 0,
-                pkttype: 0,
-                bytes: &[1; 60],
-            },
-            Fake {
-                status: 0,
-                pkttype: 0,
-                bytes: &[2; 60],
-            },
-        ];
-        let good = fake_block(&fakes, 0);
-        let first = field::BLOCK_HEADER_LEN;
-        type Spoil = Box<dyn Fn(&mut Vec<u8>)>;
-        let cases: Vec<(&str, Spoil)> = vec![
-            (
-                "snaplen past the block",
-                Box::new(move |b| put_u32(b, first + field::TP_SNAPLEN, u32::MAX)),
-            ),
-            (
-                "mac inside the headers",
-                Box::new(move |b| b[first + field::TP_MAC..first + field::TP_MAC + 2].fill(0)),
-            ),
-            (
-                "next offset zero with frames left",
-                Box::new(move |b| put_u32(b, first + field::TP_NEXT_OFFSET, 0)),
-            ),
-            (
-                "next offset past the block",
-                Box::new(move |b| put_u32(b, first + field::TP_NEXT_OFFSET, 1 << 28)),
-            ),
-            (
-                "more frames counted than there are",
-                Box::new(|b| put_u32(b, field::NUM_PKTS, u32::MAX)),
-            ),
-        ];
-        for (what, spoil) in cases {
-            let mut b = good.clone();
-            spoil(&mut b);
-            let results: Vec<_> = BlockWalk::new(&b, false).unwrap().take(100).collect();
-            assert!(results.iter().any(|r| r.is_err()), "{what}: {results:?}");
-            assert!(results.len() <= 3, "{what}: {results:?}");
-            assert!(results.last().unwrap().is_err(), "{what}: {results:?}");
-        }
-    }
-
-    #[test]
-    fn a_walk_over_random_bytes_never_panics_and_ends() {
-        // A simple LCG: deterministic, no dependency.
-        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-        for _ in 0..2000 {
-            let mut b = vec![0u8; 512];
-            for byte in b.iter_mut() {
-                x = x
-                    .wrapping_mul(6364136223846793005)
-                    .wrapping_add(1442695040888963407);
-                *byte = (x >> 56) as u8;
-            }
-            // Small counts and offsets so the walk gets past the descriptor sometimes.
-            b[field::NUM_PKTS] %= 8;
-            b[field::NUM_PKTS + 1..field::NUM_PKTS + 4].fill(0);
-            put_u32(&mut b, field::OFFSET_TO_FIRST_PKT, 48);
-            put_u32(&mut b, field::BLK_LEN, 512);
-            if let Ok(walk) = BlockWalk::new(&b, x & 1 == 0) {
-                for f in walk.take(1000).flatten() {
-                    assert!(f.mac + f.snaplen <= b.len());
-                }
-            }
-        }
-    }
-
-    /// The RFC 1071 sum of `data`, complemented.
-    fn checksum(data: &[u8]) -> u16 {
-        let mut sum: u32 = data
-            .chunks(2)
-            .map(|c| u32::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)])))
-            .sum();
-        while sum >> 16 != 0 {
-            sum = (sum & 0xffff) + (sum >> 16);
-        }
-        !(sum as u16)
-    }
-
-    /// An Ethernet frame with an IPv4/TCP segment whose checksum field holds the
-    /// pseudo-header sum, as a sender using checksum offload leaves it.
-    fn partial_tcp_frame(payload: &[u8]) -> (Vec<u8>, u16) {
-        let mut f = vec![0u8; 14];
-        f[12..14].copy_from_slice(&[0x08, 0x00]);
-        let tcp_len = 20 + payload.len();
-        let mut ip = vec![0x45, 0, 0, 0, 0, 0, 0x40, 0, 64, 6, 0, 0];
-        ip[2..4].copy_from_slice(&((20 + tcp_len) as u16).to_be_bytes());
-        ip.extend_from_slice(&[198, 51, 100, 1, 198, 51, 100, 2]);
-        f.extend_from_slice(&ip);
-        let mut tcp = vec![0u8; 20];
-        tcp[0..4].copy_from_slice(&[0x30, 0x39, 0, 9]);
-        tcp[12] = 5 << 4;
-        tcp[13] = 0x18;
-        tcp.extend_from_slice(payload);
-        // The full checksum, for comparison: pseudo-header then segment.
-        let mut pseudo = vec![198, 51, 100, 1, 198, 51, 100, 2, 0, 6];
-        pseudo.extend_from_slice(&(tcp_len as u16).to_be_bytes());
-        let full = checksum(&[pseudo.clone(), tcp.clone()].concat());
-        // The partial one: the uncomplemented pseudo-header sum.
-        let partial = !checksum(&pseudo);
-        tcp[16..18].copy_from_slice(&partial.to_be_bytes());
-        f.extend_from_slice(&tcp);
-        (f, full)
-    }
-
-    #[test]
-    fn a_partial_tcp_checksum_is_completed_to_the_full_one() {
-        for payload in [&b""[..], b"hello", b"odd length!", &[0xff; 1460][..]] {
-            let (mut f, full) = partial_tcp_frame(payload);
-            assert!(complete_partial_checksum(&mut f));
-            assert_eq!(
-                u16::from_be_bytes([f[14 + 20 + 16], f[14 + 20 + 17]]),
-                full,
-                "{} bytes",
-                payload.len()
-            );
-        }
-    }
-
-    #[test]
-    fn checksum_completion_leaves_what_it_does_not_understand_alone() {
-        let (f, _) = partial_tcp_frame(b"abc");
-        // ARP, a total length past the frame, ICMP, and a frame cut short.
-        let mut arp = f.clone();
-        arp[12..14].copy_from_slice(&[0x08, 0x06]);
-        let mut long = f.clone();
-        long[16..18].copy_from_slice(&9999u16.to_be_bytes());
-        let mut icmp = f.clone();
-        icmp[14 + 9] = 1;
-        for (what, mut frame) in [
-            ("arp", arp),
-            ("long", long),
-            ("icmp", icmp),
-            ("short", f[..30].to_vec()),
-            ("empty", Vec::new()),
-        ] {
-            let before = frame.clone();
-            assert!(!complete_partial_checksum(&mut frame), "{what}");
-            assert_eq!(frame, before, "{what}");
-        }
-    }
-
-    #[test]
-    fn options_out_of_range_and_missing_interfaces_are_named() {
-        let e = PacketDevice::open_with(
-            "lo",
-            &PacketOptions {
-                offload: false,
-                queues: 0,
-            },
-        )
-        .unwrap_err();
-        assert_eq!(e.kind(), io::ErrorKind::InvalidInput);
-        assert!(e.to_string().contains("use 1 to 16"), "{e}");
-        let e = PacketDevice::open("nsnothere0").unwrap_err();
-        assert_eq!(e.kind(), io::ErrorKind::NotFound);
-        assert!(e.to_string().contains("no interface nsnothere0"), "{e}");
-        let e = PacketDevice::open("a/b").unwrap_err();
-        assert_eq!(e.kind(), io::ErrorKind::InvalidInput);
-    }
-}
+mod tests;
