@@ -10,20 +10,43 @@ use crate::wire::IpProtocol;
 /// Adds `data` to a running one's-complement sum. An odd trailing byte is padded with zero,
 /// so only the last piece of a multi-part sum may have odd length.
 ///
-/// RFC 1071 §2(B), "parallel summation": the sum is taken eight bytes at a time as two 32-bit
-/// big-endian words in a 64-bit accumulator, then folded. Since 2^16 ≡ 1 (mod 2^16 − 1), this
-/// is congruent to adding the 16-bit words one by one, and folding with end-around carry never
-/// turns a non-zero sum into zero. The result is folded to 16 bits, so callers may keep adding
-/// small values to it.
+/// RFC 1071 §2: the bulk is summed 32 bytes at a time as native-endian 64-bit words with
+/// end-around carry ("parallel summation"; since 2^64 ≡ 2^16 ≡ 1 (mod 2^16 − 1) this is
+/// congruent to adding the 16-bit words one by one), folded to 16 bits and byte-swapped to
+/// network order on a little-endian host ("byte order independence"); the tail is added as
+/// big-endian 16-bit words. Folding with end-around carry never turns a non-zero sum into
+/// zero. The result is folded to 16 bits, so callers may keep adding small values to it.
 pub fn accumulate(sum: u32, data: &[u8]) -> u32 {
-    let mut acc = u64::from(sum);
-    let mut chunks = data.chunks_exact(8);
-    for c in &mut chunks {
-        let w = u64::from_be_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
-        // Each step adds at most 2^33: no overflow before 2^31 steps (16 GiB).
-        acc += (w >> 32) + (w & 0xffff_ffff);
+    let mut wide: u64 = 0;
+    let add = |acc: u64, w: u64| {
+        let (s, carry) = acc.overflowing_add(w);
+        s + u64::from(carry)
+    };
+    let word = |c: &[u8]| u64::from_ne_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
+    let mut blocks = data.chunks_exact(32);
+    for c in &mut blocks {
+        wide = add(wide, word(&c[0..8]));
+        wide = add(wide, word(&c[8..16]));
+        wide = add(wide, word(&c[16..24]));
+        wide = add(wide, word(&c[24..32]));
     }
-    let rest = chunks.remainder();
+    let mut words = blocks.remainder().chunks_exact(8);
+    for c in &mut words {
+        wide = add(wide, word(c));
+    }
+    // 64 → 32 → 16 bits, end-around carry at each step; then to network byte order.
+    let mut folded = (wide & 0xffff_ffff) + (wide >> 32);
+    folded = (folded & 0xffff_ffff) + (folded >> 32);
+    let mut native = (folded & 0xffff) + (folded >> 16);
+    native = (native & 0xffff) + (native >> 16);
+    native = (native & 0xffff) + (native >> 16);
+    let bulk = if cfg!(target_endian = "little") {
+        (native as u16).swap_bytes()
+    } else {
+        native as u16
+    };
+    let mut acc = u64::from(sum) + u64::from(bulk);
+    let rest = words.remainder();
     let mut pairs = rest.chunks_exact(2);
     for c in &mut pairs {
         acc += u64::from(u16::from_be_bytes([c[0], c[1]]));

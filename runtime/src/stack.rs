@@ -624,7 +624,8 @@ impl Stack {
                 readable: Vec::new(),
                 writable: Vec::new(),
                 frames: frames.clone(),
-                gro: config.gro,
+                // A device that coalesces (offloads) hands up large segments already.
+                gro: config.gro && !offloads.rx_coalesced,
             };
             transport_workers.push(spawn(format!("transport-{i}"), move || w.run())?);
         }

@@ -64,7 +64,8 @@ pub struct Transmit {
     /// `headroom` bytes for the layers below, then the TCP header and payload, checksum
     /// filled.
     pub bytes: Vec<u8>,
-    /// Where the TCP segment starts in `bytes` (see `Endpoint::set_headroom`).
+    /// Where the TCP segment starts in `bytes`: at least `Endpoint::set_headroom`'s room for
+    /// the layers below (more when the header is shorter than the largest).
     pub headroom: usize,
     /// An offloaded burst (`TcpConfig::segment_offload`): the payload per segment the device
     /// cuts it into. `None` for an ordinary segment.
@@ -82,6 +83,9 @@ impl Transmit {
 
 /// Spare segment buffers an endpoint keeps for reuse at most.
 const MAX_SPARE_BUFFERS: usize = 256;
+
+/// The largest TCP header (RFC 9293 §3.1: data offset 15 words).
+const MAX_TCP_HEADER: usize = 60;
 
 /// What the socket layer hears.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -163,7 +167,6 @@ pub struct Endpoint {
     stats: TcpStats,
     /// Connections in TIME-WAIT, at most `TcpConfig::max_time_wait`.
     time_wait: usize,
-    payload_scratch: Vec<u8>,
     /// The latest `now` the runtime gave us, for calls that take no time (`close`).
     last_now: Option<Instant>,
     /// Bytes left free in front of each segment `poll_segments` builds.
@@ -191,7 +194,6 @@ impl Endpoint {
             events: VecDeque::new(),
             stats: TcpStats::default(),
             time_wait: 0,
-            payload_scratch: Vec::new(),
             last_now: None,
             headroom: 0,
             checksum_offload: false,
@@ -733,19 +735,22 @@ impl Endpoint {
             e.dirty = false;
             let tuple = e.conn.tuple();
             let (src, dst) = (*tuple.local.ip(), *tuple.remote.ip());
+            // The payload is copied once, from the send buffer to where it goes out: the
+            // buffer keeps room for the lower layers and the largest TCP header in front of
+            // it, and the header is written just before it.
+            let room = self.headroom + MAX_TCP_HEADER;
             loop {
-                self.payload_scratch.clear();
-                let Some(r) = e.conn.poll_transmit(now, &mut self.payload_scratch) else {
-                    break;
-                };
                 let mut bytes = self.spare.pop().unwrap_or_default();
                 bytes.clear();
-                bytes.resize(self.headroom, 0);
-                if self.checksum_offload {
-                    r.emit_into_partial(&mut bytes, src, dst, &self.payload_scratch);
-                } else {
-                    r.emit_into(&mut bytes, src, dst, &self.payload_scratch);
-                }
+                bytes.resize(room, 0);
+                let Some(r) = e.conn.poll_transmit(now, &mut bytes) else {
+                    if self.spare.len() < MAX_SPARE_BUFFERS {
+                        self.spare.push(bytes);
+                    }
+                    break;
+                };
+                let start = room - r.header_len();
+                r.emit_in_place(&mut bytes[start..], src, dst, self.checksum_offload);
                 let segment_size = e
                     .conn
                     .burst_segment(r.payload_len)
@@ -755,7 +760,7 @@ impl Endpoint {
                     dst,
                     ttl: e.ttl,
                     bytes,
-                    headroom: self.headroom,
+                    headroom: start,
                     segment_size,
                     checksum_partial: self.checksum_offload,
                 });

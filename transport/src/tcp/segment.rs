@@ -381,6 +381,29 @@ impl TcpRepr {
         payload: &[u8],
     ) {
         let hl = self.header_len();
+        self.emit_header(p);
+        p.bm()[hl..hl + payload.len()].copy_from_slice(payload);
+    }
+
+    /// Writes a segment's header in front of the payload `buf` already holds after it
+    /// (`buf` is header room plus payload, of exactly `header_len() + payload_len` bytes),
+    /// then its checksum: full, or partial for a device that completes it (see
+    /// `emit_into_partial`). The payload is not copied.
+    pub fn emit_in_place(&self, buf: &mut [u8], src: Ipv4Addr, dst: Ipv4Addr, partial: bool) {
+        let mut p = TcpPacket::new_unchecked(buf);
+        self.emit_header(&mut p);
+        if partial {
+            let len = p.b().len();
+            let sum = fold(pseudo_header(src, dst, IpProtocol::Tcp, len));
+            p.bm()[field::CHECKSUM].copy_from_slice(&sum.to_be_bytes());
+        } else {
+            p.fill_checksum(src, dst);
+        }
+    }
+
+    /// The header fields and options; the checksum field is left as it was.
+    fn emit_header<T: AsRef<[u8]> + AsMut<[u8]>>(&self, p: &mut TcpPacket<T>) {
+        let hl = self.header_len();
         let b = p.bm();
         b[field::SRC_PORT].copy_from_slice(&self.src_port.to_be_bytes());
         b[field::DST_PORT].copy_from_slice(&self.dst_port.to_be_bytes());
@@ -428,7 +451,6 @@ impl TcpRepr {
             }
         }
         debug_assert_eq!(o, hl);
-        b[hl..hl + payload.len()].copy_from_slice(payload);
     }
 
     /// Like `emit_into`, with the checksum left partial for a device that completes it
@@ -442,13 +464,9 @@ impl TcpRepr {
         payload: &[u8],
     ) {
         let start = out.len();
-        out.resize(start + self.header_len() + payload.len(), 0);
-        let mut p = TcpPacket::new_unchecked(&mut out[start..]);
-        // The header and payload are written with a checksum that is overwritten below.
-        self.emit_without_checksum(&mut p, payload);
-        let len = p.b().len();
-        let partial = fold(pseudo_header(src, dst, IpProtocol::Tcp, len));
-        p.bm()[field::CHECKSUM].copy_from_slice(&partial.to_be_bytes());
+        out.resize(start + self.header_len(), 0);
+        out.extend_from_slice(payload);
+        self.emit_in_place(&mut out[start..], src, dst, true);
     }
 
     /// Emits into a new buffer: the IPv4 payload ready to send.
