@@ -19,7 +19,7 @@ use netstack_link::wire::vnet::{VnetChecksum, VnetGso, VnetHeader, VnetRepr};
 use netstack_link::LinkStats;
 use netstack_transport::Checksum;
 
-use crate::msg::{NetMsg, RxPacket, TxMsg, RX_BATCH};
+use crate::msg::{BatchPool, NetMsg, RxPacket, TxMsg, RX_BATCH};
 use crate::shard::Sharder;
 use crate::stats::Published;
 use crate::POLL_INTERVAL;
@@ -35,12 +35,15 @@ pub(crate) struct LinkRx {
     pub stop: Arc<AtomicBool>,
     pub intake_closed: Arc<AtomicBool>,
     pub stats: Published<LinkStats>,
+    /// Where batch vectors come from (network workers hand them back).
+    pub batches: Arc<BatchPool<RxPacket>>,
 }
 
 impl LinkRx {
     pub fn run(mut self) {
         let mut frames: Vec<Vec<u8>> = Vec::with_capacity(RX_BATCH);
-        let mut batches: Vec<Vec<RxPacket>> = (0..self.net.len()).map(|_| Vec::new()).collect();
+        let mut batches: Vec<Vec<RxPacket>> =
+            (0..self.net.len()).map(|_| self.batches.take()).collect();
         let mut arp = Vec::new();
         while !self.stop.load(Ordering::Relaxed) {
             frames.clear();
@@ -111,7 +114,7 @@ impl LinkRx {
                 if batch.is_empty() {
                     continue;
                 }
-                let b = std::mem::take(batch);
+                let b = std::mem::replace(batch, self.batches.take());
                 let n = b.len() as u64;
                 if let Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) =
                     self.net[w].try_send(NetMsg::Inbound(b))

@@ -25,6 +25,41 @@ pub(crate) const TRANSPORT_QUEUE: usize = 256;
 /// Capacity, in batches, of the link TX queue.
 pub(crate) const TX_QUEUE: usize = 1024;
 
+/// Most spare batch vectors a [`BatchPool`] keeps.
+const MAX_SPARE_BATCHES: usize = 1024;
+
+/// Batch vectors used again: the actor that empties a batch hands its vector back to the
+/// actor that fills the next one, so a steady stream of batches allocates none. Bounded: past
+/// [`MAX_SPARE_BATCHES`] a returned vector is freed.
+pub(crate) struct BatchPool<T> {
+    free: parking_lot::Mutex<Vec<Vec<T>>>,
+}
+
+impl<T> BatchPool<T> {
+    pub fn new() -> Self {
+        BatchPool {
+            free: parking_lot::Mutex::new(Vec::new()),
+        }
+    }
+
+    /// An empty vector, a spare one when there is one.
+    pub fn take(&self) -> Vec<T> {
+        self.free
+            .lock()
+            .pop()
+            .unwrap_or_else(|| Vec::with_capacity(RX_BATCH))
+    }
+
+    /// Takes back an emptied (or not: it is cleared) vector.
+    pub fn give(&self, mut v: Vec<T>) {
+        v.clear();
+        let mut free = self.free.lock();
+        if free.len() < MAX_SPARE_BATCHES {
+            free.push(v);
+        }
+    }
+}
+
 /// A received IPv4 packet: the whole frame as read from the device, and where the IPv4 header
 /// starts in it. Keeping the frame avoids copying the packet out of the device buffer.
 pub(crate) struct RxPacket {

@@ -21,7 +21,7 @@ use netstack_network::wire::IpProtocol;
 use crate::actor::{self, Actor};
 use netstack_transport::Checksum;
 
-use crate::msg::{Delivery, NetMsg, RxPacket, TransportMsg, TxMsg, TxPacket};
+use crate::msg::{BatchPool, Delivery, NetMsg, RxPacket, TransportMsg, TxMsg, TxPacket};
 use crate::ping::EchoRegistry;
 use crate::shard::Sharder;
 use crate::stats::Published;
@@ -41,6 +41,10 @@ pub(crate) struct NetworkWorker {
     pub out: Vec<TxPacket>,
     /// Per transport worker, the deliveries of this wake-up.
     pub deliveries: Vec<Vec<Delivery>>,
+    /// Batch vectors: link RX's handed back here, ours taken here and handed back by the
+    /// transport workers.
+    pub rx_batches: Arc<BatchPool<RxPacket>>,
+    pub delivery_batches: Arc<BatchPool<Delivery>>,
 }
 
 impl NetworkWorker {
@@ -72,10 +76,11 @@ impl Actor for NetworkWorker {
     fn handle(&mut self, msg: NetMsg) {
         let now = Instant::now();
         match msg {
-            NetMsg::Inbound(batch) => {
-                for p in batch {
+            NetMsg::Inbound(mut batch) => {
+                for p in batch.drain(..) {
                     self.receive(now, p);
                 }
+                self.rx_batches.give(batch);
             }
             NetMsg::Unreachable(packets) => {
                 for p in packets {
@@ -220,7 +225,8 @@ impl NetworkWorker {
     fn flush(&mut self) {
         for w in 0..self.deliveries.len() {
             if !self.deliveries[w].is_empty() {
-                let batch = std::mem::take(&mut self.deliveries[w]);
+                let batch =
+                    std::mem::replace(&mut self.deliveries[w], self.delivery_batches.take());
                 let n = batch.len() as u64;
                 self.send_to_transport(w, TransportMsg::Inbound(batch), n);
             }

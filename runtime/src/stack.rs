@@ -31,7 +31,9 @@ use std::collections::HashMap;
 use crate::direct::DirectTx;
 use crate::link_rx::LinkRx;
 use crate::link_tx::LinkTx;
-use crate::msg::{NetMsg, TcpCmd, TxMsg, NET_QUEUE, TCP_CMD_QUEUE, TRANSPORT_QUEUE, TX_QUEUE};
+use crate::msg::{
+    BatchPool, NetMsg, TcpCmd, TxMsg, NET_QUEUE, TCP_CMD_QUEUE, TRANSPORT_QUEUE, TX_QUEUE,
+};
 use crate::network::NetworkWorker;
 use crate::ping::{EchoRegistry, Pinger};
 use crate::shard::Sharder;
@@ -493,6 +495,9 @@ impl Stack {
         let mut net_workers = Vec::new();
         let mut ipv4_slots = Vec::new();
         let net_stop = Arc::new(AtomicBool::new(false));
+        // Batch vectors go back to the actor that fills the next batch.
+        let rx_batches = Arc::new(BatchPool::new());
+        let delivery_batches = Arc::new(BatchPool::new());
         for i in 0..sharder.network_workers() {
             let (s, r) = crossbeam_channel::bounded(NET_QUEUE);
             net_senders.push(s);
@@ -511,6 +516,8 @@ impl Stack {
                 deliveries: (0..sharder.transport_workers())
                     .map(|_| Vec::new())
                     .collect(),
+                rx_batches: rx_batches.clone(),
+                delivery_batches: delivery_batches.clone(),
             };
             net_workers.push(spawn(format!("net-{i}"), move || w.run())?);
         }
@@ -626,6 +633,8 @@ impl Stack {
                 frames: frames.clone(),
                 // A device that coalesces (offloads) hands up large segments already.
                 gro: config.gro && !offloads.rx_coalesced,
+                delivery_batches: delivery_batches.clone(),
+                gro_runs: Vec::new(),
             };
             transport_workers.push(spawn(format!("transport-{i}"), move || w.run())?);
         }
@@ -647,6 +656,7 @@ impl Stack {
                 stop: rx_stop.clone(),
                 intake_closed: intake_closed.clone(),
                 stats: rx_stats,
+                batches: rx_batches.clone(),
             };
             rx_actors.push(spawn(format!("link-rx-{queue}"), move || link_rx.run())?);
         }

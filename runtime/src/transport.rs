@@ -41,7 +41,7 @@ use netstack_transport::tcp::{
 use netstack_transport::udp::{self, Input, SocketTable, UdpStats};
 use netstack_transport::Checksum;
 
-use crate::msg::{Delivery, TcpCmd, TransportMsg, TxMsg, TxOffload, TxPacket};
+use crate::msg::{BatchPool, Delivery, TcpCmd, TransportMsg, TxMsg, TxOffload, TxPacket};
 use crate::stack::Shared;
 use crate::stats::Published;
 use crate::tcp::{ConnShared, ListenerShared, TcpInfo};
@@ -93,6 +93,10 @@ pub(crate) struct TransportWorker {
     pub frames: Arc<FramePool>,
     /// Receive coalescing (software GRO) on.
     pub gro: bool,
+    /// Where emptied delivery batches go back to (the network workers fill them).
+    pub delivery_batches: Arc<BatchPool<Delivery>>,
+    /// `coalesce`'s open runs, kept between batches for their capacity.
+    pub gro_runs: Vec<(usize, GroKey)>,
 }
 
 impl TransportWorker {
@@ -219,7 +223,7 @@ impl TransportWorker {
                 // The UDP table is locked once per batch, and only for a batch that holds UDP.
                 let shared = self.shared.clone();
                 let mut table = None;
-                for d in batch {
+                for d in batch.drain(..) {
                     match d.header.protocol {
                         IpProtocol::Udp => {
                             let t = table.get_or_insert_with(|| shared.udp.lock());
@@ -240,6 +244,8 @@ impl TransportWorker {
                         _ => {}
                     }
                 }
+                drop(table);
+                self.delivery_batches.give(batch);
             }
             TransportMsg::IcmpError { kind, header, data }
                 if header.protocol == IpProtocol::Tcp =>
@@ -327,7 +333,8 @@ impl TransportWorker {
     /// does not continue its run ends it, so each connection's segments keep their order. At
     /// most [`GRO_RUNS`] connections have a run open at once.
     fn coalesce(&mut self, batch: &mut Vec<Delivery>) {
-        let mut runs: Vec<(usize, GroKey)> = Vec::new();
+        let mut runs = std::mem::take(&mut self.gro_runs);
+        runs.clear();
         let mut merged = 0;
         for i in 0..batch.len() {
             let (before, rest) = batch.split_at_mut(i);
@@ -384,6 +391,7 @@ impl TransportWorker {
             });
             self.stats.runtime.gro_merged += merged;
         }
+        self.gro_runs = runs;
     }
 
     fn info(&self, id: ConnId) -> Option<TcpInfo> {

@@ -739,9 +739,13 @@ impl Endpoint {
             // buffer keeps room for the lower layers and the largest TCP header in front of
             // it, and the header is written just before it.
             let room = self.headroom + MAX_TCP_HEADER;
+            // Room for a full-sized segment, so a buffer never grows while the payload goes
+            // in (an offloaded burst grows it once; it keeps that capacity when reused).
+            let full = room + usize::from(self.config.mss);
             loop {
                 let mut bytes = self.spare.pop().unwrap_or_default();
                 bytes.clear();
+                bytes.reserve(full);
                 bytes.resize(room, 0);
                 let Some(r) = e.conn.poll_transmit(now, &mut bytes) else {
                     if self.spare.len() < MAX_SPARE_BUFFERS {
