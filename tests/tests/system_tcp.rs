@@ -356,3 +356,41 @@ fn offloaded_segments_are_cut_at_the_peers_mss_and_coalesced_ones_are_taken() {
     );
     assert!(report.lines.len() > 100, "{} frames", report.lines.len());
 }
+
+#[test]
+fn with_offloads_off_frames_stay_plain_and_software_gro_merges() {
+    let Some((ns, stack)) = Netstackd::start_gated(&["python3"], &["--offload", "off"]) else {
+        return;
+    };
+    let done = ns.run("python3", &["-c", OFFLOAD_CHECK], PEER_DEADLINE);
+    assert!(
+        done.stdout.trim().starts_with("ok rcv_mss "),
+        "{}",
+        done.describe()
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let end = stack.stop_ok();
+    assert_eq!(stat(&end, "service.discard.tcp_bytes"), 4 << 20);
+    assert_eq!(stat(&end, "link.tx_segmentation_offloaded"), 0);
+    assert_eq!(stat(&end, "link.rx_coalesced"), 0);
+    assert!(
+        stat(&end, "runtime.gro_merged") > 0,
+        "no segment was coalesced in software: {:?}",
+        end.stats
+    );
+}
+
+#[test]
+fn a_multi_queue_tap_carries_several_connections_byte_for_byte() {
+    let Some((ns, stack)) = Netstackd::start_gated(&["python3"], &["--queues", "2"]) else {
+        return;
+    };
+    // Several connections at once, so the kernel's flow hash spreads them over both queues.
+    std::thread::scope(|s| {
+        for _ in 0..4 {
+            s.spawn(|| echo_check(&ns, 2 << 20));
+        }
+    });
+    let end = stack.stop_ok();
+    assert_eq!(stat(&end, "service.echo.tcp_bytes"), 4 * (2 << 20));
+}

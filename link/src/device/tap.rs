@@ -658,6 +658,26 @@ mod tests {
     }
 
     #[test]
+    fn a_refused_tunsetoffload_leaves_the_header_with_whole_frames_coming_up() {
+        // Any descriptor that is not a TUN/TAP refuses TUNSETOFFLOAD, as a kernel without the
+        // offloads would: the device keeps its virtio-net header (so it may still send large
+        // segments) but says no coalesced frames come up.
+        let fd: OwnedFd = std::fs::File::open("/dev/null").unwrap().into();
+        let o = negotiate(&fd, "test0");
+        assert_eq!(
+            o,
+            Offloads {
+                vnet_header: true,
+                tx_checksum: true,
+                tso4: true,
+                rx_coalesced: false
+            }
+        );
+        assert!(o.to_string().contains("coalescing off"), "{o}");
+        assert_eq!(Offloads::default().to_string(), "none");
+    }
+
+    #[test]
     fn bad_names_are_rejected_before_touching_the_kernel() {
         let e = TapDevice::open("").unwrap_err();
         assert_eq!(e.kind(), io::ErrorKind::InvalidInput);
