@@ -147,8 +147,6 @@ struct Entry {
     ttl: Option<u8>,
     /// Counted in `Endpoint::time_wait`.
     in_time_wait: bool,
-    /// The connection's counters as last added into the endpoint's totals.
-    counted: ConnStats,
 }
 
 pub struct Endpoint {
@@ -325,6 +323,10 @@ impl Endpoint {
         let id = ConnId(self.next_id);
         self.next_id += 1;
         self.by_tuple.insert(conn.tuple(), id);
+        // What the connection counted before it was inserted (a cookie's first segment).
+        self.stats
+            .connections
+            .add_delta(conn.counters(), &ConnStats::default());
         self.conns.insert(
             id,
             Box::new(Entry {
@@ -338,7 +340,6 @@ impl Endpoint {
                 dirty: false,
                 ttl: None,
                 in_time_wait: false,
-                counted: ConnStats::default(),
             }),
         );
         id
@@ -421,21 +422,17 @@ impl Endpoint {
                     self.stats.endpoint.accept_queue_overflows += 1;
                     return;
                 }
-                if let Some(e) = self.conns.get_mut(&id) {
-                    if repr.flags.rst() {
-                        self.stats.endpoint.resets_received += 1;
-                    }
-                    e.conn.on_segment(now, &repr, payload);
+                if repr.flags.rst() && self.conns.contains_key(&id) {
+                    self.stats.endpoint.resets_received += 1;
                 }
+                self.counted(id, |c| c.on_segment(now, &repr, payload));
                 self.after(id);
                 return;
             }
             // RFC 6191 / RFC 9293 §3.10.7.4: a new SYN may reopen a TIME-WAIT 4-tuple.
             self.stats.endpoint.time_wait_reused += 1;
             self.by_tuple.remove(&tuple);
-            if let Some(e) = self.conns.get_mut(&id) {
-                e.conn.abort();
-            }
+            self.counted(id, Connection::abort);
             self.after(id);
         }
         let Some(laddr) = self.listener_for(tuple.local) else {
@@ -659,9 +656,8 @@ impl Endpoint {
             return;
         };
         let accepted = self
-            .conns
-            .get_mut(&id)
-            .is_some_and(|e| e.conn.on_icmp(now, err.kind, seq));
+            .counted(id, |c| c.on_icmp(now, err.kind, seq))
+            .unwrap_or(false);
         if accepted {
             self.stats.endpoint.icmp_accepted += 1;
         } else {
@@ -693,7 +689,7 @@ impl Endpoint {
             }
             e.timer = None;
             if e.conn.poll_deadline().is_some_and(|d| d <= now) {
-                e.conn.on_timeout(now);
+                self.counted(id, |c| c.on_timeout(now));
             }
             self.after(id);
         }
@@ -735,6 +731,7 @@ impl Endpoint {
             e.dirty = false;
             let tuple = e.conn.tuple();
             let (src, dst) = (*tuple.local.ip(), *tuple.remote.ip());
+            let before = *e.conn.counters();
             // The payload is copied once, from the send buffer to where it goes out: the
             // buffer keeps room for the lower layers and the largest TCP header in front of
             // it, and the header is written just before it.
@@ -769,6 +766,7 @@ impl Endpoint {
                     checksum_partial: self.checksum_offload,
                 });
             }
+            self.stats.connections.add_delta(e.conn.counters(), &before);
             self.settle(id);
         }
         self.stats.endpoint.segments_sent += (out.len() - before) as u64;
@@ -796,16 +794,21 @@ impl Endpoint {
         self.settle(id);
     }
 
+    /// Runs `f` on connection `id` and adds what it counted to the endpoint's totals, so the
+    /// totals are kept as they change and `stats` walks nothing (and no connection keeps a
+    /// copy of its counters as last added). `None` for an unknown id.
+    fn counted<R>(&mut self, id: ConnId, f: impl FnOnce(&mut Connection) -> R) -> Option<R> {
+        let e = self.conns.get_mut(&id)?;
+        let before = *e.conn.counters();
+        let r = f(&mut e.conn);
+        self.stats.connections.add_delta(e.conn.counters(), &before);
+        Some(r)
+    }
+
     fn settle(&mut self, id: ConnId) {
         let Some(e) = self.conns.get_mut(&id) else {
             return;
         };
-        // Counters as they happen: add what this call moved, so `stats` walks nothing.
-        let c = e.conn.counters();
-        if *c != e.counted {
-            self.stats.connections.add_delta(c, &e.counted);
-            e.counted = *c;
-        }
         while let Some(ev) = e.conn.poll_event() {
             match ev {
                 Event::Connected if e.conn.is_passive() => {
@@ -885,9 +888,6 @@ impl Endpoint {
         if self.by_tuple.get(&e.conn.tuple()) == Some(&id) {
             self.by_tuple.remove(&e.conn.tuple());
         }
-        self.stats
-            .connections
-            .add_delta(e.conn.counters(), &e.counted);
         if let Some(l) = e.listener.and_then(|a| self.listeners.get_mut(&a)) {
             if !e.announced {
                 l.syn_queue = l.syn_queue.saturating_sub(1);
@@ -918,13 +918,19 @@ impl Endpoint {
     }
 
     pub fn send(&mut self, id: ConnId, data: &[u8]) -> Result<usize, TcpError> {
-        let r = self.touch(id)?.conn.send(data);
+        self.touch(id)?;
+        let r = self
+            .counted(id, |c| c.send(data))
+            .ok_or(TcpError::NotConnected)?;
         self.after(id);
         r
     }
 
     pub fn recv(&mut self, id: ConnId, buf: &mut [u8]) -> Result<usize, TcpError> {
-        let r = self.touch(id)?.conn.recv(buf);
+        self.touch(id)?;
+        let r = self
+            .counted(id, |c| c.recv(buf))
+            .ok_or(TcpError::NotConnected)?;
         self.after(id);
         r
     }
@@ -938,15 +944,15 @@ impl Endpoint {
     /// The application wrote to or read from the connection's rings: send what is due (new
     /// data, a window update). Also marks an accepted connection as taken.
     pub fn on_app_io(&mut self, id: ConnId) {
-        if let Ok(e) = self.touch(id) {
-            e.conn.on_app_io();
+        if self.touch(id).is_ok() {
+            self.counted(id, Connection::on_app_io);
             self.after(id);
         }
     }
 
     pub fn shutdown_write(&mut self, id: ConnId) {
-        if let Ok(e) = self.touch(id) {
-            e.conn.shutdown_write();
+        if self.touch(id).is_ok() {
+            self.counted(id, Connection::shutdown_write);
             self.after(id);
         }
     }
@@ -957,7 +963,7 @@ impl Endpoint {
         if let Ok(e) = self.touch(id) {
             e.released = true;
             e.closed_emitted = true;
-            e.conn.close(now);
+            self.counted(id, |c| c.close(now));
             self.after(id);
         }
     }
@@ -967,7 +973,7 @@ impl Endpoint {
         if let Ok(e) = self.touch(id) {
             e.released = true;
             e.closed_emitted = true;
-            e.conn.abort();
+            self.counted(id, Connection::abort);
             self.after(id);
         }
     }
@@ -975,11 +981,8 @@ impl Endpoint {
     /// Changes the options that may change on a live connection (TCP_NODELAY, keepalive, user
     /// timeout, linger-0); see `Connection::set_options`.
     pub fn set_options(&mut self, id: ConnId, opts: SocketOptions) -> Result<(), TcpError> {
-        self.conns
-            .get_mut(&id)
-            .ok_or(TcpError::NotConnected)?
-            .conn
-            .set_options(opts);
+        self.counted(id, |c| c.set_options(opts))
+            .ok_or(TcpError::NotConnected)?;
         self.after(id);
         Ok(())
     }

@@ -545,3 +545,43 @@ fn time_wait_is_bounded_and_a_connection_past_the_limit_leaves_after_its_last_ac
     a.on_timeout(t0() + Duration::from_secs(61));
     assert_eq!((a.time_wait_count(), a.connection_count()), (0, 0));
 }
+
+#[test]
+fn endpoint_totals_are_the_sum_of_every_connections_counters_live_and_closed() {
+    // The totals are added call by call (no connection keeps a copy of its counters): they
+    // must match the connections' own counters while open, and stay after they are gone.
+    let (mut a, mut b, id, sid) = connected_pair();
+    let data = vec![5u8; 10_000];
+    let mut sent = 0;
+    while sent < data.len() {
+        sent += a.send(id, &data[sent..]).unwrap();
+        pump(&mut a, &mut b, t0());
+    }
+    let mut buf = vec![0u8; 20_000];
+    let mut got = 0;
+    while let Ok(n) = b.recv(sid, &mut buf) {
+        if n == 0 {
+            break;
+        }
+        got += n;
+        pump(&mut a, &mut b, t0());
+    }
+    assert_eq!(got, data.len());
+    for (e, cid) in [(&a, id), (&b, sid)] {
+        let own = e.connection(cid).unwrap().counters();
+        let total = e.stats().connections;
+        assert_eq!(total.segments_sent, own.segments_sent);
+        assert_eq!(total.segments_received, own.segments_received);
+        assert_eq!(total.bytes_sent, own.bytes_sent);
+        assert_eq!(total.bytes_received, own.bytes_received);
+    }
+    assert_eq!(a.stats().connections.bytes_sent, 10_000);
+    assert_eq!(b.stats().connections.bytes_received, 10_000);
+    let before = a.stats().connections;
+    a.abort(id);
+    pump(&mut a, &mut b, t0());
+    assert!(a.connection(id).is_none());
+    let after = a.stats().connections;
+    assert_eq!(after.bytes_sent, before.bytes_sent);
+    assert_eq!(after.segments_sent, before.segments_sent + 1, "the RST");
+}
