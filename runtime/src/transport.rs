@@ -33,7 +33,7 @@ use netstack_link::LinkStats;
 use netstack_network::endpoint::{IcmpErrorKind, Ipv4Endpoint, Ipv4Stats, Outgoing, SendOptions};
 use netstack_network::wire::ipv4::{Ipv4Repr, HEADER_LEN as IPV4_HEADER_LEN};
 use netstack_network::wire::IpProtocol;
-use netstack_transport::tcp::gro::{append, GroFlow, GroKey};
+use netstack_transport::tcp::gro::{append, GroFlow, GroKey, MAX_COALESCED_PAYLOAD};
 use netstack_transport::tcp::segment::TcpPacket;
 use netstack_transport::tcp::{
     ConnId, Endpoint, IcmpErrorInfo, State, TcpError, TcpEvent, TcpStats, Transmit,
@@ -364,6 +364,15 @@ impl TransportWorker {
                 Some(r) if runs[r].1.continued_by(&key) => {
                     let head = &mut before[runs[r].0];
                     head.buf.truncate(head.payload.end);
+                    if head.buf.capacity() < head.buf.len() + seg.len() {
+                        // The run outgrows a one-frame buffer: move it to a large one from the
+                        // pool once, instead of growing the small one (an allocation).
+                        let mut large = self
+                            .frames
+                            .take_empty(head.payload.end + MAX_COALESCED_PAYLOAD);
+                        large.extend_from_slice(&head.buf);
+                        self.frames.give(std::mem::replace(&mut head.buf, large));
+                    }
                     append(&mut head.buf, head.payload.start, &mut runs[r].1, &key, seg);
                     head.payload.end = head.buf.len();
                     // Emptied: left out of the batch below.

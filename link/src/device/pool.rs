@@ -7,48 +7,58 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use parking_lot::Mutex;
 
-/// A bounded stack of spare frame buffers, shared by the device reader and the actors that
-/// finish with frames.
+/// Buffers of at most this capacity hold one frame of a standard MTU; larger ones (for the
+/// coalesced segments of up to 64 KiB an offloading device hands up) are kept apart, so a
+/// small frame never ties up a 64 KiB buffer.
+pub const SMALL_FRAME: usize = 2048;
+
+/// Spare large buffers kept at most, whatever the pool's limit (16 MiB of 64 KiB buffers).
+const MAX_LARGE: usize = 256;
+
+/// A bounded stack of spare frame buffers in two sizes, shared by the device reader and the
+/// actors that finish with frames.
 #[derive(Debug)]
 pub struct FramePool {
-    free: Mutex<Vec<Vec<u8>>>,
+    small: Mutex<Vec<Vec<u8>>>,
+    large: Mutex<Vec<Vec<u8>>>,
     max: usize,
     allocated: AtomicU64,
     reused: AtomicU64,
 }
 
 impl FramePool {
-    /// A pool that keeps at most `max` spare buffers.
+    /// A pool that keeps at most `max` spare small buffers (and at most 256 large ones).
     pub fn new(max: usize) -> Self {
         Self {
-            free: Mutex::new(Vec::new()),
+            small: Mutex::new(Vec::new()),
+            large: Mutex::new(Vec::new()),
             max,
             allocated: AtomicU64::new(0),
             reused: AtomicU64::new(0),
         }
     }
 
-    /// A buffer of exactly `len` bytes (their contents are whatever the buffer held before): a
-    /// spare one when there is one, else a new allocation.
-    pub fn take(&self, len: usize) -> Vec<u8> {
-        let spare = self.free.lock().pop();
-        match spare {
-            Some(mut buf) => {
-                self.reused.fetch_add(1, Ordering::Relaxed);
-                buf.resize(len, 0);
-                buf
-            }
-            None => {
-                self.allocated.fetch_add(1, Ordering::Relaxed);
-                vec![0; len]
-            }
+    fn class(&self, capacity: usize) -> &Mutex<Vec<Vec<u8>>> {
+        if capacity <= SMALL_FRAME {
+            &self.small
+        } else {
+            &self.large
         }
     }
 
+    /// A buffer of exactly `len` bytes (their contents are whatever the buffer held before): a
+    /// spare one when there is one, else a new allocation.
+    pub fn take(&self, len: usize) -> Vec<u8> {
+        let mut buf = self.take_empty(len);
+        buf.resize(len, 0);
+        buf
+    }
+
     /// An empty buffer with room for at least `capacity` bytes, for a reader that fills the
-    /// spare capacity itself (no zero-filling of a 64 KiB buffer per frame).
+    /// spare capacity itself (no zero-filling of a 64 KiB buffer per frame). Small buffers are
+    /// all made [`SMALL_FRAME`] bytes, so any spare one fits any small frame.
     pub fn take_empty(&self, capacity: usize) -> Vec<u8> {
-        let spare = self.free.lock().pop();
+        let spare = self.class(capacity).lock().pop();
         match spare {
             Some(mut buf) => {
                 self.reused.fetch_add(1, Ordering::Relaxed);
@@ -58,15 +68,20 @@ impl FramePool {
             }
             None => {
                 self.allocated.fetch_add(1, Ordering::Relaxed);
-                Vec::with_capacity(capacity)
+                Vec::with_capacity(capacity.max(SMALL_FRAME))
             }
         }
     }
 
-    /// Takes `buf` back for a later frame (or frees it when the pool is full).
+    /// Takes `buf` back for a later frame (or frees it when its class is full).
     pub fn give(&self, buf: Vec<u8>) {
-        let mut free = self.free.lock();
-        if free.len() < self.max {
+        let (free, max) = if buf.capacity() <= SMALL_FRAME {
+            (&self.small, self.max)
+        } else {
+            (&self.large, MAX_LARGE.min(self.max))
+        };
+        let mut free = free.lock();
+        if free.len() < max {
             free.push(buf);
         }
     }
@@ -87,6 +102,19 @@ mod tests {
     use super::*;
 
     #[test]
+    fn small_and_large_buffers_are_kept_apart() {
+        let p = FramePool::new(8);
+        p.give(Vec::with_capacity(SMALL_FRAME));
+        p.give(Vec::with_capacity(65_600));
+        // A small frame gets the small buffer, never the 64 KiB one.
+        assert_eq!(p.take_empty(60).capacity(), SMALL_FRAME);
+        assert!(p.take_empty(65_549).capacity() >= 65_549);
+        assert_eq!((p.allocated(), p.reused()), (0, 2));
+        // With none spare, a small frame gets a new buffer of the small size.
+        assert_eq!(p.take_empty(100).capacity(), SMALL_FRAME);
+    }
+
+    #[test]
     fn a_returned_buffer_is_handed_out_again_at_the_asked_length() {
         let p = FramePool::new(2);
         let mut a = p.take(1500);
@@ -103,6 +131,6 @@ mod tests {
         let p = FramePool::new(1);
         p.give(vec![0; 10]);
         p.give(vec![0; 10]);
-        assert_eq!(p.free.lock().len(), 1);
+        assert_eq!(p.small.lock().len(), 1);
     }
 }

@@ -21,6 +21,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use super::pool::SMALL_FRAME;
 use super::{host, max_frame_len, Device, Medium, Offloads};
 use crate::wire::vnet::VnetHeader;
 
@@ -199,29 +200,45 @@ impl<K: TunTapKind> TunTapDevice<K> {
         Ok(mtu)
     }
 
-    /// Reads from `fd` until EAGAIN or `max` frames.
+    /// Reads from `fd` until EAGAIN or `max` frames. With coalescing on, each read goes into a
+    /// 64 KiB buffer; a frame that turns out small is copied into a small buffer and the large
+    /// one is read into again, so small frames never hold 64 KiB each.
     fn drain(&self, fd: RawFd, out: &mut Vec<Vec<u8>>, max: usize) -> io::Result<usize> {
         let len = self.read_len();
+        let take = |cap: usize| match self.pool.get() {
+            Some(p) => p.take_empty(cap),
+            None => Vec::with_capacity(cap),
+        };
+        let give = |buf: Vec<u8>| {
+            if let Some(p) = self.pool.get() {
+                p.give(buf);
+            }
+        };
+        let mut large: Option<Vec<u8>> = None;
         let mut appended = 0;
+        let mut result = Ok(());
         while appended < max {
-            let mut buf = match self.pool.get() {
-                Some(p) => p.take_empty(len),
-                None => Vec::with_capacity(len),
-            };
+            let mut buf = large.take().unwrap_or_else(|| take(len));
             // SAFETY: reads at most the buffer's spare capacity into it; `set_len` below covers
             // only what the kernel wrote.
             let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.capacity()) };
             if n >= 0 {
                 // SAFETY: the kernel initialized the first `n` bytes.
                 unsafe { buf.set_len(n as usize) };
-                out.push(buf);
+                if len > SMALL_FRAME && buf.len() <= SMALL_FRAME {
+                    let mut small = take(buf.len());
+                    small.extend_from_slice(&buf);
+                    buf.clear();
+                    large = Some(buf);
+                    out.push(small);
+                } else {
+                    out.push(buf);
+                }
                 appended += 1;
                 continue;
             }
             let e = io::Error::last_os_error();
-            if let Some(p) = self.pool.get() {
-                p.give(buf);
-            }
+            large = Some(buf);
             match e.kind() {
                 io::ErrorKind::WouldBlock => break,
                 io::ErrorKind::Interrupted => continue,
@@ -230,10 +247,16 @@ impl<K: TunTapKind> TunTapDevice<K> {
                     log::debug!("{}: read error after {appended} frames: {e}", self.name);
                     break;
                 }
-                _ => return Err(e),
+                _ => {
+                    result = Err(e);
+                    break;
+                }
             }
         }
-        Ok(appended)
+        if let Some(buf) = large {
+            give(buf);
+        }
+        result.map(|()| appended)
     }
 
     /// Room for the largest frame the kernel may hand up.

@@ -45,8 +45,7 @@ mod ring;
 pub use ring::{complete_partial_checksum, BlockCursor, BlockWalk, RingError, RingFrame};
 use ring::{field, u32_at};
 
-use super::{host, max_frame_len, Device, FramePool, Medium, Offloads};
-use crate::wire::vnet::VnetHeader;
+use super::{host, Device, FramePool, Medium, Offloads};
 
 /// Bytes per ring block. A power of two of pages, large enough for three coalesced 64 KiB
 /// frames with their headers.
@@ -64,8 +63,6 @@ pub const MAX_QUEUES: usize = 16;
 /// size into a block, so this only has to divide the block size.
 const RING_FRAME_SIZE: usize = 2048;
 const TPACKET_V3: libc::c_int = 2;
-/// Room for one 802.1Q tag on top of the largest untagged frame.
-const READ_SLACK: usize = 4;
 
 /// How a packet device is opened.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -313,17 +310,6 @@ impl PacketDevice {
         d
     }
 
-    /// Room for the largest frame the kernel may hand up.
-    fn read_len(&self) -> usize {
-        if self.offloads.rx_coalesced {
-            VnetHeader::<&[u8]>::LEN
-                + max_frame_len(Medium::Ethernet, super::tap::MAX_OFFLOAD_PACKET)
-                + READ_SLACK
-        } else {
-            max_frame_len(Medium::Ethernet, self.mtu) + READ_SLACK
-        }
-    }
-
     /// Copies up to `max` frames out of queue `q`'s ring, returning blocks as it finishes
     /// them; stops at the first block the kernel still holds.
     fn drain(&self, q: &Queue, out: &mut Vec<Vec<u8>>, max: usize) -> usize {
@@ -406,7 +392,7 @@ impl PacketDevice {
         }
         let bytes = &block[f.mac - hdr..f.mac + f.snaplen];
         let mut buf = match self.pool.get() {
-            Some(p) => p.take_empty(self.read_len().max(bytes.len())),
+            Some(p) => p.take_empty(bytes.len()),
             None => Vec::with_capacity(bytes.len()),
         };
         buf.extend_from_slice(bytes);

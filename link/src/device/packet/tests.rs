@@ -1,6 +1,7 @@
 //! Ring walking over hand-built TPACKET_V3 blocks and software checksum completion.
 
 use super::*;
+use crate::wire::vnet::VnetHeader;
 
 /// A frame to put in a fake block: status, packet type and bytes.
 struct Fake<'a> {
