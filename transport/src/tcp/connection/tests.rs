@@ -1661,3 +1661,25 @@ fn a_coalesced_segment_is_acked_as_the_segments_it_stands_for() {
     assert_eq!(out.len(), 1, "an immediate ACK");
     assert_eq!(out[0].0.ack, p.seq + data.len());
 }
+
+#[test]
+fn an_offloaded_segment_is_cut_for_a_smaller_path_mtu_once_one_is_learned() {
+    // RFC 1191: after Fragmentation Needed for MTU 600 every piece the device cuts, and every
+    // resent segment, fits 560 bytes of payload.
+    let (mut c, _) = established_offloaded(PLAIN);
+    c.send(&vec![4u8; 40 * MSS]).unwrap();
+    let burst = drain(&mut c, ms(20));
+    assert_eq!(c.burst_segment(burst[0].0.payload_len), Some(MSS));
+    assert!(c.on_icmp(
+        ms(21),
+        IcmpErrorKind::DstUnreachable(DstUnreachable::FragRequired { next_hop_mtu: 600 }),
+        burst[0].0.seq
+    ));
+    let mut sent = 0;
+    while let Some((r, _)) = next(&mut c, ms(21)) {
+        let piece = c.burst_segment(r.payload_len).unwrap_or(r.payload_len);
+        assert!(piece <= 560, "a piece of {piece} bytes");
+        sent += 1;
+    }
+    assert!(sent > 0);
+}
