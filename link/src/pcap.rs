@@ -226,6 +226,10 @@ impl<D: Device, W: Write + Send> Device for CaptureDevice<D, W> {
         Ok(())
     }
 
+    fn flush(&self) -> io::Result<()> {
+        self.inner.flush()
+    }
+
     fn offloads(&self) -> crate::device::Offloads {
         self.inner.offloads()
     }

@@ -108,5 +108,11 @@ impl DirectTx {
             sent(std::mem::take(&mut p.packet));
             false
         });
+        // A device that batches its writes gets this burst out now.
+        if let Err(e) = self.device.flush() {
+            runtime.tx_device_errors += 1;
+            link.tx_errors += 1;
+            log::debug!("writing to {}: {e}", self.device.name());
+        }
     }
 }

@@ -82,6 +82,7 @@ impl LinkTx {
             let g = self.neighbors.gratuitous();
             self.send_arp(&g);
             self.stats.layer.record_arp_out(g.operation);
+            self.flush_device();
         }
         let (rx, stop) = (self.rx.clone(), self.stop.clone());
         actor::run(&mut self, &rx, &stop, DRAIN_LIMIT);
@@ -113,6 +114,7 @@ impl Actor for LinkTx {
 
     fn after_wake(&mut self) {
         self.on_timers();
+        self.flush_device();
         self.publish();
     }
 
@@ -211,6 +213,15 @@ impl LinkTx {
     fn write_packet(&mut self, dst: MacAddr, p: &mut TxPacket) {
         let r = self.framer.send(&*self.device, p, dst, &mut self.scratch);
         self.count(r, p.offload.segmented());
+    }
+
+    /// A device that batches its writes gets what this wake-up wrote out now.
+    fn flush_device(&mut self) {
+        if let Err(e) = self.device.flush() {
+            self.stats.runtime.tx_device_errors += 1;
+            self.stats.layer.tx_errors += 1;
+            log::debug!("writing to {}: {e}", self.device.name());
+        }
     }
 
     fn count(&mut self, r: std::io::Result<usize>, segmented: bool) {

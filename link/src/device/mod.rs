@@ -104,6 +104,13 @@ pub trait Device: Send + Sync {
     /// virtio-net header when `offloads().vnet_header`.
     fn send(&self, frame: &[u8]) -> io::Result<()>;
 
+    /// Writes what `send` held back to batch it (devices that batch their writes, such as the
+    /// packet device's `sendmmsg`); the runtime calls it after each burst of sends from a
+    /// thread. A no-op for devices that write at once.
+    fn flush(&self) -> io::Result<()> {
+        Ok(())
+    }
+
     /// The offloads negotiated when the device was opened (none by default).
     fn offloads(&self) -> Offloads {
         Offloads::default()
@@ -153,6 +160,10 @@ impl<D: Device + ?Sized> Device for std::sync::Arc<D> {
 
     fn send(&self, frame: &[u8]) -> io::Result<()> {
         (**self).send(frame)
+    }
+
+    fn flush(&self) -> io::Result<()> {
+        (**self).flush()
     }
 
     fn offloads(&self) -> Offloads {

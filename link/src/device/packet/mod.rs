@@ -32,7 +32,7 @@
 //! and each sending thread keeps to one socket.
 
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::ptr::NonNull;
 use std::sync::atomic::{fence, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::OnceLock;
@@ -41,6 +41,10 @@ use std::time::Duration;
 use parking_lot::Mutex;
 
 mod ring;
+mod tx;
+
+use tx::TxBatch;
+pub use tx::TX_BATCH;
 
 pub use ring::{complete_partial_checksum, BlockCursor, BlockWalk, RingError, RingFrame};
 use ring::{field, u32_at};
@@ -120,6 +124,8 @@ struct Queue {
     ring: Ring,
     /// The block to read next, and where in it the last read stopped.
     reader: Mutex<(usize, Option<BlockCursor>)>,
+    /// Frames sent on this socket and not written yet (see `tx`).
+    tx: Mutex<TxBatch>,
 }
 
 /// The mapped ring of one socket.
@@ -414,14 +420,22 @@ impl PacketDevice {
     }
 
     /// This thread's socket (see `thread_queue`).
-    fn tx_fd(&self) -> RawFd {
-        let q = super::thread_queue(&self.next_tx_queue, self.queues.len());
-        self.queues[q].fd.as_raw_fd()
+    fn tx_queue(&self) -> usize {
+        super::thread_queue(&self.next_tx_queue, self.queues.len())
     }
 }
 
 impl Drop for PacketDevice {
     fn drop(&mut self) {
+        // Frames still batched go out before the sockets close.
+        for q in &self.queues {
+            let mut tx = q.tx.lock();
+            if !tx.is_empty() {
+                if let Err(e) = tx.send(q.fd.as_raw_fd(), &self.name) {
+                    log::warn!("{e}");
+                }
+            }
+        }
         let drops = self.kernel_drops();
         let s = &self.counters;
         log::info!(
@@ -591,6 +605,7 @@ fn open_queue(ifname: &str, ifindex: libc::c_int, vnet: bool) -> io::Result<Queu
         fd,
         ring,
         reader: Mutex::new((0, None)),
+        tx: Mutex::new(TxBatch::default()),
     })
 }
 
@@ -681,39 +696,24 @@ impl Device for PacketDevice {
         let _ = self.pool.set(pool);
     }
 
+    /// Copies the frame into this thread's socket's batch, written with one `sendmmsg` when
+    /// it is full or at the next `flush`.
     fn send(&self, frame: &[u8]) -> io::Result<()> {
-        let fd = self.tx_fd();
-        // A full socket send buffer is waited out for at most this many polls of 100 ms.
-        let mut waits = 10;
-        loop {
-            // SAFETY: sends `frame.len()` bytes from a valid slice on a bound socket.
-            let n = unsafe { libc::send(fd, frame.as_ptr().cast(), frame.len(), 0) };
-            if n >= 0 {
-                if n as usize != frame.len() {
-                    return Err(io::Error::new(
-                        io::ErrorKind::WriteZero,
-                        format!("{}: sent {n} of {} bytes", self.name, frame.len()),
-                    ));
-                }
-                return Ok(());
-            }
-            let e = io::Error::last_os_error();
-            match e.kind() {
-                io::ErrorKind::Interrupted => continue,
-                // The socket is non-blocking for the ring's sake; a full send buffer waits
-                // for room rather than losing the frame.
-                io::ErrorKind::WouldBlock if waits > 0 => {
-                    waits -= 1;
-                    let mut fds = [libc::pollfd {
-                        fd,
-                        events: libc::POLLOUT,
-                        revents: 0,
-                    }];
-                    super::poll_fds(&mut fds, Duration::from_millis(100))?;
-                }
-                _ => return Err(e),
-            }
+        let q = &self.queues[self.tx_queue()];
+        let mut tx = q.tx.lock();
+        if tx.push(frame) {
+            tx.send(q.fd.as_raw_fd(), &self.name)?;
         }
+        Ok(())
+    }
+
+    fn flush(&self) -> io::Result<()> {
+        let q = &self.queues[self.tx_queue()];
+        let mut tx = q.tx.lock();
+        if tx.is_empty() {
+            return Ok(());
+        }
+        tx.send(q.fd.as_raw_fd(), &self.name)
     }
 }
 
