@@ -15,7 +15,8 @@
 //! the sockets ask the kernel not to deliver them (`PACKET_IGNORE_OUTGOING`) and the walker
 //! skips any that come anyway, so the stack never hears itself.
 //!
-//! Send is one `send(2)` per frame on a socket bound to the interface.
+//! Send batches: a thread's frames are copied into its socket's batch and written with one
+//! `sendmmsg(2)` when [`TX_BATCH`] wait or when the runtime calls `Device::flush` after a burst.
 //!
 //! With [`PacketOptions::offload`] the sockets carry a virtio-net header (`PACKET_VNET_HDR`)
 //! both ways, as a TAP opened with `IFF_VNET_HDR` does: frames read may be coalesced or
