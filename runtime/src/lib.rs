@@ -64,7 +64,7 @@ pub use netstack_transport::tcp::{
 pub use ping::Pinger;
 pub use stack::{
     default_workers, Stack, StackBuilder, StackConfig, StackHandle, StackObserver,
-    FRAME_POOL_BUFFERS, MAX_TCP_BUFFER, MAX_WORKERS, MIN_TCP_BUFFER,
+    FRAME_POOL_BUFFERS, MAX_TCP_BUFFER, MAX_WORKERS, MIN_TCP_BUFFER, SERVER_SPIN,
 };
 pub use stats::{RuntimeStats, StackStats};
 pub use tcp::{TcpInfo, TcpListener, TcpStream, DEFAULT_BACKLOG, DEFAULT_TTL, MAX_BACKLOG};

@@ -46,6 +46,8 @@ pub(crate) struct LinkTx {
     scratch: Vec<u8>,
     /// When `may_stop` was first asked.
     stop_seen: Option<Instant>,
+    /// How long to spin for more work after a busy wake-up before parking.
+    pub spin: std::time::Duration,
 }
 
 impl LinkTx {
@@ -73,6 +75,7 @@ impl LinkTx {
             direct,
             scratch: Vec::with_capacity(2048),
             stop_seen: None,
+            spin: std::time::Duration::ZERO,
         }
     }
 
@@ -84,8 +87,8 @@ impl LinkTx {
             self.stats.layer.record_arp_out(g.operation);
             self.flush_device();
         }
-        let (rx, stop) = (self.rx.clone(), self.stop.clone());
-        actor::run(&mut self, &rx, &stop, DRAIN_LIMIT);
+        let (rx, stop, spin) = (self.rx.clone(), self.stop.clone(), self.spin);
+        actor::run(&mut self, &rx, &stop, DRAIN_LIMIT, spin);
     }
 
     /// Our own counters plus the neighbour cache's ARP counters.

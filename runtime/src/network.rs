@@ -45,12 +45,14 @@ pub(crate) struct NetworkWorker {
     /// transport workers.
     pub rx_batches: Arc<BatchPool<RxPacket>>,
     pub delivery_batches: Arc<BatchPool<Delivery>>,
+    /// How long to spin for more work after a busy wake-up before parking.
+    pub spin: std::time::Duration,
 }
 
 impl NetworkWorker {
     pub fn run(mut self) {
-        let (rx, stop) = (self.rx.clone(), self.stop.clone());
-        actor::run(&mut self, &rx, &stop, DRAIN_LIMIT);
+        let (rx, stop, spin) = (self.rx.clone(), self.stop.clone(), self.spin);
+        actor::run(&mut self, &rx, &stop, DRAIN_LIMIT, spin);
     }
 }
 

@@ -47,6 +47,11 @@ pub const MIN_TCP_BUFFER: usize = 4096;
 /// The largest: what a window scale of 14 can advertise (RFC 7323 §2.3).
 pub const MAX_TCP_BUFFER: usize = 1 << 30;
 
+/// The spin (`StackBuilder::spin`) netstackd uses by default: on the 2-core development VM it
+/// lifted request/response over a TAP by 25–75% and left bulk transfers over a TAP unchanged,
+/// while it slowed two stacks in one process (`docs/PERFORMANCE.md`).
+pub const SERVER_SPIN: std::time::Duration = std::time::Duration::from_micros(30);
+
 /// Spare receive buffers a stack keeps at most (about 6 MiB at MTU 1500).
 pub const FRAME_POOL_BUFFERS: usize = 4096;
 
@@ -93,6 +98,12 @@ pub struct StackConfig {
     /// Receive coalescing (software GRO): in-order TCP data segments of one connection that
     /// arrive in one batch are merged before TCP sees them (`netstack_transport::tcp::gro`).
     pub gro: bool,
+    /// How long a network worker, transport worker or link TX that has just handled work
+    /// spins for more before it parks (zero: it parks at once). Spinning trades CPU for
+    /// latency: it pays when the stack's threads have cores to themselves (one stack over a
+    /// TAP), and costs when they outnumber the cores (two stacks in one process on 2 cores);
+    /// `docs/PERFORMANCE.md` has the measurements.
+    pub spin: std::time::Duration,
 }
 
 impl StackConfig {
@@ -111,6 +122,7 @@ impl StackConfig {
             tcp_send_buffer: TcpConfig::default().send_buffer,
             tcp_recv_buffer: TcpConfig::default().recv_buffer,
             gro: true,
+            spin: std::time::Duration::ZERO,
         }
     }
 }
@@ -153,6 +165,13 @@ impl StackBuilder {
     pub fn workers(mut self, network: usize, transport: usize) -> Self {
         self.config.network_workers = network;
         self.config.transport_workers = transport;
+        self
+    }
+
+    /// How long busy workers spin for more work before parking (`StackConfig::spin`; zero,
+    /// the default, parks at once).
+    pub fn spin(mut self, spin: std::time::Duration) -> Self {
+        self.config.spin = spin;
         self
     }
 
@@ -518,6 +537,7 @@ impl Stack {
                     .collect(),
                 rx_batches: rx_batches.clone(),
                 delivery_batches: delivery_batches.clone(),
+                spin: config.spin,
             };
             net_workers.push(spawn(format!("net-{i}"), move || w.run())?);
         }
@@ -531,7 +551,7 @@ impl Stack {
         let frames = Arc::new(FramePool::new(FRAME_POOL_BUFFERS));
         device.set_frame_pool(frames.clone());
         let neighbors = NeighborCache::new(config.neighbor.clone(), config.mac, config.addr.addr);
-        let link_tx = LinkTx::new(
+        let mut link_tx = LinkTx::new(
             device.clone(),
             config.mac,
             [
@@ -545,6 +565,7 @@ impl Stack {
             tx_stats,
             direct.clone(),
         );
+        link_tx.spin = config.spin;
         let tx_actor = spawn("link-tx".into(), move || link_tx.run())?;
 
         let shared = Arc::new(Shared {
@@ -635,6 +656,7 @@ impl Stack {
                 gro: config.gro && !offloads.rx_coalesced,
                 delivery_batches: delivery_batches.clone(),
                 gro_runs: Vec::new(),
+                spin: config.spin,
             };
             transport_workers.push(spawn(format!("transport-{i}"), move || w.run())?);
         }

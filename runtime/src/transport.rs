@@ -93,6 +93,8 @@ pub(crate) struct TransportWorker {
     pub frames: Arc<FramePool>,
     /// Receive coalescing (software GRO) on.
     pub gro: bool,
+    /// How long to spin for more work after a busy wake-up before parking.
+    pub spin: std::time::Duration,
     /// Where emptied delivery batches go back to (the network workers fill them).
     pub delivery_batches: Arc<BatchPool<Delivery>>,
     /// `coalesce`'s open runs, kept between batches for their capacity.
@@ -105,7 +107,11 @@ impl TransportWorker {
         // Handles for `select!` taken once, not per wake-up (each clone is an atomic pair).
         let (packets, cmds) = (self.rx.clone(), self.cmds.clone());
         let mut packets_open = true;
+        let mut busy = false;
         loop {
+            if busy {
+                crate::actor::spin_for_work(self.spin, || !packets.is_empty() || !cmds.is_empty());
+            }
             let now = Instant::now();
             let deadline = self
                 .tcp
@@ -144,6 +150,7 @@ impl TransportWorker {
                 self.finish();
                 break;
             }
+            busy = !idle;
             self.after_wake();
         }
     }

@@ -478,8 +478,10 @@ pub fn serve_netstack(t: &TapSetup, opts: &NetstackOptions) -> Result<(Stack, St
     host::set_ipv4(&t.tap, t.host_addr.addr, t.host_addr.prefix_len)
         .and_then(|()| host::set_up(&t.tap))
         .map_err(|e| format!("configuring {}: {e}", t.tap))?;
+    // As netstackd runs by default.
     let stack = Stack::builder(Arc::new(dev), t.addr)
         .workers(opts.workers, opts.workers)
+        .spin(netstack_runtime::SERVER_SPIN)
         .build()
         .map_err(|e| format!("building the stack: {e}"))?;
     for port in [ECHO_PORT, DISCARD_PORT, CHARGEN_PORT] {

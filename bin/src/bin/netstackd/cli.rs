@@ -64,6 +64,11 @@ pub struct Args {
     #[arg(long, value_name = "N", default_value_t = 1, value_parser = parse_queues)]
     pub queues: usize,
 
+    /// Microseconds a busy worker spins for more work before it sleeps (0: sleep at once);
+    /// trades CPU for latency, see docs/PERFORMANCE.md
+    #[arg(long, value_name = "US", default_value_t = netstack_runtime::SERVER_SPIN.as_micros() as u64, value_parser = parse_spin)]
+    pub spin_us: u64,
+
     /// Worker threads per layer pool (network and transport) [default: half the cores, at least 1]
     #[arg(long, value_name = "N", value_parser = parse_workers)]
     pub workers: Option<usize>,
@@ -121,6 +126,14 @@ pub struct Args {
     /// stay)
     #[arg(long, value_name = "DIR", value_parser = parse_root)]
     pub root: Option<PathBuf>,
+}
+
+/// `--spin-us`: 0 to 1000.
+fn parse_spin(s: &str) -> Result<u64, String> {
+    match s.parse::<u64>() {
+        Ok(n) if n <= 1000 => Ok(n),
+        _ => Err("use a number of microseconds from 0 (no spinning) to 1000, e.g. 30".into()),
+    }
 }
 
 /// `--root`: an existing directory.
@@ -236,6 +249,7 @@ mod tests {
     fn rejections() {
         for (args, needle) in [
             (&["--mtu", "40"][..], "68 to 65521"),
+            (&["--spin-us", "2000"][..], "0 (no spinning) to 1000"),
             (&["--mtu", "x"][..], "68 to 65521"),
             (&["--workers", "0"][..], "from 1 to"),
             (&["--mac", "01:00:5e:00:00:01"][..], "unicast"),

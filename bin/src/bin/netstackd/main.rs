@@ -74,7 +74,9 @@ fn run(args: &Args) -> std::io::Result<()> {
     let workers = args
         .workers
         .unwrap_or_else(netstack_runtime::default_workers);
-    let mut builder = Stack::builder(opened.device, args.addr).workers(workers, workers);
+    let mut builder = Stack::builder(opened.device, args.addr)
+        .workers(workers, workers)
+        .spin(std::time::Duration::from_micros(args.spin_us));
     if let Some(gw) = args.gateway {
         builder = builder.gateway(gw);
     }
