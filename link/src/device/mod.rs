@@ -187,6 +187,42 @@ pub fn max_frame_len(medium: Medium, mtu: usize) -> usize {
     }
 }
 
+/// Most queues (descriptors or sockets) a TAP, TUN or packet device is opened with.
+pub const MAX_QUEUES: usize = 16;
+
+/// `InvalidInput` naming `name` unless `queues` is 1 to [`MAX_QUEUES`].
+pub(crate) fn check_queues(name: &str, queues: usize) -> io::Result<()> {
+    if (1..=MAX_QUEUES).contains(&queues) {
+        return Ok(());
+    }
+    Err(io::Error::new(
+        io::ErrorKind::InvalidInput,
+        format!("{queues} queues for {name}: use 1 to {MAX_QUEUES}"),
+    ))
+}
+
+/// A `pollfd` asking to read each of `fds` (at most [`MAX_QUEUES`]), on the stack, and how
+/// many there are: a receive wait allocates nothing.
+pub(crate) fn read_set(
+    fds: impl Iterator<Item = std::os::fd::RawFd>,
+) -> ([libc::pollfd; MAX_QUEUES], usize) {
+    let mut set = [libc::pollfd {
+        fd: -1,
+        events: 0,
+        revents: 0,
+    }; MAX_QUEUES];
+    let mut n = 0;
+    for (p, fd) in set.iter_mut().zip(fds) {
+        *p = libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        n += 1;
+    }
+    (set, n)
+}
+
 /// Waits until one of `fds` is ready for what it asks or `timeout` passes; false on timeout or
 /// when a signal ends the wait early (the caller loops).
 pub(crate) fn poll_fds(fds: &mut [libc::pollfd], timeout: Duration) -> io::Result<bool> {

@@ -67,8 +67,7 @@ const READ_SLACK: usize = 4;
 /// The largest IP packet a coalesced or segmentation-offloaded frame carries.
 pub const MAX_OFFLOAD_PACKET: usize = 65535;
 
-/// Most queues a device is opened with (Linux allows 256 per TUN/TAP device).
-pub const MAX_QUEUES: usize = 16;
+pub use super::MAX_QUEUES;
 
 const TUN_PATH: &str = "/dev/net/tun";
 
@@ -146,12 +145,7 @@ impl<K: TunTapKind> TunTapDevice<K> {
     /// `IFF_MULTI_QUEUE` (or the other way round) fails with `InvalidInput`.
     pub fn open_with(name: &str, opts: &TapOptions) -> io::Result<Self> {
         host::validate_name(name)?;
-        if !(1..=MAX_QUEUES).contains(&opts.queues) {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!("{} queues for {name}: use 1 to {MAX_QUEUES}", opts.queues),
-            ));
-        }
+        super::check_queues(name, opts.queues)?;
         let existed = host::exists(name);
         if !Path::new(TUN_PATH).exists() {
             return Err(missing_module());
@@ -436,16 +430,9 @@ impl<K: TunTapKind> Device for TunTapDevice<K> {
         if max == 0 {
             return Ok(0);
         }
-        let mut fds: Vec<libc::pollfd> = self
-            .queues
-            .iter()
-            .map(|q| libc::pollfd {
-                fd: q.as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            })
-            .collect();
-        if !super::poll_fds(&mut fds, timeout)? {
+        let (mut set, n) = super::read_set(self.queues.iter().map(|q| q.as_raw_fd()));
+        let fds = &mut set[..n];
+        if !super::poll_fds(fds, timeout)? {
             return Ok(0);
         }
         let mut appended = 0;
@@ -698,6 +685,19 @@ mod tests {
         );
         assert!(o.to_string().contains("coalescing off"), "{o}");
         assert_eq!(Offloads::default().to_string(), "none");
+    }
+
+    #[test]
+    fn a_queue_count_out_of_range_is_rejected_before_touching_the_kernel() {
+        for queues in [0, MAX_QUEUES + 1] {
+            let opts = TapOptions {
+                offload: true,
+                queues,
+            };
+            let e = TapDevice::open_with("nstapq0", &opts).unwrap_err();
+            assert_eq!(e.kind(), io::ErrorKind::InvalidInput);
+            assert!(e.to_string().contains("use 1 to 16"), "{e}");
+        }
     }
 
     #[test]

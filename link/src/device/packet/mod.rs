@@ -61,8 +61,7 @@ pub const RING_BLOCKS: usize = 16;
 /// How long the kernel keeps a block that has frames before handing it over anyway: the
 /// longest a lone frame waits in the ring.
 pub const RING_BLOCK_TIMEOUT_MS: u32 = 1;
-/// Most queues (sockets in the fanout group) a device is opened with.
-pub const MAX_QUEUES: usize = 16;
+pub use super::MAX_QUEUES;
 
 /// Nominal frame slot the kernel's ring arithmetic asks for; TPACKET_V3 packs frames of any
 /// size into a block, so this only has to divide the block size.
@@ -204,12 +203,7 @@ impl PacketDevice {
     /// CAP_NET_RAW; nothing on the interface is configured.
     pub fn open_with(ifname: &str, opts: &PacketOptions) -> io::Result<Self> {
         host::validate_name(ifname)?;
-        if !(1..=MAX_QUEUES).contains(&opts.queues) {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!("{} queues for {ifname}: use 1 to {MAX_QUEUES}", opts.queues),
-            ));
-        }
+        super::check_queues(ifname, opts.queues)?;
         let ifindex = ifindex(ifname)?;
         check_up(ifname)?;
         let mtu = host::mtu(ifname)?;
@@ -641,16 +635,9 @@ impl Device for PacketDevice {
             return Ok(0);
         }
         if !self.queues.iter().any(Self::has_ready) {
-            let mut fds: Vec<libc::pollfd> = self
-                .queues
-                .iter()
-                .map(|q| libc::pollfd {
-                    fd: q.fd.as_raw_fd(),
-                    events: libc::POLLIN,
-                    revents: 0,
-                })
-                .collect();
-            if !super::poll_fds(&mut fds, timeout)? {
+            let (mut set, n) = super::read_set(self.queues.iter().map(|q| q.fd.as_raw_fd()));
+            let fds = &mut set[..n];
+            if !super::poll_fds(fds, timeout)? {
                 return Ok(0);
             }
         }

@@ -32,32 +32,28 @@ impl TxBatch {
         self.ends.is_empty()
     }
 
-    /// The frames, in order.
-    fn frames(&self) -> impl Iterator<Item = &[u8]> {
-        let starts = std::iter::once(0).chain(self.ends.iter().copied());
-        starts
-            .zip(self.ends.iter().copied())
-            .map(|(s, e)| &self.bytes[s..e])
-    }
-
     /// Writes every frame on `fd` with `sendmmsg`, waiting out a full send buffer for a while.
     /// The batch is empty afterwards, also on an error (the frames not sent are lost; the
-    /// error says how many).
+    /// error says how many). The message headers live on the stack: a batch holds at most
+    /// [`TX_BATCH`] frames, and sending allocates nothing.
     pub fn send(&mut self, fd: RawFd, name: &str) -> io::Result<()> {
-        let frames: Vec<&[u8]> = self.frames().collect();
-        let mut iovs: Vec<libc::iovec> = frames
-            .iter()
-            .map(|f| libc::iovec {
-                iov_base: f.as_ptr() as *mut libc::c_void,
-                iov_len: f.len(),
-            })
-            .collect();
-        // SAFETY: an all-zero mmsghdr is valid (no name, no control data).
-        let mut msgs: Vec<libc::mmsghdr> = vec![unsafe { std::mem::zeroed() }; iovs.len()];
-        for (m, iov) in msgs.iter_mut().zip(iovs.iter_mut()) {
+        let count = self.ends.len().min(TX_BATCH);
+        // SAFETY: all-zero iovecs and mmsghdrs are valid (no buffer, no name, no control).
+        let mut iovs: [libc::iovec; TX_BATCH] = unsafe { std::mem::zeroed() };
+        let mut msgs: [libc::mmsghdr; TX_BATCH] = unsafe { std::mem::zeroed() };
+        let mut start = 0;
+        for ((iov, m), &end) in iovs
+            .iter_mut()
+            .zip(msgs.iter_mut())
+            .zip(&self.ends[..count])
+        {
+            iov.iov_base = self.bytes[start..end].as_ptr() as *mut libc::c_void;
+            iov.iov_len = end - start;
             m.msg_hdr.msg_iov = iov;
             m.msg_hdr.msg_iovlen = 1;
+            start = end;
         }
+        let msgs = &mut msgs[..count];
         let mut done = 0;
         let mut waits = FULL_WAITS;
         let result = loop {
@@ -84,7 +80,9 @@ impl TxBatch {
                         events: libc::POLLOUT,
                         revents: 0,
                     }];
-                    super::super::poll_fds(&mut fds, Duration::from_millis(100))?;
+                    if let Err(e) = super::super::poll_fds(&mut fds, Duration::from_millis(100)) {
+                        break Err(e);
+                    }
                 }
                 _ => {
                     break Err(io::Error::new(
@@ -141,6 +139,24 @@ mod tests {
         let mut t = TxBatch::default();
         t.push(b"lost");
         let e = t.send(a.as_raw_fd(), "test").unwrap_err();
+        assert!(e.to_string().contains("1 of 1 frames"), "{e}");
+        assert!(t.is_empty());
+    }
+
+    #[test]
+    fn a_send_buffer_that_stays_full_loses_the_batch_after_the_waits_and_says_so() {
+        let (a, _b) = UnixDatagram::pair().unwrap();
+        a.set_nonblocking(true).unwrap();
+        // Nobody reads `_b`: fill the socket until the kernel refuses more.
+        while a.send(&[0u8; 512]).is_ok() {}
+        let mut t = TxBatch::default();
+        t.push(b"stuck");
+        let started = std::time::Instant::now();
+        let e = t.send(a.as_raw_fd(), "test").unwrap_err();
+        assert!(
+            started.elapsed() >= Duration::from_millis(900),
+            "waited for room first"
+        );
         assert!(e.to_string().contains("1 of 1 frames"), "{e}");
         assert!(t.is_empty());
     }
