@@ -209,7 +209,7 @@ impl Endpoint {
         self.headroom = n;
     }
 
-    /// Connection segments leave their checksum partial (see `TcpRepr::emit_into_partial`)
+    /// Connection segments leave their checksum partial (see `TcpRepr::emit_in_place`)
     /// for a device that completes it. Stateless replies (RSTs, cookie SYN-ACKs) keep a full
     /// checksum.
     pub fn set_checksum_offload(&mut self, on: bool) {

@@ -387,8 +387,9 @@ impl TcpRepr {
 
     /// Writes a segment's header in front of the payload `buf` already holds after it
     /// (`buf` is header room plus payload, of exactly `header_len() + payload_len` bytes),
-    /// then its checksum: full, or partial for a device that completes it (see
-    /// `emit_into_partial`). The payload is not copied.
+    /// then its checksum: full, or partial for a device that completes it (checksum offload:
+    /// the field holds the pseudo-header sum, not complemented, as the virtio-net `NEEDS_CSUM`
+    /// convention asks, and the segment's bytes are not summed). The payload is not copied.
     pub fn emit_in_place(&self, buf: &mut [u8], src: Ipv4Addr, dst: Ipv4Addr, partial: bool) {
         let mut p = TcpPacket::new_unchecked(buf);
         self.emit_header(&mut p);
@@ -451,22 +452,6 @@ impl TcpRepr {
             }
         }
         debug_assert_eq!(o, hl);
-    }
-
-    /// Like `emit_into`, with the checksum left partial for a device that completes it
-    /// (checksum offload): the field holds the pseudo-header sum, not complemented, as the
-    /// virtio-net `NEEDS_CSUM` convention asks. The segment's bytes are not summed here.
-    pub fn emit_into_partial(
-        &self,
-        out: &mut Vec<u8>,
-        src: Ipv4Addr,
-        dst: Ipv4Addr,
-        payload: &[u8],
-    ) {
-        let start = out.len();
-        out.resize(start + self.header_len(), 0);
-        out.extend_from_slice(payload);
-        self.emit_in_place(&mut out[start..], src, dst, true);
     }
 
     /// Emits into a new buffer: the IPv4 payload ready to send.
@@ -547,6 +532,27 @@ mod tests {
             timestamp: Some(Timestamp { tsval: 1, tsecr: 0 }),
             ..TcpRepr::default()
         }
+    }
+
+    #[test]
+    fn a_partial_checksum_completed_over_the_segment_is_the_full_checksum() {
+        // What a device does for NEEDS_CSUM: sum the segment as it is (the field holding the
+        // pseudo-header sum) and store the complement.
+        let r = TcpRepr {
+            payload_len: 5,
+            flags: Flags::ACK | Flags::PSH,
+            ..syn()
+        };
+        let full = r.to_bytes(A, B, b"hello");
+        let mut buf = vec![0u8; r.header_len()];
+        buf.extend_from_slice(b"hello");
+        r.emit_in_place(&mut buf, A, B, true);
+        assert_eq!(&buf[..16], &full[..16]);
+        let completed = !fold(accumulate(0, &buf));
+        assert_eq!(completed.to_be_bytes(), [full[16], full[17]]);
+        // And in place with the full checksum: the same bytes as `to_bytes`.
+        r.emit_in_place(&mut buf, A, B, false);
+        assert_eq!(buf, full);
     }
 
     fn round_trip(r: &TcpRepr, payload: &[u8]) -> (TcpRepr, Vec<u8>) {
