@@ -13,9 +13,8 @@ use std::sync::Arc;
 
 use crossbeam_channel::{Sender, TrySendError};
 use netstack_link::device::{Device, Medium};
-use netstack_link::rx::{classify, Inbound, RxDrop};
+use netstack_link::rx::{classify, classify_vnet, Inbound, RxDrop};
 use netstack_link::wire::ethernet::{EthernetRepr, MacAddr};
-use netstack_link::wire::vnet::{VnetChecksum, VnetGso, VnetHeader, VnetRepr};
 use netstack_link::LinkStats;
 use netstack_transport::Checksum;
 
@@ -68,8 +67,16 @@ impl LinkRx {
             for frame in frames.drain(..) {
                 self.stats.layer.record_in(frame.len());
                 let (start, checksum) = if vnet {
-                    match self.vnet_header(&frame) {
-                        Ok(v) => v,
+                    match classify_vnet(&frame) {
+                        Ok(v) => {
+                            self.stats.layer.rx_coalesced += u64::from(v.coalesced);
+                            let checksum = if v.checksum_trusted {
+                                Checksum::Ignore
+                            } else {
+                                Checksum::Verify
+                            };
+                            (v.offset, checksum)
+                        }
                         Err(reason) => {
                             self.stats.layer.record_drop(reason);
                             continue;
@@ -130,28 +137,5 @@ impl LinkRx {
             self.stats.publish();
         }
         self.stats.publish();
-    }
-
-    /// An offloading device's frame: where the frame proper starts, and whether its transport
-    /// checksum is still to be verified. A partial checksum (`NEEDS_CSUM`, from a sender on
-    /// this host) or one the kernel checked (`DATA_VALID`) is not verified again.
-    fn vnet_header(&mut self, frame: &[u8]) -> Result<(usize, Checksum), RxDrop> {
-        let repr = VnetHeader::new_checked(frame)
-            .and_then(|h| VnetRepr::parse(&h))
-            .map_err(RxDrop::BadVnetHeader)?;
-        match repr.gso {
-            VnetGso::None => {}
-            VnetGso::TcpV4 { .. } => self.stats.layer.rx_coalesced += 1,
-            VnetGso::TcpV6 { .. } | VnetGso::Udp { .. } => {
-                return Err(RxDrop::BadVnetHeader(
-                    netstack_link::WireError::VnetUnsupportedGso,
-                ))
-            }
-        }
-        let checksum = match repr.checksum {
-            VnetChecksum::Unknown => Checksum::Verify,
-            VnetChecksum::Partial { .. } | VnetChecksum::Valid => Checksum::Ignore,
-        };
-        Ok((VnetHeader::<&[u8]>::LEN, checksum))
     }
 }
