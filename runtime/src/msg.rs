@@ -237,3 +237,24 @@ pub(crate) enum TxMsg {
     /// ARP packets received by link RX; link TX owns the neighbour cache.
     Arp(Vec<ArpRepr>),
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_batch_pool_hands_back_cleared_vectors_and_keeps_at_most_its_bound() {
+        let pool: BatchPool<u32> = BatchPool::new();
+        let mut v = pool.take();
+        assert!(v.capacity() >= RX_BATCH);
+        v.extend([1, 2, 3]);
+        let cap = v.capacity();
+        pool.give(v);
+        let again = pool.take();
+        assert!(again.is_empty() && again.capacity() == cap);
+        for _ in 0..MAX_SPARE_BATCHES + 5 {
+            pool.give(Vec::new());
+        }
+        assert_eq!(pool.free.lock().len(), MAX_SPARE_BATCHES);
+    }
+}

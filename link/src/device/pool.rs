@@ -102,6 +102,16 @@ mod tests {
     use super::*;
 
     #[test]
+    fn at_most_max_large_spare_large_buffers_are_kept() {
+        let p = FramePool::new(4096);
+        for _ in 0..MAX_LARGE + 10 {
+            p.give(Vec::with_capacity(65_600));
+        }
+        assert_eq!(p.large.lock().len(), MAX_LARGE);
+        assert!(p.small.lock().is_empty());
+    }
+
+    #[test]
     fn small_and_large_buffers_are_kept_apart() {
         let p = FramePool::new(8);
         p.give(Vec::with_capacity(SMALL_FRAME));

@@ -250,6 +250,9 @@ mod tests {
         for (args, needle) in [
             (&["--mtu", "40"][..], "68 to 65521"),
             (&["--spin-us", "2000"][..], "0 (no spinning) to 1000"),
+            (&["--offload", "maybe"][..], "use on or off"),
+            (&["--queues", "0"][..], "from 1 to 16"),
+            (&["--queues", "17"][..], "from 1 to 16"),
             (&["--mtu", "x"][..], "68 to 65521"),
             (&["--workers", "0"][..], "from 1 to"),
             (&["--mac", "01:00:5e:00:00:01"][..], "unicast"),
