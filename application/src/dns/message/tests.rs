@@ -553,9 +553,17 @@ fn every_truncation_of_a_golden_message_is_an_error_not_a_panic() {
 // ---- generated messages -----------------------------------------------------------------
 
 /// Labels of letters, digits and hyphens (what every implementation prints the same way).
+/// Host names. No label starts with `xn--`: hickory presents such a label (IDNA) decoded to
+/// Unicode while we print it as it is on the wire, so the differential test's text comparison
+/// would differ on presentation alone (it found `xn--00H0A`).
 fn hostname() -> impl Strategy<Value = Name> + Clone {
-    prop::collection::vec("[a-zA-Z0-9][a-zA-Z0-9-]{0,11}", 0..5)
-        .prop_map(|labels| Name::from_labels(labels.iter().map(|l| l.as_bytes())).unwrap())
+    prop::collection::vec(
+        "[a-zA-Z0-9][a-zA-Z0-9-]{0,11}".prop_filter("an IDNA label", |l| {
+            !l.to_ascii_lowercase().starts_with("xn--")
+        }),
+        0..5,
+    )
+    .prop_map(|labels| Name::from_labels(labels.iter().map(|l| l.as_bytes())).unwrap())
 }
 
 /// Any octets in labels, for our own round trip.
