@@ -13,30 +13,18 @@
 //! ```
 
 use std::io;
-use std::net::{Ipv4Addr, Shutdown};
-use std::sync::Arc;
+use std::net::Shutdown;
 use std::thread;
 
-use netstack_runtime::config::device::{host, TapDevice};
-use netstack_runtime::config::Ipv4Cidr;
-use netstack_runtime::{Stack, TcpListener, TcpStream};
+use netstack_runtime::{TcpListener, TcpStream};
+
+mod common;
 
 fn main() -> io::Result<()> {
     let mut args = std::env::args().skip(1);
     let tap = args.next().unwrap_or_else(|| "tap0".into());
     let cidr = args.next().unwrap_or_else(|| "192.0.2.2/24".into());
-    let addr: Ipv4Cidr = cidr
-        .parse()
-        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, format!("{cidr}: {e}")))?;
-    let device = TapDevice::open(&tap)?;
-    if device.created() {
-        // The kernel side: the subnet's first host address, or the second if that is ours.
-        let (first, ours) = (u32::from(addr.network()) + 1, u32::from(addr.addr));
-        let kernel = Ipv4Addr::from(if first == ours { first + 1 } else { first });
-        host::set_ipv4(&tap, kernel, addr.prefix_len)?;
-        host::set_up(&tap)?;
-    }
-    let stack = Stack::builder(Arc::new(device), addr).build()?;
+    let (stack, addr) = common::stack_on_tap(&tap, &cidr)?;
     let listener = TcpListener::bind(&stack, (addr.addr, 7))?;
     println!("echoing on {}:7 over {tap}", addr.addr);
     for stream in listener.incoming() {
