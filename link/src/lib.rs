@@ -17,6 +17,7 @@ pub mod neighbor;
 pub mod pcap;
 mod prng;
 pub mod rx;
+pub mod stats;
 pub mod wire;
 
 pub use device::memory::{Impairments, MemoryDevice, MemoryLink, MemoryLinkConfig, MemoryStats};

@@ -11,41 +11,8 @@
 //!   reassembly shard and one rate-limiter share per worker); [`endpoint::shard_key`] sends
 //!   every fragment of a datagram to the same worker.
 
-/// Declares a stats struct of `u64` counters (plus nested stats structs after `;`) with
-/// `add`, which the runtime uses to sum the workers, and `for_each`, which names them.
-#[macro_export]
-macro_rules! counters {
-    (
-        $(#[$m:meta])*
-        pub struct $name:ident {
-            $( $(#[$fm:meta])* $f:ident, )*
-            $( ; $( $(#[$nm:meta])* $n:ident : $t:ty, )* )?
-        }
-    ) => {
-        $(#[$m])*
-        #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-        pub struct $name {
-            $( $(#[$fm])* pub $f: u64, )*
-            $( $( $(#[$nm])* pub $n: $t, )* )?
-        }
-
-        impl $name {
-            /// Adds every counter of `other` into `self`.
-            pub fn add(&mut self, other: &$name) {
-                $( self.$f += other.$f; )*
-                $( $( self.$n.add(&other.$n); )* )?
-            }
-
-            /// Calls `f` with every counter's name and value, nested ones as `outer.inner`.
-            pub fn for_each(&self, f: &mut dyn FnMut(&str, u64)) {
-                $( f(stringify!($f), self.$f); )*
-                $( $(
-                    self.$n.for_each(&mut |name, v| f(&format!("{}.{name}", stringify!($n)), v));
-                )* )?
-            }
-        }
-    };
-}
+/// The stats macro every layer uses; it lives in the link crate, at the bottom of the stack.
+pub use netstack_link::counters;
 
 pub mod checksum;
 pub mod endpoint;

@@ -29,28 +29,28 @@ super::counters! {
     /// What the server did with queries, one counter per outcome and drop cause.
     pub struct ServerStats {
         /// Datagrams received.
-        pub queries,
+        queries,
         /// Dropped: shorter than a header.
-        pub dropped_short,
+        dropped_short,
         /// Dropped: QR set, a response and not a query.
-        pub dropped_responses,
+        dropped_responses,
         /// NOERROR with records in the answer section.
-        pub answered,
-        pub nodata,
-        pub nxdomain,
-        pub referrals,
-        pub refused,
-        pub formerr,
-        pub notimp,
-        pub badvers,
+        answered,
+        nodata,
+        nxdomain,
+        referrals,
+        refused,
+        formerr,
+        notimp,
+        badvers,
         /// SERVFAIL: a response we could not emit, or an upstream that failed.
-        pub servfail,
+        servfail,
         /// Responses sent with TC because the answer did not fit.
-        pub truncated,
+        truncated,
         /// Queries handed to the upstream resolver.
-        pub forwarded,
+        forwarded,
         /// Datagrams the server socket failed to send.
-        pub send_errors,
+        send_errors,
     }
 }
 

@@ -20,17 +20,17 @@ super::counters! {
     /// Cache activity, one counter per outcome.
     pub struct CacheStats {
         /// Lookups answered with records.
-        pub hits,
+        hits,
         /// Lookups answered with a cached NXDOMAIN or NODATA.
-        pub negative_hits,
-        pub misses,
-        pub inserts,
+        negative_hits,
+        misses,
+        inserts,
         /// Entries found expired and removed.
-        pub expired,
+        expired,
         /// Live entries removed to make room: the cache was full.
-        pub evictions,
+        evictions,
         /// Not stored: a TTL of zero, or a negative answer without an SOA (RFC 2308 §5).
-        pub not_cacheable,
+        not_cacheable,
     }
 }
 

@@ -191,30 +191,8 @@ code_type! {
     } prefix "RCODE"
 }
 
-/// Defines a `…Stats` struct of `u64` counters and its `add`, which the runtime uses to sum
-/// the stats of its workers.
-macro_rules! counters {
-    ($(#[$doc:meta])* pub struct $name:ident { $($(#[$fdoc:meta])* pub $field:ident,)* }) => {
-        $(#[$doc])*
-        #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-        pub struct $name {
-            $($(#[$fdoc])* pub $field: u64,)*
-        }
-
-        impl $name {
-            /// Adds every counter of `other` into `self`.
-            pub fn add(&mut self, other: &$name) {
-                $(self.$field += other.$field;)*
-            }
-
-            /// Calls `f` with every counter's name and value.
-            pub fn for_each(&self, f: &mut dyn FnMut(&str, u64)) {
-                $(f(stringify!($field), self.$field);)*
-            }
-        }
-    };
-}
-pub(crate) use counters;
+/// The stats macro every layer uses (from the link crate).
+pub(crate) use netstack_link::counters;
 
 /// The largest message a plain UDP query may receive (RFC 1035 §4.2.1).
 pub const MAX_UDP_PAYLOAD: usize = 512;

@@ -68,39 +68,39 @@ impl ResolverConfig {
 super::counters! {
     /// Resolver activity; every ignored response is counted by cause.
     pub struct ResolverStats {
-        pub lookups,
+        lookups,
         /// Lookups answered entirely from the cache.
-        pub cache_answers,
-        pub queries_sent,
+        cache_answers,
+        queries_sent,
         /// Queries that were a retry of the same question.
-        pub retries,
-        pub timeouts,
-        pub responses_accepted,
-        pub responses_malformed,
+        retries,
+        timeouts,
+        responses_accepted,
+        responses_malformed,
         /// QR clear: a query, not a response.
-        pub responses_not_response,
+        responses_not_response,
         /// An ID we have no query outstanding for.
-        pub responses_unknown_id,
+        responses_unknown_id,
         /// The right ID from another address than the one we asked.
-        pub responses_wrong_server,
+        responses_wrong_server,
         /// The right ID and server but another question.
-        pub responses_wrong_question,
+        responses_wrong_question,
         /// SERVFAIL, REFUSED, NOTIMP, FORMERR and the like.
-        pub server_failures,
+        server_failures,
         /// Accepted UDP answers with TC set.
-        pub truncated,
+        truncated,
         /// Questions asked again over TCP after a truncated answer.
-        pub tcp_retries,
+        tcp_retries,
         /// TCP retries that got no usable answer (each also counted by its cause below, or
         /// as a rejected response above).
-        pub tcp_failures,
+        tcp_failures,
         /// TCP retries that did not finish within `tcp_timeout`.
-        pub tcp_timeouts,
+        tcp_timeouts,
         /// TCP retries whose connection failed or closed before the answer.
-        pub tcp_errors,
+        tcp_errors,
         /// Answers over TCP with TC set (RFC 7766 §8 leaves TCP no reason to truncate).
-        pub tcp_truncated,
-        pub cnames_followed,
+        tcp_truncated,
+        cnames_followed,
     }
 }
 

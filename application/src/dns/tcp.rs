@@ -64,13 +64,13 @@ super::counters! {
     /// What the DNS-over-TCP server did with its connections, one counter per cause.
     pub struct TcpServerStats {
         /// Connections closed after the idle timeout (RFC 7766 §6.2.3).
-        pub idle_closed,
+        idle_closed,
         /// Connections the peer closed inside a message.
-        pub cut_frames,
+        cut_frames,
         /// Connections ended because an answer could not be written in time.
-        pub write_failures,
+        write_failures,
         /// Forwarded queries answered SERVFAIL because the upstream queue was full.
-        pub forward_queue_full,
+        forward_queue_full,
     }
 }
 

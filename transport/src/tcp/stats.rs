@@ -1,28 +1,6 @@
 //! Counters. Every drop has a cause-named counter; `add` sums workers' stats.
 
-macro_rules! counters {
-    ($(#[$m:meta])* pub struct $name:ident { $($(#[$fm:meta])* $field:ident),* $(,)? }) => {
-        $(#[$m])*
-        #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-        pub struct $name { $($(#[$fm])* pub $field: u64,)* }
-        impl $name {
-            /// Adds every counter of `other` into `self`.
-            pub fn add(&mut self, other: &$name) {
-                $(self.$field += other.$field;)*
-            }
-
-            /// Adds what grew from `old` to `new` (counters only ever grow).
-            pub fn add_delta(&mut self, new: &$name, old: &$name) {
-                $(self.$field = self.$field.wrapping_add(new.$field.wrapping_sub(old.$field));)*
-            }
-
-            /// Calls `f` with every counter's name and value.
-            pub fn for_each(&self, f: &mut dyn FnMut(&str, u64)) {
-                $(f(stringify!($field), self.$field);)*
-            }
-        }
-    };
-}
+use netstack_network::counters;
 
 counters! {
     /// Per-connection counters, plus gauges (`srtt_us` … `snd_wnd`) sampled when read.
