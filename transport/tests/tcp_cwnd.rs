@@ -86,7 +86,7 @@ fn sack_recovery_resends_a_lost_last_segment_without_waiting_for_the_rto() {
 }
 
 /// RFC 5681 §4.1: after an idle period longer than the RTO the sender SHOULD restart from
-/// RW = min(IW, cwnd) (Linux: tcp_slow_start_after_idle = 1). Nothing in connection.rs or the
+/// RW = min(IW, cwnd) (Linux: tcp_slow_start_after_idle = 1). Nothing in the connection or the
 /// controllers looks at idle time, so a window grown earlier is sent as one line-rate burst
 /// after any pause.
 #[test]
