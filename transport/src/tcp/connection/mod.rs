@@ -174,6 +174,8 @@ pub struct Connection {
 }
 
 impl Connection {
+    // ---------------------------------------------------------------- accessors
+
     pub fn state(&self) -> State {
         self.state
     }
@@ -339,6 +341,8 @@ impl Connection {
         self.snd.max.since(self.snd.una)
     }
 
+    // ---------------------------------------------------------------- socket calls
+
     /// Buffers `data`; returns how much was taken (0 when the buffer is full).
     pub fn send(&mut self, data: &[u8]) -> Result<usize, TcpError> {
         if let Some(e) = self.error {
@@ -484,6 +488,8 @@ impl Connection {
         }
     }
 
+    // ---------------------------------------------------------------- ICMP
+
     /// An ICMP error quoting our segment with sequence number `seq`. RFC 5927 §4.1: act only
     /// when `seq` lies in SND.UNA..SND.NXT. What the error means comes from the stack's one
     /// mapping, [`IcmpErrorKind::socket_error`]. Returns whether the error was accepted.
@@ -539,6 +545,8 @@ impl Connection {
         }
         true
     }
+
+    // ---------------------------------------------------------------- segment arrival
 
     /// RFC 9293 §3.10.7: a segment for this connection arrived.
     pub fn on_segment(&mut self, now: Instant, seg: &TcpRepr, payload: &[u8]) {
@@ -671,6 +679,8 @@ impl Connection {
         }
         self.take_fin(now);
     }
+
+    // ---------------------------------------------------------------- transmission
 
     /// The next segment to send, if any; its payload is appended to `payload`.
     pub fn poll_transmit(&mut self, now: Instant, payload: &mut Vec<u8>) -> Option<TcpRepr> {

@@ -32,7 +32,7 @@ impl Timer {
 /// The timer table, indexed by `Timer`, and the state of the probes the timers send.
 #[derive(Debug)]
 pub(super) struct Timers {
-    pub(super) deadlines: [Option<Instant>; Timer::COUNT],
+    deadlines: [Option<Instant>; Timer::COUNT],
     pub(super) persist_backoff: u32,
     pub(super) persist_due: bool,
     /// Zero-window probes the peer has not answered, and when the first of them went out
