@@ -34,6 +34,8 @@
 //!   connection closes once its last ACK is sent, counted in `time_wait_overflows`.
 //! - Events wait in an unbounded queue: each is caused by a call the runtime made, and the
 //!   runtime drains it after every batch.
+//!
+//! Listening and the passive-open path (SYNs for a listener, SYN cookies) are in `listener.rs`.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
@@ -47,7 +49,6 @@ use super::listener::Listener;
 use super::segment::{Checksum, Flags, SegmentError, TcpPacket, TcpRepr};
 use super::seq::SeqNumber;
 use super::stats::{ConnStats, TcpStats};
-use super::syncookie::{self, CookieParams, TICK_SECS};
 use super::{FourTuple, SocketOptions, TcpConfig, TcpError};
 
 /// A connection handle, valid within one `Endpoint`. Never reused.
@@ -131,47 +132,47 @@ impl IcmpErrorInfo {
 }
 
 #[derive(Debug)]
-struct Entry {
-    conn: Connection,
+pub(super) struct Entry {
+    pub(super) conn: Connection,
     /// For passive connections: the listener, until the socket layer takes the connection.
-    listener: Option<SocketAddrV4>,
+    pub(super) listener: Option<SocketAddrV4>,
     /// The socket layer knows this id (active open, or `Accepted` emitted).
-    announced: bool,
+    pub(super) announced: bool,
     /// The socket layer has touched a passive connection (it left the accept queue).
-    taken: bool,
-    closed_emitted: bool,
-    released: bool,
-    timer: Option<Instant>,
-    dirty: bool,
+    pub(super) taken: bool,
+    pub(super) closed_emitted: bool,
+    pub(super) released: bool,
+    pub(super) timer: Option<Instant>,
+    pub(super) dirty: bool,
     /// IP TTL for this connection's segments (`None`: the IP layer's default).
-    ttl: Option<u8>,
+    pub(super) ttl: Option<u8>,
     /// Counted in `Endpoint::time_wait`.
-    in_time_wait: bool,
+    pub(super) in_time_wait: bool,
 }
 
 pub struct Endpoint {
-    config: Arc<TcpConfig>,
-    secret: [u8; 16],
-    epoch: Option<Instant>,
+    pub(super) config: Arc<TcpConfig>,
+    pub(super) secret: [u8; 16],
+    pub(super) epoch: Option<Instant>,
     /// Boxed: a table of 1.7 KB entries would carry its load-factor slack at that size.
-    conns: HashMap<ConnId, Box<Entry>>,
-    by_tuple: HashMap<FourTuple, ConnId>,
-    next_id: u64,
-    listeners: HashMap<SocketAddrV4, Listener>,
-    timers: BinaryHeap<Reverse<(Instant, ConnId)>>,
-    dirty: VecDeque<ConnId>,
-    stateless: VecDeque<(Ipv4Addr, Ipv4Addr, Vec<u8>)>,
-    events: VecDeque<TcpEvent>,
-    stats: TcpStats,
+    pub(super) conns: HashMap<ConnId, Box<Entry>>,
+    pub(super) by_tuple: HashMap<FourTuple, ConnId>,
+    pub(super) next_id: u64,
+    pub(super) listeners: HashMap<SocketAddrV4, Listener>,
+    pub(super) timers: BinaryHeap<Reverse<(Instant, ConnId)>>,
+    pub(super) dirty: VecDeque<ConnId>,
+    pub(super) stateless: VecDeque<(Ipv4Addr, Ipv4Addr, Vec<u8>)>,
+    pub(super) events: VecDeque<TcpEvent>,
+    pub(super) stats: TcpStats,
     /// Connections in TIME-WAIT, at most `TcpConfig::max_time_wait`.
-    time_wait: usize,
+    pub(super) time_wait: usize,
     /// The latest `now` the runtime gave us, for calls that take no time (`close`).
-    last_now: Option<Instant>,
+    pub(super) last_now: Option<Instant>,
     /// Bytes left free in front of each segment `poll_segments` builds.
-    headroom: usize,
-    checksum_offload: bool,
+    pub(super) headroom: usize,
+    pub(super) checksum_offload: bool,
     /// Segment buffers given back with `recycle`.
-    spare: Vec<Vec<u8>>,
+    pub(super) spare: Vec<Vec<u8>>,
 }
 
 impl Endpoint {
@@ -224,12 +225,12 @@ impl Endpoint {
         }
     }
 
-    fn epoch(&mut self, now: Instant) -> Instant {
+    pub(super) fn epoch(&mut self, now: Instant) -> Instant {
         self.last_now = Some(self.last_now.map_or(now, |t| t.max(now)));
         *self.epoch.get_or_insert(now)
     }
 
-    fn params(
+    pub(super) fn params(
         &mut self,
         now: Instant,
         tuple: FourTuple,
@@ -250,45 +251,9 @@ impl Endpoint {
         }
     }
 
-    fn isn(&mut self, now: Instant, tuple: &FourTuple) -> SeqNumber {
+    pub(super) fn isn(&mut self, now: Instant, tuple: &FourTuple) -> SeqNumber {
         let epoch = self.epoch(now);
         initial_sequence_number(&self.secret, tuple, now.saturating_duration_since(epoch))
-    }
-
-    fn cookie_counter(&mut self, now: Instant) -> u32 {
-        let epoch = self.epoch(now);
-        (now.saturating_duration_since(epoch).as_secs() / TICK_SECS) as u32
-    }
-
-    // ---------------------------------------------------------------- listeners
-
-    pub fn listen(
-        &mut self,
-        local: SocketAddrV4,
-        backlog: usize,
-        opts: SocketOptions,
-    ) -> Result<(), TcpError> {
-        if local.port() == 0 {
-            return Err(TcpError::InvalidInput);
-        }
-        if self.listeners.contains_key(&local) {
-            return Err(TcpError::AddrInUse);
-        }
-        self.listeners
-            .insert(local, Listener::new(local, backlog, opts));
-        Ok(())
-    }
-
-    pub fn unlisten(&mut self, local: SocketAddrV4) {
-        self.listeners.remove(&local);
-    }
-
-    fn listener_for(&self, local: SocketAddrV4) -> Option<SocketAddrV4> {
-        if self.listeners.contains_key(&local) {
-            return Some(local);
-        }
-        let any = SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, local.port());
-        self.listeners.contains_key(&any).then_some(any)
     }
 
     // ---------------------------------------------------------------- opens
@@ -314,7 +279,7 @@ impl Endpoint {
         Ok(id)
     }
 
-    fn insert(
+    pub(super) fn insert(
         &mut self,
         conn: Connection,
         listener: Option<SocketAddrV4>,
@@ -346,24 +311,6 @@ impl Endpoint {
     }
 
     // ---------------------------------------------------------------- input
-
-    /// Would this segment complete a passive handshake while its listener's accept queue is
-    /// full?
-    fn completes_into_full_accept_queue(&self, id: ConnId, seg: &TcpRepr) -> bool {
-        let Some(e) = self.conns.get(&id) else {
-            return false;
-        };
-        if e.conn.state() != State::SynReceived
-            || !seg.flags.ack()
-            || seg.flags.rst()
-            || seg.flags.syn()
-        {
-            return false;
-        }
-        e.listener
-            .and_then(|a| self.listeners.get(&a))
-            .is_some_and(|l| l.accept_queue_full())
-    }
 
     /// A received TCP segment (the IPv4 payload) addressed to this worker.
     pub fn on_segment(&mut self, now: Instant, src: Ipv4Addr, dst: Ipv4Addr, segment: &[u8]) {
@@ -435,28 +382,14 @@ impl Endpoint {
             self.counted(id, Connection::abort);
             self.after(id);
         }
-        let Some(laddr) = self.listener_for(tuple.local) else {
-            self.reply_rst(&tuple, &repr);
-            return;
-        };
-        if repr.flags.rst() {
-            self.stats.endpoint.rst_ignored_no_socket += 1;
-        } else if repr.flags.syn() && !repr.flags.ack() {
-            self.on_listener_syn(now, laddr, tuple, &repr);
-        } else if repr.flags.ack() && !repr.flags.syn() {
-            self.on_listener_ack(now, laddr, tuple, &repr, payload);
-        } else if repr.flags.ack() {
-            // RFC 9293 §3.10.7.2 second: any ACK in LISTEN (here a SYN-ACK) draws a RST.
-            self.reply_rst(&tuple, &repr);
-        } else {
-            // RFC 9293 §3.10.7.2 fourth: neither SYN, ACK nor RST (a FIN or NULL probe) is
-            // dropped, as Linux does, so a scan cannot tell an open port from a closed one.
-            self.stats.endpoint.dropped_listen_no_syn_or_ack += 1;
+        match self.listener_for(tuple.local) {
+            Some(laddr) => self.on_listener_segment(now, laddr, tuple, &repr, payload),
+            None => self.reply_rst(&tuple, &repr),
         }
     }
 
     /// RFC 9293 §3.10.7.1: a segment for no connection draws a RST, unless it is one.
-    fn reply_rst(&mut self, tuple: &FourTuple, seg: &TcpRepr) {
+    pub(super) fn reply_rst(&mut self, tuple: &FourTuple, seg: &TcpRepr) {
         if seg.flags.rst() {
             self.stats.endpoint.rst_ignored_no_socket += 1;
             return;
@@ -478,7 +411,7 @@ impl Endpoint {
         self.push_stateless(tuple, &r);
     }
 
-    fn push_stateless(&mut self, tuple: &FourTuple, r: &TcpRepr) {
+    pub(super) fn push_stateless(&mut self, tuple: &FourTuple, r: &TcpRepr) {
         if self.stateless.len() >= self.config.max_stateless_queue {
             self.stats.endpoint.stateless_queue_drops += 1;
             return;
@@ -486,158 +419,6 @@ impl Endpoint {
         let bytes = r.to_bytes(*tuple.local.ip(), *tuple.remote.ip(), &[]);
         self.stateless
             .push_back((*tuple.local.ip(), *tuple.remote.ip(), bytes));
-    }
-
-    fn on_listener_syn(
-        &mut self,
-        now: Instant,
-        laddr: SocketAddrV4,
-        tuple: FourTuple,
-        syn: &TcpRepr,
-    ) {
-        let Some(l) = self.listeners.get_mut(&laddr) else {
-            return;
-        };
-        if l.accept_queue_full() {
-            // Like Linux: with a full accept queue the SYN is dropped and the peer retries.
-            self.stats.endpoint.accept_queue_overflows += 1;
-            return;
-        }
-        let opts = l.opts;
-        if l.syn_queue_full() {
-            l.last_overflow = Some(now);
-            self.stats.endpoint.syn_queue_overflows += 1;
-            if self.config.syn_cookies {
-                self.send_cookie(now, tuple, syn, opts);
-            }
-            return;
-        }
-        l.syn_queue += 1;
-        let iss = self.isn(now, &tuple);
-        let p = self.params(now, tuple, iss, opts);
-        let conn = Connection::accept(now, p, syn);
-        self.stats.endpoint.passive_opens += 1;
-        let id = self.insert(conn, Some(laddr), false);
-        self.after(id);
-    }
-
-    /// RFC 4987 §3.6: a stateless SYN-ACK whose ISN is the cookie.
-    fn send_cookie(&mut self, now: Instant, tuple: FourTuple, syn: &TcpRepr, opts: SocketOptions) {
-        let counter = self.cookie_counter(now);
-        let ws = syn.window_scale.filter(|_| opts.window_scaling);
-        let sack = syn.sack_permitted && opts.sack;
-        let params = CookieParams {
-            mss: syn.mss.unwrap_or(536).min(self.config.mss),
-            window_scale: ws,
-            sack_permitted: sack,
-        };
-        let cookie = syncookie::encode(&self.secret, &tuple, syn.seq, counter, params);
-        // Reuse a connection's SYN-ACK construction so the options match what it will use.
-        let p = self.params(now, tuple, cookie, opts);
-        let mut conn = Connection::accept(now, p, syn);
-        let mut scratch = Vec::new();
-        if let Some(r) = conn.poll_transmit(now, &mut scratch) {
-            self.stats.endpoint.syn_cookies_sent += 1;
-            self.push_stateless(&tuple, &r);
-        }
-    }
-
-    fn on_listener_ack(
-        &mut self,
-        now: Instant,
-        laddr: SocketAddrV4,
-        tuple: FourTuple,
-        ack: &TcpRepr,
-        payload: &[u8],
-    ) {
-        let recent = self
-            .listeners
-            .get(&laddr)
-            .is_some_and(|l| l.cookies_recent(now));
-        if !(self.config.syn_cookies && recent) {
-            self.reply_rst(&tuple, ack);
-            return;
-        }
-        let counter = self.cookie_counter(now);
-        // While cookies are in use, an ACK that fails the check is dropped rather than reset:
-        // it may be a later segment of a cookie connection whose first segment was lost or
-        // reordered, and the peer's retransmission of that one will establish it.
-        let Some(params) =
-            syncookie::decode(&self.secret, &tuple, ack.seq - 1, counter, ack.ack - 1)
-        else {
-            self.stats.endpoint.syn_cookies_rejected += 1;
-            return;
-        };
-        let Some(l) = self.listeners.get(&laddr) else {
-            return;
-        };
-        if l.accept_queue_full() {
-            self.stats.endpoint.accept_queue_overflows += 1;
-            return;
-        }
-        let opts = l.opts;
-        self.stats.endpoint.syn_cookies_accepted += 1;
-        self.stats.endpoint.passive_opens += 1;
-        let p = self.params(now, tuple, ack.ack - 1, opts);
-        let mut conn = Connection::from_cookie(
-            now,
-            p,
-            ack,
-            params.mss,
-            params.window_scale,
-            params.sack_permitted,
-        );
-        // The ACK may carry data; process it like any segment.
-        if !payload.is_empty() || ack.flags.fin() {
-            conn.on_segment(now, ack, payload);
-        }
-        if let Some(l) = self.listeners.get_mut(&laddr) {
-            l.syn_queue += 1; // balanced when `Connected` moves it to the accept queue
-        }
-        let id = self.insert(conn, Some(laddr), false);
-        self.after(id);
-    }
-
-    /// A half-open connection can meet an ACK for a SYN cookie sent for the same 4-tuple
-    /// earlier (the peer's first SYN overflowed the queue, its retransmission did not, and the
-    /// cookie SYN-ACK won). Answering with RST would reset the peer's established connection, so
-    /// a valid cookie replaces the half-open connection.
-    fn cookie_takes_over(
-        &mut self,
-        now: Instant,
-        id: ConnId,
-        tuple: &FourTuple,
-        seg: &TcpRepr,
-        payload: &[u8],
-    ) -> bool {
-        let Some(e) = self.conns.get(&id) else {
-            return false;
-        };
-        let c = &e.conn;
-        let candidate = c.state() == State::SynReceived
-            && c.is_passive()
-            && !e.announced
-            && seg.flags.ack()
-            && !seg.flags.syn()
-            && !seg.flags.rst()
-            && seg.ack != c.snd_nxt();
-        let Some(laddr) = e.listener.filter(|_| candidate && self.config.syn_cookies) else {
-            return false;
-        };
-        if !self
-            .listeners
-            .get(&laddr)
-            .is_some_and(|l| l.cookies_recent(now))
-        {
-            return false;
-        }
-        let counter = self.cookie_counter(now);
-        if syncookie::decode(&self.secret, tuple, seg.seq - 1, counter, seg.ack - 1).is_none() {
-            return false;
-        }
-        self.remove(id);
-        self.on_listener_ack(now, laddr, *tuple, seg, payload);
-        true
     }
 
     /// An ICMP error quoting one of our segments (RFC 5927 checks in `Connection::on_icmp`).
@@ -784,7 +565,7 @@ impl Endpoint {
 
     /// After any call into a connection: route its events, reschedule its timer, queue it
     /// for transmission, and forget it when it is finished.
-    fn after(&mut self, id: ConnId) {
+    pub(super) fn after(&mut self, id: ConnId) {
         if let Some(e) = self.conns.get_mut(&id) {
             if !e.dirty {
                 e.dirty = true;
@@ -797,7 +578,11 @@ impl Endpoint {
     /// Runs `f` on connection `id` and adds what it counted to the endpoint's totals, so the
     /// totals are kept as they change and `stats` walks nothing (and no connection keeps a
     /// copy of its counters as last added). `None` for an unknown id.
-    fn counted<R>(&mut self, id: ConnId, f: impl FnOnce(&mut Connection) -> R) -> Option<R> {
+    pub(super) fn counted<R>(
+        &mut self,
+        id: ConnId,
+        f: impl FnOnce(&mut Connection) -> R,
+    ) -> Option<R> {
         let e = self.conns.get_mut(&id)?;
         let before = *e.conn.counters();
         let r = f(&mut e.conn);
@@ -878,7 +663,7 @@ impl Endpoint {
         }
     }
 
-    fn remove(&mut self, id: ConnId) {
+    pub(super) fn remove(&mut self, id: ConnId) {
         let Some(e) = self.conns.remove(&id) else {
             return;
         };
@@ -991,18 +776,6 @@ impl Endpoint {
     pub fn set_ttl(&mut self, id: ConnId, ttl: u8) {
         if let Some(e) = self.conns.get_mut(&id) {
             e.ttl = Some(ttl);
-        }
-    }
-
-    /// Tells a listener how many of its connections wait in an accept queue the socket layer
-    /// keeps (shared with other endpoints in a runtime with several workers): its SYNs are then
-    /// admitted against the whole queue, plus the accepts this endpoint announced that the
-    /// socket layer has not polled yet. From then on the socket layer's count is the one kept:
-    /// taking a connection does not count it off here.
-    pub fn set_accept_queue(&mut self, local: SocketAddrV4, waiting: usize) {
-        if let Some(l) = self.listeners.get_mut(&local) {
-            l.shared_queue = true;
-            l.accept_queue = waiting + l.unpolled_accepts;
         }
     }
 

@@ -20,6 +20,7 @@ pub mod send_buffer;
 pub mod seq;
 pub mod stats;
 pub mod syncookie;
+#[cfg(any(test, feature = "testing"))]
 pub mod testing;
 
 use std::fmt;
