@@ -15,7 +15,7 @@
 pub mod device;
 pub mod neighbor;
 pub mod pcap;
-mod prng;
+pub mod prng;
 pub mod rx;
 pub mod stats;
 pub mod wire;

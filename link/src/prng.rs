@@ -1,18 +1,19 @@
-//! A tiny seeded PRNG (SplitMix64, Steele, Lea and Flood 2014): the impairment decisions of the
-//! in-memory link and seeded MAC addresses must be reproducible from a seed, and need nothing
-//! cryptographic.
+//! A tiny seeded PRNG (SplitMix64, Steele, Lea and Flood 2014), the one every crate's
+//! reproducible choices use: the in-memory link's impairments, seeded MAC addresses, the test
+//! frame generators and the TCP simulator. Nothing here is cryptographic: what an attacker
+//! must not predict (ISNs, SYN cookies, IP IDs) uses keys drawn from the OS.
 
 #[derive(Debug, Clone)]
-pub(crate) struct SplitMix64 {
+pub struct SplitMix64 {
     state: u64,
 }
 
 impl SplitMix64 {
-    pub(crate) fn new(seed: u64) -> Self {
+    pub fn new(seed: u64) -> Self {
         Self { state: seed }
     }
 
-    pub(crate) fn next_u64(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         self.state = self.state.wrapping_add(0x9e37_79b9_7f4a_7c15);
         let mut z = self.state;
         z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
@@ -21,23 +22,38 @@ impl SplitMix64 {
     }
 
     /// A uniform float in [0, 1) from the top 53 bits.
-    pub(crate) fn next_f64(&mut self) -> f64 {
+    pub fn next_f64(&mut self) -> f64 {
         (self.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
     }
 
     /// True with probability `p` (p <= 0 never, p >= 1 always). Always draws one number, so the
     /// sequence of draws does not depend on the probabilities configured.
-    pub(crate) fn chance(&mut self, p: f64) -> bool {
+    pub fn chance(&mut self, p: f64) -> bool {
         self.next_f64() < p
     }
 
     /// A uniform integer in [0, bound); 0 when bound is 0.
-    pub(crate) fn below(&mut self, bound: u64) -> u64 {
+    pub fn below(&mut self, bound: u64) -> u64 {
         if bound == 0 {
             0
         } else {
             self.next_u64() % bound
         }
+    }
+
+    /// A uniform integer in `lo..=hi` (modulo bias is irrelevant for tests and impairments).
+    pub fn range(&mut self, lo: u64, hi: u64) -> u64 {
+        lo + self.below((hi - lo).wrapping_add(1))
+    }
+
+    /// One of `items`, uniformly; `items` must not be empty.
+    pub fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+        &items[self.below(items.len() as u64) as usize]
+    }
+
+    /// `n` random bytes.
+    pub fn bytes(&mut self, n: usize) -> Vec<u8> {
+        (0..n).map(|_| self.next_u64() as u8).collect()
     }
 }
 

@@ -206,48 +206,8 @@ pub fn arp_packet(op: u16, sha: Mac, spa: Ipv4Addr, tha: Mac, tpa: Ipv4Addr) -> 
     p
 }
 
-/// SplitMix64: a small, fast generator, so a flood is the same bytes for the same seed.
-#[derive(Debug, Clone)]
-pub struct SplitMix64(u64);
-
-impl SplitMix64 {
-    pub fn new(seed: u64) -> Self {
-        SplitMix64(seed)
-    }
-
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `lo..=hi` (bias is irrelevant here).
-    pub fn range(&mut self, lo: u64, hi: u64) -> u64 {
-        lo + self.next_u64() % (hi - lo + 1)
-    }
-
-    pub fn u8(&mut self) -> u8 {
-        self.next_u64() as u8
-    }
-
-    pub fn u16(&mut self) -> u16 {
-        self.next_u64() as u16
-    }
-
-    pub fn coin(&mut self) -> bool {
-        self.next_u64() & 1 == 1
-    }
-
-    pub fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.range(0, items.len() as u64 - 1) as usize]
-    }
-
-    pub fn bytes(&mut self, n: usize) -> Vec<u8> {
-        (0..n).map(|_| self.u8()).collect()
-    }
-}
+/// The seeded generator the floods draw from, so a flood is the same bytes for the same seed.
+pub use netstack_link::prng::SplitMix64;
 
 #[cfg(test)]
 mod tests {

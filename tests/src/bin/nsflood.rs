@@ -113,7 +113,7 @@ struct Forge {
 
 impl Forge {
     fn dst(&mut self) -> Mac {
-        if self.rng.coin() {
+        if self.rng.next_u64() & 1 == 1 {
             self.dst_mac
         } else {
             Mac::BROADCAST
@@ -141,8 +141,12 @@ impl Forge {
     /// A well-formed echo request in an IPv4 packet, for the kinds that break one field.
     fn echo_packet(&mut self, data_len: usize) -> Vec<u8> {
         let data = self.rng.bytes(data_len);
-        let msg = icmp_echo_request(self.rng.u16(), self.rng.u16(), &data);
-        let (src, dst, id) = (self.src_ip(), self.dst_ip(), self.rng.u16());
+        let msg = icmp_echo_request(
+            self.rng.next_u64() as u16,
+            self.rng.next_u64() as u16,
+            &data,
+        );
+        let (src, dst, id) = (self.src_ip(), self.dst_ip(), self.rng.next_u64() as u16);
         let mut p = Ipv4Header::icmp(src, dst, id, msg.len()).emit().to_vec();
         p.extend_from_slice(&msg);
         p
@@ -248,7 +252,7 @@ impl Forge {
                     set_icmp_checksum(&mut msg);
                 }
                 let (src, dst) = (self.src_ip(), self.dst_ip());
-                let mut p = Ipv4Header::icmp(src, dst, self.rng.u16(), msg.len())
+                let mut p = Ipv4Header::icmp(src, dst, self.rng.next_u64() as u16, msg.len())
                     .emit()
                     .to_vec();
                 p.extend_from_slice(&msg);
@@ -256,7 +260,7 @@ impl Forge {
             }
             Kind::ArpBad => vec![self.bad_arp()],
             Kind::FragOverlap => {
-                let (src, id) = (self.src_ip(), self.rng.u16());
+                let (src, id) = (self.src_ip(), self.rng.next_u64() as u16);
                 let data = self.rng.bytes(64);
                 let second = self.rng.range(1, 7) as usize * 8;
                 vec![
@@ -265,31 +269,31 @@ impl Forge {
                 ]
             }
             Kind::FragTiny => {
-                let (src, id) = (self.src_ip(), self.rng.u16());
+                let (src, id) = (self.src_ip(), self.rng.next_u64() as u16);
                 let len = *self.rng.pick(&[0usize, 1, 8]);
                 let data = self.rng.bytes(len);
                 let offset = self.rng.range(0, 1000) as usize * 8;
                 vec![self.fragment(src, id, offset, true, &data)]
             }
             Kind::FragPast65535 => {
-                let (src, id) = (self.src_ip(), self.rng.u16());
+                let (src, id) = (self.src_ip(), self.rng.next_u64() as u16);
                 // The last possible offset (65528) plus more than 7 bytes ends past 65535.
                 let (offset, len) =
                     *self
                         .rng
                         .pick(&[(65528usize, 16usize), (65000, 1480), (64512, 1480)]);
                 let data = self.rng.bytes(len);
-                let more = self.rng.coin();
+                let more = self.rng.next_u64() & 1 == 1;
                 vec![self.fragment(src, id, offset, more, &data)]
             }
             Kind::FragNeverCompleted => {
-                let (src, id) = (self.src_ip(), self.rng.u16());
+                let (src, id) = (self.src_ip(), self.rng.next_u64() as u16);
                 let data = self.rng.bytes(1480);
                 vec![self.fragment(src, id, 0, true, &data)]
             }
             Kind::FragUnaligned => {
                 // RFC 791 §3.2: every fragment but the last carries a multiple of 8 bytes.
-                let (src, id) = (self.src_ip(), self.rng.u16());
+                let (src, id) = (self.src_ip(), self.rng.next_u64() as u16);
                 let len = self.rng.range(0, 180) as usize * 8 + self.rng.range(1, 7) as usize;
                 let data = self.rng.bytes(len);
                 vec![self.fragment(src, id, 0, true, &data)]

@@ -8,37 +8,32 @@ use std::collections::{BinaryHeap, VecDeque};
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
+use netstack_link::prng::SplitMix64;
 use netstack_network::wire::DstUnreachable;
 use netstack_transport::tcp::{IcmpErrorInfo, IcmpErrorKind};
 
-/// SplitMix64: small, fast, and the same everywhere, so a seed replays exactly.
+/// The simulator's generator: the shared SplitMix64 (`netstack_link::prng`), seeded and drawn
+/// as the simulator always has been, so every seed replays the scenario it always named.
 #[derive(Debug, Clone)]
-pub struct Rng(u64);
+pub struct Rng(SplitMix64);
 
 impl Rng {
     pub fn new(seed: u64) -> Self {
-        Rng(seed ^ 0x9e37_79b9_7f4a_7c15)
+        Rng(SplitMix64::new(seed ^ 0x9e37_79b9_7f4a_7c15))
     }
     pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
+        self.0.next_u64()
     }
     /// Uniform in [0, 1).
     pub fn unit(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+        self.0.next_f64()
     }
+    /// True with probability `p`; draws nothing when `p` is 0 (unlike `SplitMix64::chance`).
     pub fn chance(&mut self, p: f64) -> bool {
         p > 0.0 && self.unit() < p
     }
     pub fn below(&mut self, n: u64) -> u64 {
-        if n == 0 {
-            0
-        } else {
-            self.next_u64() % n
-        }
+        self.0.below(n)
     }
     pub fn pick<T: Copy>(&mut self, v: &[T]) -> T {
         v[self.below(v.len() as u64) as usize]
