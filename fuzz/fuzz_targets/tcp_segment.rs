@@ -1,7 +1,8 @@
 //! TCP segment parsing with malformed options: the checksum is fixed up after mutation so the
 //! option parser is reached; what parses re-emits and parses back to the same meaning with the
-//! same payload (parse(emit(parse(x))) == parse(x)), and the emitted header is a multiple of
-//! four no longer than 60 bytes.
+//! same payload (parse(emit(parse(x))) == parse(x), less SACK blocks that do not fit once the
+//! options are NOP-aligned), and the emitted header is a multiple of four no longer than 60
+//! bytes.
 #![no_main]
 
 use std::net::Ipv4Addr;
@@ -26,7 +27,10 @@ fuzz_target!(|data: &[u8]| {
     let q = TcpPacket::new_checked(&bytes[..]).expect("we emit what we parse");
     let back = TcpRepr::parse(&q, SRC, DST, Checksum::Verify).expect("we emit valid checksums");
     // The ACK field is meaningful only with the ACK flag; emit writes zero without it.
-    let expect = if repr.flags.ack() { repr } else { TcpRepr { ack: back.ack, ..repr } };
+    let mut expect = if repr.flags.ack() { repr } else { TcpRepr { ack: back.ack, ..repr } };
+    // SACK blocks that do not fit beside the other options once NOP-aligned are left out.
+    assert!(back.sack.len() <= repr.sack.len());
+    expect.sack.truncate(back.sack.len());
     assert_eq!(back, expect);
     assert_eq!(q.payload(), p.payload());
 });

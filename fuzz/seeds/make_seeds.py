@@ -135,6 +135,10 @@ add("tcp_segment", "data_with_sack",
     tcp(40000, 80, 5000, 7000, 0x18, options=b"\x01\x01\x05\x12" + struct.pack(">IIII", 100, 200, 300, 400), payload=b"abc"))
 add("tcp_segment", "unknown_and_bad_options", tcp(40000, 80, 1, 1, 0x10, options=b"\x1e\x04\xab\xcd\x03\x03\x0f\x00"))
 add("tcp_segment", "rst", tcp(40000, 80, 1, 0, 0x04))
+# Regression: MSS, timestamps and three SACK blocks packed into exactly 40 bytes (re-emitted,
+# they overflowed the data offset before the fix in transport/src/tcp/segment.rs).
+add("tcp_segment", "options_packed_to_40_bytes",
+    tcp(40000, 80, 1, 2, 0x10, options=b"\x02\x04\x05\xb4\x08\x0a" + bytes(8) + b"\x05\x1a" + struct.pack(">6I", 100, 200, 300, 400, 500, 600)))
 
 
 def seg(flow, flags, dseq=0, dack=0, window=65535, options=b"", length=0):
