@@ -25,7 +25,9 @@ fuzz_target!(|data: &[u8]| {
             0 => {
                 let nx = s.u8().unwrap_or(0) & 1 == 1;
                 let Some(chunk) = s.chunk() else { break };
-                let Ok(m) = Message::parse(chunk) else { continue };
+                let Ok(m) = Message::parse(chunk) else {
+                    continue;
+                };
                 for r in &m.answers {
                     max_ttl = max_ttl.max(r.ttl);
                     let set: Vec<Record> = m
@@ -41,7 +43,9 @@ fuzz_target!(|data: &[u8]| {
                 }
                 if let (Some(q), Some(soa)) = (
                     m.questions.first(),
-                    m.authorities.iter().find(|r| matches!(r.data, RData::Soa(_))),
+                    m.authorities
+                        .iter()
+                        .find(|r| matches!(r.data, RData::Soa(_))),
                 ) {
                     max_ttl = max_ttl.max(soa.ttl);
                     cache.insert_negative(clock.now(), &q.name, q.qtype, nx, soa.clone());

@@ -20,7 +20,12 @@ use netstack_application::dns::{
 use netstack_fuzz::{Clock, Script};
 
 const NAMES: [&str; 4] = ["www.example.test", "example.test", "a.b.example.test", "."];
-const TYPES: [RecordType; 4] = [RecordType::A, RecordType::AAAA, RecordType::MX, RecordType::TXT];
+const TYPES: [RecordType; 4] = [
+    RecordType::A,
+    RecordType::AAAA,
+    RecordType::MX,
+    RecordType::TXT,
+];
 
 /// Copies `query`'s ID, and with `flags & 2` its question section, into `response`.
 fn patch(response: &[u8], query: &[u8], flags: u8) -> Vec<u8> {
@@ -121,6 +126,9 @@ fuzz_target!(|data: &[u8]| {
                 l.on_tcp_failure(&mut resolver, kind);
             }
         }
-        assert!(matches!(l.poll(&mut resolver, clock.now()), Step::Done(_)), "lookup never ended");
+        assert!(
+            matches!(l.poll(&mut resolver, clock.now()), Step::Done(_)),
+            "lookup never ended"
+        );
     }
 });

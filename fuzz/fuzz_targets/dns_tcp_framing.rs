@@ -24,7 +24,10 @@ fuzz_target!(|data: &[u8]| {
     let mut at = 0;
     let mut i = 0;
     while at < stream.len() {
-        let step = cuts.get(i % cuts.len().max(1)).copied().unwrap_or(stream.len());
+        let step = cuts
+            .get(i % cuts.len().max(1))
+            .copied()
+            .unwrap_or(stream.len());
         let end = (at + step).min(stream.len());
         d.push(&stream[at..end]);
         at = end;

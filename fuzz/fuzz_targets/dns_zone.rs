@@ -16,11 +16,18 @@ fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(s.rest());
     let origin: Name = "example.test".parse().unwrap();
     let origin = (flags & 1 == 1).then_some(&origin);
-    let Ok(zone) = Zone::parse_master(&text, "fuzz.zone", origin) else { return };
+    let Ok(zone) = Zone::parse_master(&text, "fuzz.zone", origin) else {
+        return;
+    };
     assert_eq!(&zone.soa().name, zone.origin());
     let mut m = Message::default();
     for r in zone.records() {
-        assert!(r.name.is_subdomain_of(zone.origin()), "{} outside {}", r.name, zone.origin());
+        assert!(
+            r.name.is_subdomain_of(zone.origin()),
+            "{} outside {}",
+            r.name,
+            zone.origin()
+        );
         let _ = r.to_string();
         m.answers.push(r.clone());
         if m.answers.len() == 8 {

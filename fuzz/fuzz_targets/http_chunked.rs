@@ -11,13 +11,21 @@ use netstack_application::http::body::{encode_chunked, ChunkedDecoder};
 use netstack_application::http::request::{Limits, ParseError};
 use netstack_fuzz::Script;
 
-fn decode_in_pieces(input: &[u8], cuts: &[usize], limits: &Limits) -> Result<(Vec<u8>, usize, bool), ParseError> {
+fn decode_in_pieces(
+    input: &[u8],
+    cuts: &[usize],
+    limits: &Limits,
+) -> Result<(Vec<u8>, usize, bool), ParseError> {
     let mut d = ChunkedDecoder::new(limits);
     let mut out = Vec::new();
     let mut at = 0;
     let mut i = 0;
     loop {
-        let step = cuts.get(i % cuts.len().max(1)).copied().unwrap_or(input.len()).max(1);
+        let step = cuts
+            .get(i % cuts.len().max(1))
+            .copied()
+            .unwrap_or(input.len())
+            .max(1);
         let end = (at + step).min(input.len());
         let (used, done) = d.decode(&input[at..end], &mut out)?;
         assert!(used <= end - at);
@@ -42,7 +50,10 @@ fuzz_target!(|data: &[u8]| {
     let n = usize::from(s.u8().unwrap_or(0) % 8);
     let cuts: Vec<usize> = s.bytes(n).iter().map(|&b| usize::from(b)).collect();
     let input = s.rest();
-    let limits = Limits { max_body: 4096, ..Limits::default() };
+    let limits = Limits {
+        max_body: 4096,
+        ..Limits::default()
+    };
     let whole = decode_in_pieces(input, &[], &limits);
     let pieces = decode_in_pieces(input, &cuts, &limits);
     match (&whole, &pieces) {

@@ -35,7 +35,11 @@ fuzz_target!(|data: &[u8]| {
                 let header = Ipv4Repr {
                     src: Ipv4Addr::new(192, 0, 2, 10 + (key & 3)),
                     dst: Ipv4Addr::new(192, 0, 2, 2),
-                    protocol: if key & 0x80 == 0 { IpProtocol::Udp } else { IpProtocol::Tcp },
+                    protocol: if key & 0x80 == 0 {
+                        IpProtocol::Udp
+                    } else {
+                        IpProtocol::Tcp
+                    },
                     ttl: 64,
                     dscp_ecn: 0,
                     ident: u16::from((key >> 2) & 3),

@@ -67,7 +67,11 @@ fn drain(ep: &mut Endpoint, clock: &Clock, flows: &mut [Flow; 2], mss: u16) {
         let Some(f) = PEER_PORTS.iter().position(|&port| port == r.dst_port) else {
             panic!("segment to a port no flow uses: {r:?}");
         };
-        assert!(r.payload_len <= usize::from(mss), "{} bytes over MSS {mss}", r.payload_len);
+        assert!(
+            r.payload_len <= usize::from(mss),
+            "{} bytes over MSS {mss}",
+            r.payload_len
+        );
         let flow = &mut flows[f];
         if r.flags.ack() {
             flow.expect = r.ack.0;
@@ -95,8 +99,12 @@ fuzz_target!(|data: &[u8]| {
         ..TcpConfig::default()
     };
     let mut ep = Endpoint::new(config, [7; 16]);
-    ep.listen(SocketAddrV4::new(US, LISTEN_PORT), 2, SocketOptions::default())
-        .unwrap();
+    ep.listen(
+        SocketAddrV4::new(US, LISTEN_PORT),
+        2,
+        SocketOptions::default(),
+    )
+    .unwrap();
     let mut clock = Clock::new();
     let mut flows = [Flow {
         expect: 1000,
@@ -190,6 +198,10 @@ fuzz_target!(|data: &[u8]| {
             _ => ep.on_timeout(clock.now()),
         }
         drain(&mut ep, &clock, &mut flows, MSS);
-        assert!(ep.connection_count() <= 16, "{} connections", ep.connection_count());
+        assert!(
+            ep.connection_count() <= 16,
+            "{} connections",
+            ep.connection_count()
+        );
     }
 });

@@ -55,13 +55,23 @@ fuzz_target!(|data: &[u8]| {
         frag_offset: 0,
         payload_len: datagram.len(),
     };
-    let checksum = if flags & 2 == 0 { Checksum::Verify } else { Checksum::Ignore };
-    if let Input::Deliver { payload, .. } = udp::receive(&table, &header, &datagram, checksum, &mut stats) {
+    let checksum = if flags & 2 == 0 {
+        Checksum::Verify
+    } else {
+        Checksum::Ignore
+    };
+    if let Input::Deliver { payload, .. } =
+        udp::receive(&table, &header, &datagram, checksum, &mut stats)
+    {
         assert!(payload.start <= payload.end && payload.end <= datagram.len());
     }
     if flags & 1 == 1 {
         // Our datagram, quoted back: we sent from DST to SRC.
-        let ours = Ipv4Repr { src: DST, dst: SRC, ..header };
+        let ours = Ipv4Repr {
+            src: DST,
+            dst: SRC,
+            ..header
+        };
         let kind = IcmpErrorKind::DstUnreachable(DstUnreachable::PortUnreachable);
         let _ = udp::icmp_error(&table, kind, &ours, &datagram, &mut stats);
     }

@@ -15,7 +15,11 @@ const MAX_FRAME: u64 = 16 * 1024;
 fuzz_target!(|data: &[u8]| {
     let mut s = Script::new(data);
     let flags = s.u8().unwrap_or(0);
-    let masking = if flags & 1 == 1 { Masking::Required } else { Masking::Forbidden };
+    let masking = if flags & 1 == 1 {
+        Masking::Required
+    } else {
+        Masking::Forbidden
+    };
     let piece = usize::from(flags >> 1).max(1);
     let stream = s.rest();
 
@@ -28,7 +32,10 @@ fuzz_target!(|data: &[u8]| {
                 assert!(used > 0 && f.payload.len() as u64 <= MAX_FRAME);
                 let mut out = Vec::new();
                 f.emit(&mut out);
-                assert_eq!(Frame::parse(&out, masking, MAX_FRAME), Ok(Some((f.clone(), out.len()))));
+                assert_eq!(
+                    Frame::parse(&out, masking, MAX_FRAME),
+                    Ok(Some((f.clone(), out.len())))
+                );
                 frames.push(f);
                 at += used;
             }
@@ -49,7 +56,10 @@ fuzz_target!(|data: &[u8]| {
         buf.extend_from_slice(&stream[pos..end]);
         pos = end;
         loop {
-            let mut payload = current.as_ref().map(|f| f.payload.clone()).unwrap_or_default();
+            let mut payload = current
+                .as_ref()
+                .map(|f| f.payload.clone())
+                .unwrap_or_default();
             match r.feed(&buf, &mut payload) {
                 Ok((used, event)) => {
                     buf.drain(..used);
@@ -58,9 +68,16 @@ fuzz_target!(|data: &[u8]| {
                     }
                     match event {
                         Some(FrameEvent::Header(h)) => {
-                            current = Some(Frame { fin: h.fin, opcode: h.opcode, mask: h.mask, payload: Vec::new() });
+                            current = Some(Frame {
+                                fin: h.fin,
+                                opcode: h.opcode,
+                                mask: h.mask,
+                                payload: Vec::new(),
+                            });
                         }
-                        Some(FrameEvent::End) => got.push(current.take().expect("a header came first")),
+                        Some(FrameEvent::End) => {
+                            got.push(current.take().expect("a header came first"))
+                        }
                         None if used == 0 => break,
                         None => {}
                     }

@@ -194,7 +194,9 @@ mod tests {
 
     #[test]
     fn a_fixed_ipv4_header_verifies() {
-        let mut p = vec![0x45, 0, 0, 20, 0, 1, 0, 0, 64, 1, 0xde, 0xad, 192, 0, 2, 1, 192, 0, 2, 2];
+        let mut p = vec![
+            0x45, 0, 0, 20, 0, 1, 0, 0, 64, 1, 0xde, 0xad, 192, 0, 2, 1, 192, 0, 2, 2,
+        ];
         fix_ipv4_header(&mut p);
         assert_eq!(netstack_network::checksum::checksum(&p), 0);
     }

@@ -11,8 +11,20 @@ use proptest::prelude::*;
 
 fn ipv4_repr() -> impl Strategy<Value = Ipv4Repr> {
     (
-        (any::<u32>(), any::<u32>(), any::<u8>(), any::<u8>(), any::<u8>()),
-        (any::<u16>(), any::<bool>(), any::<bool>(), 0u16..8192, 0usize..=65515),
+        (
+            any::<u32>(),
+            any::<u32>(),
+            any::<u8>(),
+            any::<u8>(),
+            any::<u8>(),
+        ),
+        (
+            any::<u16>(),
+            any::<bool>(),
+            any::<bool>(),
+            0u16..8192,
+            0usize..=65515,
+        ),
     )
         .prop_map(
             |((src, dst, protocol, ttl, dscp_ecn), (ident, dont_frag, more_frags, offset, len))| {

@@ -29,7 +29,14 @@ fn sack_blocks() -> impl Strategy<Value = SackBlocks> {
 
 fn tcp_repr() -> impl Strategy<Value = TcpRepr> {
     (
-        (1u16.., 1u16.., any::<u32>(), any::<u32>(), any::<u8>(), any::<u16>()),
+        (
+            1u16..,
+            1u16..,
+            any::<u32>(),
+            any::<u32>(),
+            any::<u8>(),
+            any::<u16>(),
+        ),
         (
             proptest::option::of(any::<u16>()),
             proptest::option::of(0u8..=14),
@@ -67,7 +74,9 @@ fn sack_room(r: &TcpRepr) -> usize {
         (None, true) => 4,
         (None, false) => 0,
     };
-    let fixed = 4 * usize::from(r.mss.is_some()) + ts_or_permitted + 4 * usize::from(r.window_scale.is_some());
+    let fixed = 4 * usize::from(r.mss.is_some())
+        + ts_or_permitted
+        + 4 * usize::from(r.window_scale.is_some());
     (40 - fixed).saturating_sub(4) / 8
 }
 

@@ -578,17 +578,28 @@ mod tests {
             opts.extend_from_slice(&(b * 100).to_be_bytes());
         }
         assert_eq!(opts.len(), 40);
-        let mut seg = vec![0x9c, 0x40, 0, 80, 0, 0, 0, 1, 0, 0, 0, 2, 0xf0, 0x10, 0x10, 0, 0, 0, 0, 0];
+        let mut seg = vec![
+            0x9c, 0x40, 0, 80, 0, 0, 0, 1, 0, 0, 0, 2, 0xf0, 0x10, 0x10, 0, 0, 0, 0, 0,
+        ];
         seg.extend_from_slice(&opts);
         let p = TcpPacket::new_checked(&seg[..]).unwrap();
         let parsed = TcpRepr::parse(&p, A, B, Checksum::Ignore).unwrap();
         assert_eq!(parsed.sack.len(), 3);
 
         let bytes = parsed.to_bytes(A, B, b"");
-        assert!(bytes.len() <= MAX_HEADER_LEN, "{} header bytes", bytes.len());
+        assert!(
+            bytes.len() <= MAX_HEADER_LEN,
+            "{} header bytes",
+            bytes.len()
+        );
         assert_eq!(usize::from(bytes[field::DATA_OFFSET] >> 4) * 4, bytes.len());
-        let back = TcpRepr::parse(&TcpPacket::new_checked(&bytes[..]).unwrap(), A, B, Checksum::Verify)
-            .unwrap();
+        let back = TcpRepr::parse(
+            &TcpPacket::new_checked(&bytes[..]).unwrap(),
+            A,
+            B,
+            Checksum::Verify,
+        )
+        .unwrap();
         // 40 − MSS 4 − timestamps 12 leave room for two blocks (4 + 2 × 8): the first two.
         let mut expect = parsed;
         expect.sack.truncate(2);
