@@ -59,13 +59,11 @@ fuzz_target!(|data: &[u8]| {
     let mut tcp_query: Vec<u8> = Vec::new();
     while let Some(op) = s.u8() {
         match op % 6 {
-            0 => {
-                if lookup.is_none() {
-                    let pick = s.u8().unwrap_or(0);
-                    let name: Name = NAMES[usize::from(pick & 3)].parse().unwrap();
-                    let qtype = TYPES[usize::from(pick >> 2 & 3)];
-                    lookup = Some(resolver.lookup(name, qtype));
-                }
+            0 if lookup.is_none() => {
+                let pick = s.u8().unwrap_or(0);
+                let name: Name = NAMES[usize::from(pick & 3)].parse().unwrap();
+                let qtype = TYPES[usize::from(pick >> 2 & 3)];
+                lookup = Some(resolver.lookup(name, qtype));
             }
             1 => {
                 let flags = s.u8().unwrap_or(0);
