@@ -8,6 +8,7 @@ fuzz/src/lib.rs). Checksums are left zero: the harnesses fill them in.
 Run from anywhere: python3 fuzz/seeds/make_seeds.py (it replaces the seed directories).
 """
 
+import base64
 import os
 import shutil
 import struct
@@ -139,6 +140,9 @@ add("tcp_segment", "rst", tcp(40000, 80, 1, 0, 0x04))
 # they overflowed the data offset before the fix in transport/src/tcp/segment.rs).
 add("tcp_segment", "options_packed_to_40_bytes",
     tcp(40000, 80, 1, 2, 0x10, options=b"\x02\x04\x05\xb4\x08\x0a" + bytes(8) + b"\x05\x1a" + struct.pack(">6I", 100, 200, 300, 400, 500, 600)))
+# The input with which the tcp_segment target found the same defect on its own (long run).
+add("tcp_segment", "fuzzer_found_sack_overflow", base64.b64decode(
+    "nEgAUAAbAAAAWKAY//8AAAEyAQEFGgAAAHHIAAADPwCgAv//AAAAAAIEBbQCBAgKAAAIAQAAAAABAwMHAFAAAAPoAAAAL6AC//8AAAAAAgQFtAIECAoAAAgBAAAAAAEB"))
 
 
 def seg(flow, flags, dseq=0, dack=0, window=65535, options=b"", length=0):
