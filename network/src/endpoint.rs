@@ -395,6 +395,11 @@ impl Ipv4Endpoint {
         self.supported[usize::from(u8::from(protocol))]
     }
 
+    /// This endpoint's reassembly shard, read-only (its memory and what it holds).
+    pub fn reassembler(&self) -> &Reassembler {
+        &self.reassembler
+    }
+
     /// The next reassembly expiry; call `on_timeout` then.
     pub fn poll_deadline(&self) -> Option<Instant> {
         self.reassembler.poll_deadline()

@@ -206,6 +206,22 @@ impl Reassembler {
         self.memory
     }
 
+    /// Bytes of the fragments actually stored, each counted as `memory_limit` counts it
+    /// (payload + `FRAGMENT_OVERHEAD`), found by walking them: `memory()` must equal it.
+    pub fn held(&self) -> usize {
+        self.entries
+            .values()
+            .map(|e| match &e.slot {
+                Slot::Collecting(p) => p
+                    .fragments
+                    .values()
+                    .map(|d| d.len() + FRAGMENT_OVERHEAD)
+                    .sum(),
+                Slot::Poisoned => 0,
+            })
+            .sum()
+    }
+
     /// Datagrams (and poisoned keys) in progress.
     pub fn len(&self) -> usize {
         self.entries.len()

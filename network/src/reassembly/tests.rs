@@ -367,3 +367,26 @@ mod props {
         }
     }
 }
+
+#[test]
+fn memory_charged_equals_what_is_held_through_eviction_poisoning_and_expiry() {
+    let per = 1480 + FRAGMENT_OVERHEAD;
+    let mut r = Reassembler::new(ReassemblyConfig {
+        memory_limit: 2 * per,
+        ..ReassemblyConfig::default()
+    });
+    let now = t0();
+    for ident in 1..=3 {
+        let first = &pieces(ident, 4000, 1500)[0];
+        r.push(now, &first.0, &first.1);
+        assert_eq!(r.memory(), r.held());
+        // The third first fragment evicts the oldest datagram to fit the cap of two.
+        assert_eq!(r.held(), usize::from(ident.min(2)) * per);
+    }
+    // An overlap poisons datagram 3: its bytes are no longer held nor charged.
+    r.push(now, &header(3, 8, true, 16), &data(16));
+    assert_eq!(r.memory(), r.held());
+    assert_eq!(r.memory(), per);
+    r.expire(now + Duration::from_secs(31));
+    assert_eq!((r.memory(), r.held()), (0, 0));
+}

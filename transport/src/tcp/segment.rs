@@ -338,7 +338,8 @@ impl TcpRepr {
         self.payload_len + usize::from(self.flags.syn()) + usize::from(self.flags.fin())
     }
 
-    fn options_len(&self) -> usize {
+    /// Option bytes other than SACK blocks: MSS, SACK-permitted and timestamps, window scale.
+    fn fixed_options_len(&self) -> usize {
         let mut n = 0;
         if self.mss.is_some() {
             n += 4;
@@ -349,11 +350,21 @@ impl TcpRepr {
         if self.window_scale.is_some() {
             n += 4;
         }
-        let blocks = self.sack.len();
-        if blocks > 0 {
-            n += 4 + 8 * blocks;
-        }
         n
+    }
+
+    /// The SACK blocks `emit` writes: as many as fit beside the other options in the 40 bytes
+    /// of option space (RFC 9293 §3.1; RFC 2018 §3: the option takes 2 + 8n bytes, here after
+    /// two NOPs). A parsed header may carry more (options packed without NOPs); the rest are
+    /// left out rather than overflowing the data offset.
+    fn sack_blocks_to_emit(&self) -> usize {
+        let room = (MAX_HEADER_LEN - HEADER_LEN).saturating_sub(self.fixed_options_len());
+        self.sack.len().min(room.saturating_sub(4) / 8)
+    }
+
+    fn options_len(&self) -> usize {
+        let blocks = self.sack_blocks_to_emit();
+        self.fixed_options_len() + if blocks > 0 { 4 + 8 * blocks } else { 0 }
     }
 
     /// Header length including options, a multiple of four.
@@ -438,7 +449,7 @@ impl TcpRepr {
         if let Some(ws) = self.window_scale {
             put(&[option::NOP, option::WINDOW_SCALE, 3, ws]);
         }
-        let blocks = self.sack.len();
+        let blocks = self.sack_blocks_to_emit();
         if blocks > 0 {
             put(&[
                 option::NOP,
@@ -446,7 +457,7 @@ impl TcpRepr {
                 option::SACK,
                 (2 + 8 * blocks) as u8,
             ]);
-            for blk in self.sack.iter() {
+            for blk in self.sack.iter().take(blocks) {
                 put(&blk.start.0.to_be_bytes());
                 put(&blk.end.0.to_be_bytes());
             }
@@ -553,6 +564,46 @@ mod tests {
         // And in place with the full checksum: the same bytes as `to_bytes`.
         r.emit_in_place(&mut buf, A, B, false);
         assert_eq!(buf, full);
+    }
+
+    #[test]
+    fn emit_leaves_out_sack_blocks_that_do_not_fit_the_40_bytes_of_option_space() {
+        // RFC 9293 §3.1, RFC 2018 §3. Found by the tcp_segment fuzz target: MSS, timestamps
+        // and three SACK blocks packed without NOPs fill exactly 40 bytes, and parse; emitted
+        // with NOP alignment they took 44, and the data offset wrapped to 0.
+        let mut opts = vec![option::MSS, 4, 0x05, 0xb4, option::TIMESTAMP, 10];
+        opts.extend_from_slice(&[0, 0, 0, 7, 0, 0, 0, 9]);
+        opts.extend_from_slice(&[option::SACK, 26]);
+        for b in 1u32..=6 {
+            opts.extend_from_slice(&(b * 100).to_be_bytes());
+        }
+        assert_eq!(opts.len(), 40);
+        let mut seg = vec![
+            0x9c, 0x40, 0, 80, 0, 0, 0, 1, 0, 0, 0, 2, 0xf0, 0x10, 0x10, 0, 0, 0, 0, 0,
+        ];
+        seg.extend_from_slice(&opts);
+        let p = TcpPacket::new_checked(&seg[..]).unwrap();
+        let parsed = TcpRepr::parse(&p, A, B, Checksum::Ignore).unwrap();
+        assert_eq!(parsed.sack.len(), 3);
+
+        let bytes = parsed.to_bytes(A, B, b"");
+        assert!(
+            bytes.len() <= MAX_HEADER_LEN,
+            "{} header bytes",
+            bytes.len()
+        );
+        assert_eq!(usize::from(bytes[field::DATA_OFFSET] >> 4) * 4, bytes.len());
+        let back = TcpRepr::parse(
+            &TcpPacket::new_checked(&bytes[..]).unwrap(),
+            A,
+            B,
+            Checksum::Verify,
+        )
+        .unwrap();
+        // 40 − MSS 4 − timestamps 12 leave room for two blocks (4 + 2 × 8): the first two.
+        let mut expect = parsed;
+        expect.sack.truncate(2);
+        assert_eq!(back, expect);
     }
 
     fn round_trip(r: &TcpRepr, payload: &[u8]) -> (TcpRepr, Vec<u8>) {
