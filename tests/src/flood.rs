@@ -16,6 +16,18 @@ use crate::netns::{Finished, NetNs};
 /// How often [`RssSampler`] reads `/proc/<pid>/status`.
 const RSS_PERIOD: Duration = Duration::from_millis(50);
 
+/// `CLOCK_MONOTONIC` in seconds: the clock Python's `time.monotonic()` reads, so times a
+/// peer script prints can be set against the moment a test acted.
+pub fn monotonic_secs() -> f64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: ts is a valid timespec to write to; CLOCK_MONOTONIC always exists.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as f64 + ts.tv_nsec as f64 / 1e9
+}
+
 /// `VmRSS` and `VmHWM` of a process, in kB, from `/proc/<pid>/status`; `None` once it is gone.
 pub fn memory_kb(pid: u32) -> Option<(u64, u64)> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
