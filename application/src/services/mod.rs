@@ -15,8 +15,8 @@
 //!   services did.
 //! - Stopping loses nothing a client sent or a service wrote: an echo, discard or chargen
 //!   connection that sees the stop flag sends FIN after what it wrote, then keeps reading (and
-//!   counting what it reads) until the client's FIN, up to shortly before the stop deadline
-//!   ([`DRAIN_MARGIN`]). Only then is it closed, so a client that stops when it sees the FIN
+//!   counting what it reads) until the client's FIN, for at most [`FINISH_LIMIT`] and up to
+//!   shortly before the stop deadline ([`DRAIN_MARGIN`]). Only then is it closed, so a client that stops when it sees the FIN
 //!   gets every byte the service wrote and the service reads every byte the stack
 //!   acknowledged; a client still sending at that point is reset, as closing with unread data
 //!   does (RFC 1122 §4.2.2.13).
@@ -50,6 +50,10 @@ pub const STOP_POLL: Duration = Duration::from_millis(100);
 /// How long before the stop deadline a connection still reading the client's last bytes gives
 /// up (and is reset by its close), so its thread is joined in time.
 pub const DRAIN_MARGIN: Duration = Duration::from_millis(50);
+
+/// The longest a stopped connection waits for the client's FIN: a client that reacts to the
+/// service's FIN answers within a round trip, and one that does not must not hold up the stop.
+pub const FINISH_LIMIT: Duration = Duration::from_millis(500);
 
 /// TCP connections the echo, discard and chargen services serve at once, together; one thread
 /// each (two for chargen). Past this, new connections are closed at once (and counted).
@@ -408,7 +412,8 @@ impl Services {
                             let until = drain_until
                                 .lock()
                                 .unwrap_or_else(|p| p.into_inner())
-                                .unwrap_or_else(|| Instant::now() + STOP_POLL);
+                                .unwrap_or_else(|| Instant::now() + STOP_POLL)
+                                .min(Instant::now() + FINISH_LIMIT);
                             finish_reading(&keep, until, |n| drained(n));
                         }
                         drop(slot);
