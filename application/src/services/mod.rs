@@ -414,7 +414,7 @@ impl Services {
                                 .unwrap_or_else(|p| p.into_inner())
                                 .unwrap_or_else(|| Instant::now() + STOP_POLL)
                                 .min(Instant::now() + FINISH_LIMIT);
-                            finish_reading(&keep, until, |n| drained(n));
+                            finish_reading(&keep, until, drained);
                         }
                         drop(slot);
                     });

@@ -430,6 +430,9 @@ fn a_web_port_already_taken_fails_start_naming_the_flag() {
     assert!(err.to_string().contains("--http 8080"), "{err}");
 }
 
+/// Bytes written, and what was read: `Err` (with the count) if the stream ended in a reset.
+type ClientEnd = (usize, Result<Vec<u8>, (io::Error, usize)>);
+
 /// A client that writes without pause, reading what comes back, until it reads the service's
 /// FIN; then it stops writing and closes its side, as a well-behaved client does. Returns a
 /// handle to stop the service against once `min_bytes` were written, and the thread's result:
@@ -438,10 +441,7 @@ fn cooperative_client(
     b: &Stack,
     port: u16,
     min_bytes: usize,
-) -> (
-    mpsc::Receiver<()>,
-    thread::JoinHandle<(usize, Result<Vec<u8>, (io::Error, usize)>)>,
-) {
+) -> (mpsc::Receiver<()>, thread::JoinHandle<ClientEnd>) {
     let c = connect(b, port);
     c.set_write_timeout(Some(Duration::from_millis(20)))
         .unwrap();
