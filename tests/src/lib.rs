@@ -5,6 +5,8 @@
 //! arping, tshark and netstackd print, [`dig`] reads dig's and kdig's answers, and
 //! [`rawframe`] builds the frames the tools in `src/bin` send. The benchmarks' shared parts
 //! are in [`bench`] (`netstack-bench`, issue 9's suite; `docs/bench.md`) and [`bench_http`].
+//! The flood and shutdown tests sample netstackd's memory and read its live counters with
+//! [`flood`].
 //! HTTP and WebSocket peers: [`http_peers`] runs curl, ab and wrk and reads their reports;
 //! [`autobahn`] runs the Autobahn testsuite and the Python `websockets` client (installed by
 //! `tests/autobahn/install.sh`, see `tests/autobahn/README.md`).
@@ -22,6 +24,7 @@ pub mod autobahn;
 pub mod bench;
 pub mod bench_http;
 pub mod dig;
+pub mod flood;
 pub mod http_peers;
 pub mod inprocess;
 pub mod netns;

@@ -451,8 +451,14 @@ impl NsChild {
     /// Sends SIGINT and waits up to `deadline` for the exit (then SIGKILL), returning the
     /// status, how long the exit took and what it printed.
     pub fn interrupt(&mut self, deadline: Duration) -> Interrupted {
+        self.signal_and_wait(libc::SIGINT, deadline)
+    }
+
+    /// Sends `signal` and waits up to `deadline` for the exit (then SIGKILL), returning the
+    /// status, how long the exit took and what it printed.
+    pub fn signal_and_wait(&mut self, signal: i32, deadline: Duration) -> Interrupted {
         let sent = Instant::now();
-        self.signal(libc::SIGINT);
+        self.signal(signal);
         let status = loop {
             match self.child.try_wait() {
                 Ok(Some(s)) => break Some(s),

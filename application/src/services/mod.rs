@@ -13,6 +13,13 @@
 //! - [`Services::stop`] sets the stop flag, joins every thread (connection threads included)
 //!   up to a deadline, and only then reads the counters, so they include everything the
 //!   services did.
+//! - Stopping loses nothing a client sent or a service wrote: an echo, discard or chargen
+//!   connection that sees the stop flag sends FIN after what it wrote, then keeps reading (and
+//!   counting what it reads) until the client's FIN, for at most [`FINISH_LIMIT`] and up to
+//!   shortly before the stop deadline ([`DRAIN_MARGIN`]). Only then is it closed, so a client that stops when it sees the FIN
+//!   gets every byte the service wrote and the service reads every byte the stack
+//!   acknowledged; a client still sending at that point is reset, as closing with unread data
+//!   does (RFC 1122 §4.2.2.13).
 
 mod chargen;
 mod discard;
@@ -39,6 +46,14 @@ pub use web::WebService;
 
 /// How often a service thread looks at its stop flag.
 pub const STOP_POLL: Duration = Duration::from_millis(100);
+
+/// How long before the stop deadline a connection still reading the client's last bytes gives
+/// up (and is reset by its close), so its thread is joined in time.
+pub const DRAIN_MARGIN: Duration = Duration::from_millis(50);
+
+/// The longest a stopped connection waits for the client's FIN: a client that reacts to the
+/// service's FIN answers within a round trip, and one that does not must not hold up the stop.
+pub const FINISH_LIMIT: Duration = Duration::from_millis(500);
 
 /// TCP connections the echo, discard and chargen services serve at once, together; one thread
 /// each (two for chargen). Past this, new connections are closed at once (and counted).
@@ -71,6 +86,9 @@ struct Counters {
     tcp_chargen_bytes: AtomicU64,
     /// What TCP chargen clients sent, read and thrown away (RFC 864).
     tcp_chargen_discarded_bytes: AtomicU64,
+    /// What TCP echo clients sent after the service stopped echoing (their FIN was due), read
+    /// and thrown away while the connection finished.
+    tcp_echo_drained_bytes: AtomicU64,
 }
 
 /// Admission of the TCP connections of a group of services, under one limit.
@@ -188,6 +206,8 @@ pub struct Stopped {
 /// The running services.
 pub struct Services {
     stop: Arc<AtomicBool>,
+    /// Set by [`Services::stop`] before the flag: when connections must have finished.
+    drain_until: Arc<Mutex<Option<Instant>>>,
     /// UDP services, acceptors, DNS and its forwarder.
     threads: Vec<(String, JoinHandle<()>)>,
     connections: Arc<ConnectionThreads>,
@@ -213,6 +233,7 @@ impl Services {
             .map_or(DEFAULT_DNS_TCP_CONNECTIONS, |d| d.tcp_max_connections);
         let mut s = Services {
             stop: Arc::new(AtomicBool::new(false)),
+            drain_until: Arc::default(),
             threads: Vec::new(),
             connections: Arc::default(),
             counters: Arc::default(),
@@ -225,34 +246,37 @@ impl Services {
         };
         if let Some(port) = cfg.echo {
             let c = s.counters.clone();
-            s.start_tcp(
+            s.start_tcp_finishing(
                 stack,
                 port,
                 "echo",
                 "--echo",
                 s.tcp.clone(),
+                Some(drained(&s.counters, |c| &c.tcp_echo_drained_bytes)),
                 move |conn, stop| echo::serve_tcp(conn, stop, &c.tcp_echo_bytes),
             )?;
         }
         if let Some(port) = cfg.discard {
             let c = s.counters.clone();
-            s.start_tcp(
+            s.start_tcp_finishing(
                 stack,
                 port,
                 "discard",
                 "--discard",
                 s.tcp.clone(),
+                Some(drained(&s.counters, |c| &c.tcp_discard_bytes)),
                 move |conn, stop| discard::serve_tcp(conn, stop, &c.tcp_discard_bytes),
             )?;
         }
         if let Some(port) = cfg.chargen {
             let c = s.counters.clone();
-            s.start_tcp(
+            s.start_tcp_finishing(
                 stack,
                 port,
                 "chargen",
                 "--chargen",
                 s.tcp.clone(),
+                Some(drained(&s.counters, |c| &c.tcp_chargen_discarded_bytes)),
                 move |conn, stop| {
                     chargen::serve_tcp(
                         conn,
@@ -339,11 +363,30 @@ impl Services {
         admission: Arc<Admission>,
         serve: impl Fn(TcpStream, &AtomicBool) + Send + Sync + 'static,
     ) -> io::Result<()> {
+        self.start_tcp_finishing(stack, port, name, flag, admission, None, serve)
+    }
+
+    /// [`start_tcp`](Self::start_tcp), and when `drained` is given, a connection still open
+    /// when the service stops finishes as the module documentation says (the bytes read
+    /// meanwhile counted by `drained`).
+    #[allow(clippy::too_many_arguments)]
+    fn start_tcp_finishing(
+        &mut self,
+        stack: &StackHandle,
+        port: u16,
+        name: &'static str,
+        flag: &str,
+        admission: Arc<Admission>,
+        drained: Option<Drained>,
+        serve: impl Fn(TcpStream, &AtomicBool) + Send + Sync + 'static,
+    ) -> io::Result<()> {
         let listener = TcpListener::bind(stack, ("0.0.0.0", port)).map_err(|e| {
             io::Error::new(e.kind(), format!("{flag} {port}: {e}; pick another port"))
         })?;
         let (stop, connections) = (self.stop.clone(), self.connections.clone());
+        let drain_until = self.drain_until.clone();
         let serve = Arc::new(serve);
+        let drained = Arc::new(drained);
         let handle = std::thread::Builder::new()
             .name(format!("tcp-{name}"))
             .spawn(move || {
@@ -357,8 +400,22 @@ impl Services {
                         continue; // dropping it closes it
                     };
                     let (stop, serve) = (stop.clone(), serve.clone());
+                    let (drain_until, drained) = (drain_until.clone(), drained.clone());
                     let spawned = connections.spawn(format!("tcp-{name}-conn"), move || {
+                        // A second handle keeps the connection open after `serve` returns,
+                        // so a stopped service can let it finish.
+                        let keep = drained.is_some().then(|| conn.try_clone().ok()).flatten();
                         serve(conn, &stop);
+                        if let (Some(keep), Some(drained), true) =
+                            (keep, drained.as_deref(), stop.load(Ordering::Relaxed))
+                        {
+                            let until = drain_until
+                                .lock()
+                                .unwrap_or_else(|p| p.into_inner())
+                                .unwrap_or_else(|| Instant::now() + STOP_POLL)
+                                .min(Instant::now() + FINISH_LIMIT);
+                            finish_reading(&keep, until, drained);
+                        }
                         drop(slot);
                     });
                     if spawned.is_err() {
@@ -412,6 +469,7 @@ fn service_counters(
             "chargen.tcp_discarded_bytes",
             &c.tcp_chargen_discarded_bytes,
         ),
+        ("echo.tcp_drained_bytes", &c.tcp_echo_drained_bytes),
     ]
     .into_iter()
     .map(|(n, v)| (n.to_string(), v.load(Ordering::Relaxed)))
@@ -430,6 +488,7 @@ impl Services {
     /// waiting at most until `deadline` (each notices the flag within [`STOP_POLL`]; a forwarded
     /// DNS lookup may take longer). Then reads the counters.
     pub fn stop(mut self, deadline: Instant) -> Stopped {
+        *self.drain_until.lock().unwrap_or_else(|p| p.into_inner()) = Some(deadline - DRAIN_MARGIN);
         self.stop.store(true, Ordering::Relaxed);
         let web = self
             .web
@@ -466,6 +525,38 @@ impl StreamSocket for TcpStream {
     }
     fn shutdown(&self, how: Shutdown) -> io::Result<()> {
         TcpStream::shutdown(self, how)
+    }
+}
+
+/// Counts bytes a stopped connection read while finishing, in its service's counter.
+type Drained = Box<dyn Fn(usize) + Send + Sync>;
+
+fn drained(counters: &Arc<Counters>, counter: fn(&Counters) -> &AtomicU64) -> Drained {
+    let c = counters.clone();
+    Box::new(move |n| {
+        counter(&c).fetch_add(n as u64, Ordering::Relaxed);
+    })
+}
+
+/// A stopped service's connection finishes: FIN after what was written (if not sent yet),
+/// then every byte the client still sends is read (and counted by `read`) until its FIN, an
+/// error or `until`. Closing it afterwards resets it only if the client is still sending.
+fn finish_reading(conn: &TcpStream, until: Instant, mut read: impl FnMut(usize)) {
+    use std::io::Read;
+    let _ = conn.shutdown(Shutdown::Write);
+    let mut buf = vec![0u8; 16 * 1024];
+    let mut r = conn;
+    loop {
+        let left = until.saturating_duration_since(Instant::now());
+        if left.is_zero() || conn.set_read_timeout(Some(left.min(STOP_POLL))).is_err() {
+            return;
+        }
+        match r.read(&mut buf) {
+            Ok(0) => return,
+            Ok(n) => read(n),
+            Err(e) if is_timeout(&e) => continue,
+            Err(_) => return,
+        }
     }
 }
 
