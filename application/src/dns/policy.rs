@@ -202,7 +202,7 @@ impl RateLimiter {
         }
         b.limited += 1;
         let slip = u64::from(self.config.slip);
-        if slip != 0 && b.limited % slip == 0 {
+        if slip != 0 && b.limited.is_multiple_of(slip) {
             self.stats.slipped += 1;
             Verdict::Slip
         } else {
