@@ -71,7 +71,12 @@ fn recursion_is_refused_outside_dns_allow_while_the_zones_are_still_served() {
         "{any:?}"
     );
     let end = stack.stop_ok();
-    assert_eq!(stat(&end, "service.dns.refused_recursion"), 1, "{:?}", end.stats);
+    assert_eq!(
+        stat(&end, "service.dns.refused_recursion"),
+        1,
+        "{:?}",
+        end.stats
+    );
     assert_eq!(stat(&end, "service.dns.forwarded"), 0, "{:?}", end.stats);
     assert_eq!(stat(&end, "service.dns.any_minimal"), 1, "{:?}", end.stats);
 }
@@ -115,7 +120,10 @@ fn responses_past_dns_rate_slip_truncated_or_are_dropped_and_counted() {
         panic!("python3 printed {:?}", done.stdout);
     };
     // Five tokens, and at most a couple more refilled while the burst arrived.
-    assert!((5..=7).contains(&full), "full {full}, truncated {truncated}");
+    assert!(
+        (5..=7).contains(&full),
+        "full {full}, truncated {truncated}"
+    );
     assert!(truncated >= 5, "full {full}, truncated {truncated}");
     let end = stack.stop_ok();
     let slipped = stat(&end, "service.dns.rate_limited_slipped");

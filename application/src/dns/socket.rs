@@ -354,6 +354,16 @@ impl ResolverAccess for &Mutex<SharedResolver> {
     }
 }
 
+/// A connector shared by the forwarder's lookups: locked for each connect.
+struct SharedConnector<'a, C>(&'a Mutex<C>);
+
+impl<C: StreamConnector> StreamConnector for SharedConnector<'_, C> {
+    type Stream = C::Stream;
+    fn connect(&mut self, server: SocketAddr, timeout: Duration) -> io::Result<C::Stream> {
+        lock(self.0).connect(server, timeout)
+    }
+}
+
 /// Drives `lookup` to its end, starting with `first` when the caller already polled it.
 /// A fresh socket (connected to the server) for each new question, and whenever a retry goes
 /// to another server than the socket is connected to.
@@ -529,7 +539,7 @@ pub fn serve_forwarding<S, U, F>(
 where
     S: DatagramSocket + Sync,
     U: DatagramSocket,
-    F: FnMut(SocketAddr) -> io::Result<U> + Clone + Send,
+    F: FnMut(SocketAddr) -> io::Result<U> + Send,
 {
     serve_forwarding_with_tcp(socket, catalog, resolver, new_socket, NoTcp, stats, stop)
 }
@@ -548,8 +558,8 @@ pub fn serve_forwarding_with_tcp<S, U, F, C>(
 where
     S: DatagramSocket + Sync,
     U: DatagramSocket,
-    F: FnMut(SocketAddr) -> io::Result<U> + Clone + Send,
-    C: StreamConnector + Clone + Send,
+    F: FnMut(SocketAddr) -> io::Result<U> + Send,
+    C: StreamConnector + Send,
 {
     let policy = ForwardPolicy::default();
     serve_forwarding_with_policy(
@@ -585,8 +595,8 @@ pub fn serve_forwarding_with_policy<S, U, F, C>(
 where
     S: DatagramSocket + Sync,
     U: DatagramSocket,
-    F: FnMut(SocketAddr) -> io::Result<U> + Clone + Send,
-    C: StreamConnector + Clone + Send,
+    F: FnMut(SocketAddr) -> io::Result<U> + Send,
+    C: StreamConnector + Send,
 {
     let shared = Mutex::new(SharedResolver {
         resolver: resolver.clone(),
@@ -595,7 +605,11 @@ where
     lock(&shared).export(&mut ServerStats::default());
     let limiter = Mutex::new(RateLimiter::new(policy.rate));
     let in_flight = AtomicUsize::new(0);
+    // The lookups share the socket maker and the TCP connector; each is locked for one call
+    // (a bind, or one TCP connect), never across a lookup's wait.
+    let (new_socket, connect_tcp) = (Mutex::new(new_socket), Mutex::new(connect_tcp));
     let (shared_ref, limiter_ref, in_flight_ref) = (&shared, &limiter, &in_flight);
+    let (new_socket_ref, connect_tcp_ref) = (&new_socket, &connect_tcp);
     let result = std::thread::scope(|scope| {
         socket.set_read_timeout(Some(STOP_POLL_INTERVAL))?;
         let mut buf = vec![0u8; RECV_BUFFER];
@@ -647,16 +661,16 @@ where
             }
             add_stats(stats, &local);
             in_flight_ref.fetch_add(1, Ordering::AcqRel);
-            let (mut new_socket, mut connect_tcp) = (new_socket.clone(), connect_tcp.clone());
             let spawned = std::thread::Builder::new()
                 .name("dns-lookup".into())
                 .spawn_scoped(scope, move || {
+                    let mut new_socket = |server| (lock(new_socket_ref))(server);
                     let result = drive(
                         shared_ref,
                         lookup,
                         Some(step),
                         &mut new_socket,
-                        &mut connect_tcp,
+                        &mut SharedConnector(connect_tcp_ref),
                     );
                     let mut local = ServerStats::default();
                     let reply = forward_reply(&q, &result, &mut local);
