@@ -97,3 +97,11 @@ pub fn parse_port(s: &str) -> Result<u16, String> {
         _ => Err("use a port from 1 to 65535, e.g. 5353".into()),
     }
 }
+
+/// A network, e.g. `192.0.2.0/24` (any prefix from /0 to /32; host bits are ignored), as
+/// `netstackd --dns-allow` takes it.
+pub fn parse_network(s: &str) -> Result<Ipv4Cidr, String> {
+    s.parse().map_err(|e| {
+        format!("{e}; write a network and prefix length, e.g. 192.0.2.0/24 (0.0.0.0/0: everyone)")
+    })
+}

@@ -51,6 +51,26 @@ super::counters! {
         forwarded,
         /// Datagrams the server socket failed to send.
         send_errors,
+        /// Queries for names outside the zones from clients outside the networks offered
+        /// recursion (`--dns-allow`): REFUSED.
+        refused_recursion,
+        /// ANY queries answered minimally (RFC 8482): one RRset, or a synthesized HINFO.
+        any_minimal,
+        /// Forwarded queries dropped because `max_in_flight` lookups were already waiting.
+        forward_dropped,
+        /// Responses over the per-prefix rate sent truncated (RRL slip).
+        rate_limited_slipped,
+        /// Responses over the per-prefix rate dropped.
+        rate_limited_dropped,
+        /// Rate-limiter prefixes evicted from a full table.
+        rrl_evictions,
+        /// Upstream answers larger than the size our query advertised: dropped.
+        upstream_oversize,
+        /// Upstream records not cached: off the question's CNAME chain or outside the
+        /// upstream's bailiwick.
+        records_not_cached,
+        /// Cache entries evicted to stay within the cache's byte bound.
+        cache_evictions,
     }
 }
 
@@ -351,9 +371,17 @@ fn authoritative(zone: &Zone, question: &Question, r: &mut Message, stats: &mut 
             name = target;
             continue;
         }
+        // RFC 8482 §4.1: ANY gets one RRset, the first at the name, not all of them.
+        let wanted = match question.qtype {
+            RecordType::ANY => {
+                stats.any_minimal += 1;
+                records[0].rtype()
+            }
+            t => t,
+        };
         let matching: Vec<Record> = records
             .iter()
-            .filter(|x| question.qtype == RecordType::ANY || x.rtype() == question.qtype)
+            .filter(|x| x.rtype() == wanted)
             .cloned()
             .collect();
         if matching.is_empty() {

@@ -1,16 +1,23 @@
 //! The resolver's cache: RRsets by (name, type) for as long as their TTL says, and negative
 //! answers (RFC 2308): NXDOMAIN by name, NODATA by (name, type), for the SOA's negative TTL.
 //!
-//! Bounded: at most `capacity` entries. When full, expired entries go first, then the entry
-//! closest to expiry (counted in `evictions`). The scan is linear in the capacity, which is
-//! small (default [`DEFAULT_CACHE_CAPACITY`]).
+//! Bounded by bytes, not entries: each entry is charged [`entry_cost`] (its names, its
+//! records' data and a fixed [`ENTRY_OVERHEAD`] for the map), so a few huge RRsets cannot
+//! hold more memory than many small ones. The total stays at most the capacity (default
+//! [`DEFAULT_CACHE_BYTES`]). To make room, expired entries go first, then the entries
+//! closest to expiry (counted in `evictions`); an entry larger than the whole capacity is not
+//! stored (`not_cacheable`). Making room scans the entries, linear in their number.
 
 use super::{Name, RData, Record, RecordType};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-/// Default number of cache entries.
-pub const DEFAULT_CACHE_CAPACITY: usize = 1024;
+/// The default bound on the bytes the cache holds: 1 MiB.
+pub const DEFAULT_CACHE_BYTES: usize = 1 << 20;
+/// What an entry costs beyond its names and data: the map's slot, the key, the vectors.
+pub const ENTRY_OVERHEAD: usize = 96;
+/// What a record costs beyond its owner name and data: type, class, TTL, the struct itself.
+const RECORD_OVERHEAD: usize = 48;
 /// RFC 8767 §4: a week is the longest anything stays.
 pub const MAX_POSITIVE_TTL: u32 = 7 * 86_400;
 /// RFC 2308 §5: negative answers are kept for at most a few hours.
@@ -29,7 +36,8 @@ super::counters! {
         expired,
         /// Live entries removed to make room: the cache was full.
         evictions,
-        /// Not stored: a TTL of zero, or a negative answer without an SOA (RFC 2308 §5).
+        /// Not stored: a TTL of zero, a negative answer without an SOA (RFC 2308 §5), or an
+        /// entry larger than the whole cache.
         not_cacheable,
     }
 }
@@ -56,22 +64,65 @@ struct Entry {
     value: Cached,
     stored: Instant,
     expires: Instant,
+    cost: usize,
 }
 
+/// The bytes an RDATA holds, about as stored.
+fn rdata_cost(d: &RData) -> usize {
+    match d {
+        RData::A(_) => 4,
+        RData::Aaaa(_) => 16,
+        RData::Cname(n) | RData::Ns(n) | RData::Ptr(n) => n.wire_len(),
+        RData::Mx { exchange, .. } => 2 + exchange.wire_len(),
+        RData::Txt(strings) => strings.iter().map(|s| s.len() + 24).sum(),
+        RData::Soa(s) => s.mname.wire_len() + s.rname.wire_len() + 20,
+        RData::Srv { target, .. } => 6 + target.wire_len(),
+        RData::Unknown { data, .. } => data.len(),
+    }
+}
+
+fn record_cost(r: &Record) -> usize {
+    RECORD_OVERHEAD + r.name.wire_len() + rdata_cost(&r.data)
+}
+
+/// What the cache charges for an entry at `name` holding `value`.
+pub fn entry_cost(name: &Name, value: &Cached) -> usize {
+    let data: usize = match value {
+        Cached::Records(rs) => rs.iter().map(record_cost).sum(),
+        Cached::NxDomain(soa) | Cached::NoData(soa) => record_cost(soa),
+    };
+    ENTRY_OVERHEAD + name.wire_len() + data
+}
+
+/// The resolver's cache (see the module documentation).
 #[derive(Debug, Clone)]
 pub struct Cache {
     entries: HashMap<Key, Entry>,
+    /// The bound on `bytes`.
     capacity: usize,
+    /// What the entries cost now, by [`entry_cost`].
+    bytes: usize,
     stats: CacheStats,
 }
 
 impl Cache {
-    pub fn new(capacity: usize) -> Cache {
+    /// A cache holding at most `capacity_bytes` bytes of entries.
+    pub fn new(capacity_bytes: usize) -> Cache {
         Cache {
             entries: HashMap::new(),
-            capacity,
+            capacity: capacity_bytes,
+            bytes: 0,
             stats: CacheStats::default(),
         }
+    }
+
+    /// What the entries cost now, at most the capacity.
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    pub fn capacity(&self) -> usize {
+        self.capacity
     }
 
     pub fn len(&self) -> usize {
@@ -133,30 +184,49 @@ impl Cache {
     }
 
     fn store(&mut self, now: Instant, key: Key, value: Cached, ttl: u32) {
-        if ttl == 0 || self.capacity == 0 {
+        let name = match &key {
+            Key::RRset(n, _) | Key::NxDomain(n) => n,
+        };
+        let cost = entry_cost(name, &value);
+        if ttl == 0 || cost > self.capacity {
             self.stats.not_cacheable += 1;
             return;
         }
-        if !self.entries.contains_key(&key) && self.entries.len() >= self.capacity {
-            self.make_room(now);
+        if let Some(old) = self.entries.remove(&key) {
+            self.bytes -= old.cost;
+        }
+        if self.bytes + cost > self.capacity {
+            self.make_room(now, cost);
         }
         let expires = now + Duration::from_secs(u64::from(ttl));
+        self.bytes += cost;
         self.entries.insert(
             key,
             Entry {
                 value,
                 stored: now,
                 expires,
+                cost,
             },
         );
         self.stats.inserts += 1;
     }
 
-    fn make_room(&mut self, now: Instant) {
+    /// Frees entries until `needed` more bytes fit: the expired ones, then the soonest to
+    /// expire.
+    fn make_room(&mut self, now: Instant, needed: usize) {
         let before = self.entries.len();
-        self.entries.retain(|_, e| e.expires > now);
+        let mut freed = 0;
+        self.entries.retain(|_, e| {
+            let live = e.expires > now;
+            if !live {
+                freed += e.cost;
+            }
+            live
+        });
+        self.bytes -= freed;
         self.stats.expired += (before - self.entries.len()) as u64;
-        while self.entries.len() >= self.capacity {
+        while self.bytes + needed > self.capacity {
             let Some(soonest) = self
                 .entries
                 .iter()
@@ -165,7 +235,9 @@ impl Cache {
             else {
                 return;
             };
-            self.entries.remove(&soonest);
+            if let Some(e) = self.entries.remove(&soonest) {
+                self.bytes -= e.cost;
+            }
             self.stats.evictions += 1;
         }
     }
@@ -187,7 +259,9 @@ impl Cache {
     fn live(&mut self, now: Instant, key: &Key) -> Option<Cached> {
         let entry = self.entries.get(key)?;
         if entry.expires <= now {
+            let cost = entry.cost;
             self.entries.remove(key);
+            self.bytes -= cost;
             self.stats.expired += 1;
             return None;
         }
@@ -226,7 +300,7 @@ mod tests {
     #[test]
     fn rrset_lives_for_its_ttl_and_counts_down() {
         let t0 = Instant::now();
-        let mut c = Cache::new(8);
+        let mut c = Cache::new(4096);
         c.insert_rrset(
             t0,
             &name("a.test"),
@@ -253,7 +327,7 @@ mod tests {
     #[test]
     fn other_types_at_the_same_name_miss() {
         let t0 = Instant::now();
-        let mut c = Cache::new(8);
+        let mut c = Cache::new(4096);
         c.insert_rrset(t0, &name("a.test"), RecordType::A, vec![a("a.test", 100)]);
         assert_eq!(c.get(t0, &name("a.test"), RecordType::AAAA), None);
     }
@@ -261,7 +335,7 @@ mod tests {
     #[test]
     fn nxdomain_covers_every_type_for_the_negative_ttl() {
         let t0 = Instant::now();
-        let mut c = Cache::new(8);
+        let mut c = Cache::new(4096);
         c.insert_negative(t0, &name("gone.test"), RecordType::A, true, soa(300, 30));
         assert_eq!(
             c.get(t0 + secs(10), &name("gone.test"), RecordType::MX),
@@ -277,7 +351,7 @@ mod tests {
     #[test]
     fn nodata_covers_only_its_type() {
         let t0 = Instant::now();
-        let mut c = Cache::new(8);
+        let mut c = Cache::new(4096);
         c.insert_negative(t0, &name("a.test"), RecordType::AAAA, false, soa(20, 3600));
         assert!(matches!(
             c.get(t0, &name("a.test"), RecordType::AAAA),
@@ -293,7 +367,7 @@ mod tests {
     #[test]
     fn zero_ttl_and_non_soa_negatives_are_not_cached() {
         let t0 = Instant::now();
-        let mut c = Cache::new(8);
+        let mut c = Cache::new(4096);
         c.insert_rrset(t0, &name("a.test"), RecordType::A, vec![a("a.test", 0)]);
         c.insert_negative(t0, &name("b.test"), RecordType::A, true, a("b.test", 60));
         c.insert_negative(t0, &name("c.test"), RecordType::A, true, soa(60, 0));
@@ -304,7 +378,7 @@ mod tests {
     #[test]
     fn ttls_are_capped() {
         let t0 = Instant::now();
-        let mut c = Cache::new(8);
+        let mut c = Cache::new(4096);
         c.insert_rrset(
             t0,
             &name("a.test"),
@@ -332,51 +406,74 @@ mod tests {
             .is_none());
     }
 
+    /// What one A record at a name of `n` characters plus ".test" costs.
+    fn one_a_cost(owner: &str) -> usize {
+        entry_cost(&name(owner), &Cached::Records(vec![a(owner, 1)]))
+    }
+
     #[test]
     fn full_cache_drops_expired_then_the_soonest_to_expire() {
         let t0 = Instant::now();
-        let mut c = Cache::new(2);
-        c.insert_rrset(
-            t0,
-            &name("short.test"),
-            RecordType::A,
-            vec![a("short.test", 5)],
-        );
-        c.insert_rrset(
-            t0,
-            &name("long.test"),
-            RecordType::A,
-            vec![a("long.test", 500)],
-        );
-        // Full, nothing expired: "short" expires first and goes.
-        c.insert_rrset(
-            t0,
-            &name("mid.test"),
-            RecordType::A,
-            vec![a("mid.test", 50)],
-        );
+        // Room for two entries of equal size, not three.
+        let mut c = Cache::new(2 * one_a_cost("aaa.test") + 10);
+        let put = |c: &mut Cache, at: Instant, owner: &str, ttl: u32| {
+            c.insert_rrset(at, &name(owner), RecordType::A, vec![a(owner, ttl)])
+        };
+        put(&mut c, t0, "sho.test", 5);
+        put(&mut c, t0, "lon.test", 500);
+        // Full, nothing expired: "sho" expires first and goes.
+        put(&mut c, t0, "mid.test", 50);
         assert_eq!(c.len(), 2);
         assert_eq!(c.stats().evictions, 1);
-        assert!(c.get(t0, &name("short.test"), RecordType::A).is_none());
+        assert!(c.bytes() <= c.capacity());
+        assert!(c.get(t0, &name("sho.test"), RecordType::A).is_none());
         // At t0+60 "mid" has expired: it makes the room, nothing live is evicted.
-        c.insert_rrset(
-            t0 + secs(60),
-            &name("new.test"),
-            RecordType::A,
-            vec![a("new.test", 50)],
-        );
+        put(&mut c, t0 + secs(60), "new.test", 50);
         assert_eq!((c.len(), c.stats().evictions, c.stats().expired), (2, 1, 1));
         assert!(c
-            .get(t0 + secs(60), &name("long.test"), RecordType::A)
+            .get(t0 + secs(60), &name("lon.test"), RecordType::A)
             .is_some());
+    }
+
+    #[test]
+    fn the_bound_is_bytes_one_large_rrset_evicts_many_small_entries() {
+        let t0 = Instant::now();
+        let small = one_a_cost("s00.test");
+        let mut c = Cache::new(10 * small);
+        for i in 0..10 {
+            let owner = format!("s{i:02}.test");
+            c.insert_rrset(t0, &name(&owner), RecordType::A, vec![a(&owner, 100)]);
+        }
+        assert_eq!((c.len(), c.stats().evictions), (10, 0));
+        // One TXT RRset of about four small entries' worth pushes out at least four.
+        let big = Record::new(
+            name("big.test"),
+            200,
+            RData::Txt(vec![vec![b'x'; 3 * small]]),
+        );
+        c.insert_rrset(t0, &name("big.test"), RecordType::TXT, vec![big]);
+        assert!(c.stats().evictions >= 4, "{:?}", c.stats());
+        assert!(c.bytes() <= c.capacity());
+        assert!(c.get(t0, &name("big.test"), RecordType::TXT).is_some());
+    }
+
+    #[test]
+    fn an_entry_larger_than_the_whole_cache_is_not_stored() {
+        let t0 = Instant::now();
+        let mut c = Cache::new(200);
+        let big = Record::new(name("big.test"), 60, RData::Txt(vec![vec![b'x'; 255]]));
+        c.insert_rrset(t0, &name("big.test"), RecordType::TXT, vec![big]);
+        assert!(c.is_empty());
+        assert_eq!((c.bytes(), c.stats().not_cacheable), (0, 1));
     }
 
     #[test]
     fn replacing_an_entry_in_a_full_cache_evicts_nothing() {
         let t0 = Instant::now();
-        let mut c = Cache::new(1);
+        let mut c = Cache::new(one_a_cost("a.test"));
         c.insert_rrset(t0, &name("a.test"), RecordType::A, vec![a("a.test", 5)]);
         c.insert_rrset(t0, &name("a.test"), RecordType::A, vec![a("a.test", 9)]);
         assert_eq!((c.len(), c.stats().evictions), (1, 0));
+        assert_eq!(c.bytes(), one_a_cost("a.test"));
     }
 }

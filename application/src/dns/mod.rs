@@ -10,6 +10,7 @@
 //! - [`authority`]: the pure authoritative answering function.
 //! - [`cache`], [`resolver`]: the sans-IO resolver state machine and its bounded cache.
 //! - [`forwarder`]: answering from the zones or forwarding through the resolver.
+//! - [`policy`]: who is offered recursion, and response rate limiting per client prefix.
 //! - [`socket`]: the small blocking datagram trait and the blocking loops (resolver driver,
 //!   authoritative server, forwarder) that run over it, `std::net::UdpSocket` or ours.
 
@@ -19,6 +20,7 @@ pub mod forwarder;
 pub mod header;
 pub mod message;
 pub mod name;
+pub mod policy;
 pub mod rdata;
 pub mod resolver;
 pub mod socket;
@@ -27,7 +29,7 @@ pub mod zone;
 
 pub use authority::{answer, answer_over, Catalog, IncomingQuery, ServerStats, Transport};
 pub use cache::{Cache, CacheStats};
-pub use forwarder::{answer_or_forward, forward_reply, Outcome};
+pub use forwarder::{answer_or_forward, answer_or_forward_for, forward_reply, slip_reply, Outcome};
 pub use header::{Header, HeaderRepr, HEADER_LEN};
 pub use message::{Edns, EdnsOption, EmitError, Message, Question, Record};
 pub use name::{Name, NameError};

@@ -20,11 +20,17 @@
 //! - CNAMEs are followed, from the response or by asking again for the target, at most
 //!   `max_cname_chain` of them; a name seen twice is a loop.
 //! - Only records on the chain from the question are cached (never unrelated records a
-//!   server adds); negative answers per RFC 2308.
+//!   server adds, counted as `records_not_cached`); a CNAME target outside the configured
+//!   `bailiwick` is asked for on its own, its records in the same response unused and counted
+//!   too. Negative answers per RFC 2308. The cache is bounded in bytes.
+//! - A UDP answer larger than the size the query advertised (512 octets without EDNS, else
+//!   our EDNS size) is dropped and counted (`responses_oversize`), as if never received: a
+//!   server honouring our size never sends one.
 
-use super::cache::{Cache, Cached, DEFAULT_CACHE_CAPACITY};
+use super::cache::{Cache, Cached, DEFAULT_CACHE_BYTES};
 use super::{
     Class, Edns, Message, Name, Question, RData, Rcode, Record, RecordType, EDNS_PAYLOAD_SIZE,
+    MAX_UDP_PAYLOAD,
 };
 use log::debug;
 use std::io;
@@ -40,7 +46,12 @@ pub struct ResolverConfig {
     /// Rounds over the server list.
     pub attempts: u32,
     pub max_cname_chain: usize,
-    pub cache_capacity: usize,
+    /// The cache's bound in bytes (see [`Cache`]); default [`DEFAULT_CACHE_BYTES`].
+    pub cache_bytes: usize,
+    /// The names the servers are trusted for: records for a CNAME target outside it that come
+    /// in the same response are not used or cached, the target is asked for on its own.
+    /// The root (the default) trusts a full-service recursive upstream for every name.
+    pub bailiwick: Name,
     /// The EDNS0 payload size to advertise; `None` sends plain RFC 1035 queries.
     pub edns_payload: Option<u16>,
     /// How long a retry over TCP after a truncated answer may take, connecting included;
@@ -58,7 +69,8 @@ impl ResolverConfig {
             timeout: Duration::from_secs(1),
             attempts: 2,
             max_cname_chain: 8,
-            cache_capacity: DEFAULT_CACHE_CAPACITY,
+            cache_bytes: DEFAULT_CACHE_BYTES,
+            bailiwick: Name::root(),
             edns_payload: Some(EDNS_PAYLOAD_SIZE),
             tcp_timeout: Some(DEFAULT_TCP_TIMEOUT),
         }
@@ -85,6 +97,11 @@ super::counters! {
         responses_wrong_server,
         /// The right ID and server but another question.
         responses_wrong_question,
+        /// Larger than the size our query advertised (512, or our EDNS size): dropped.
+        responses_oversize,
+        /// Records in accepted answers that were neither used nor cached: off the question's
+        /// CNAME chain, or at a CNAME target outside the servers' bailiwick.
+        records_not_cached,
         /// SERVFAIL, REFUSED, NOTIMP, FORMERR and the like.
         server_failures,
         /// Accepted UDP answers with TC set.
@@ -104,19 +121,46 @@ super::counters! {
     }
 }
 
-/// Query IDs and other unpredictable choices: SplitMix64 over a caller-supplied seed, so the
-/// state machine stays deterministic under test. The driver seeds it from the OS.
+/// Query IDs and other unpredictable choices. [`IdRng::from_os`] draws them from the
+/// operating system's random source (getrandom), 64 bytes at a time, which is what a server
+/// uses (RFC 5452 §9.2); [`IdRng::new`] is SplitMix64 over a seed, so a state machine under
+/// test stays deterministic.
 #[derive(Debug, Clone)]
 pub struct IdRng {
     state: u64,
+    /// Bytes from the OS not yet used, when drawing from the OS.
+    os: Option<([u8; 64], usize)>,
 }
 
 impl IdRng {
     pub fn new(seed: u64) -> IdRng {
-        IdRng { state: seed }
+        IdRng {
+            state: seed,
+            os: None,
+        }
+    }
+
+    /// Numbers from the OS random source; should it ever fail, SplitMix64 over a seed from
+    /// std's OS-seeded hash keys takes over.
+    pub fn from_os() -> IdRng {
+        IdRng {
+            state: super::socket::random_seed(),
+            os: Some(([0; 64], 64)),
+        }
     }
 
     pub fn next_u64(&mut self) -> u64 {
+        if let Some((buf, used)) = &mut self.os {
+            if *used + 8 > buf.len() && getrandom::fill(buf).is_ok() {
+                *used = 0;
+            }
+            if *used + 8 <= buf.len() {
+                let mut b = [0u8; 8];
+                b.copy_from_slice(&buf[*used..*used + 8]);
+                *used += 8;
+                return u64::from_ne_bytes(b);
+            }
+        }
         self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.state;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -139,12 +183,23 @@ pub struct Resolver {
 }
 
 impl Resolver {
+    /// A resolver whose query IDs come from SplitMix64 over `seed` (deterministic, for tests
+    /// and tools); servers use [`Resolver::with_os_ids`].
     pub fn new(config: ResolverConfig, seed: u64) -> Resolver {
-        let cache = Cache::new(config.cache_capacity);
+        Resolver::with_rng(config, IdRng::new(seed))
+    }
+
+    /// A resolver whose query IDs come from the OS random source ([`IdRng::from_os`]).
+    pub fn with_os_ids(config: ResolverConfig) -> Resolver {
+        Resolver::with_rng(config, IdRng::from_os())
+    }
+
+    fn with_rng(config: ResolverConfig, rng: IdRng) -> Resolver {
+        let cache = Cache::new(config.cache_bytes);
         Resolver {
             config,
             cache,
-            rng: IdRng::new(seed),
+            rng,
             stats: ResolverStats::default(),
         }
     }
@@ -481,6 +536,16 @@ impl Lookup {
         if self.done.is_some() {
             return;
         }
+        let advertised = resolver
+            .config
+            .edns_payload
+            .map_or(MAX_UDP_PAYLOAD, |size| {
+                usize::from(size).max(MAX_UDP_PAYLOAD)
+            });
+        if bytes.len() > advertised {
+            resolver.stats.responses_oversize += 1;
+            return;
+        }
         let Some(m) = self.check_response(resolver, from, bytes, &self.outstanding) else {
             return;
         };
@@ -621,10 +686,24 @@ impl Lookup {
     }
 
     fn on_answer(&mut self, resolver: &mut Resolver, now: Instant, m: &Message) {
+        let total = m.answers.len() + m.authorities.len() + m.additionals.len();
+        let used = self.use_answer(resolver, now, m);
+        resolver.stats.records_not_cached += total.saturating_sub(used) as u64;
+    }
+
+    /// Takes from `m` the records on the chain from `current`, caching them; returns how
+    /// many records of `m` it used.
+    fn use_answer(&mut self, resolver: &mut Resolver, now: Instant, m: &Message) -> usize {
         let qtype = self.question.qtype;
         let asked = self.current.clone();
+        let mut used = 0;
         loop {
             let name = self.current.clone();
+            if name != asked && !name.is_subdomain_of(&resolver.config.bailiwick) {
+                // A CNAME target outside the servers' bailiwick: whatever this response says
+                // about it is not used; poll asks for it on its own.
+                return used;
+            }
             let at_name = |t: RecordType| -> Vec<Record> {
                 m.answers
                     .iter()
@@ -638,22 +717,24 @@ impl Lookup {
             };
             let records = at_name(qtype);
             if !records.is_empty() {
+                used += records.len();
                 if qtype != RecordType::ANY {
                     resolver
                         .cache
                         .insert_rrset(now, &name, qtype, records.clone());
                 }
                 self.finish(resolver, Rcode::NOERROR, records, None);
-                return;
+                return used;
             }
             let cname = at_name(RecordType::CNAME).into_iter().next();
             match cname {
                 Some(cname) if qtype != RecordType::CNAME => {
+                    used += 1;
                     resolver
                         .cache
                         .insert_rrset(now, &name, RecordType::CNAME, vec![cname.clone()]);
                     if !self.follow(resolver, cname) {
-                        return;
+                        return used;
                     }
                 }
                 _ => break,
@@ -669,6 +750,7 @@ impl Lookup {
         if nxdomain || self.current == asked || soa.is_some() {
             // RFC 2308 §2.1, RFC 6604: the rcode and the SOA speak of the last name.
             if let Some(soa) = &soa {
+                used += 1;
                 resolver
                     .cache
                     .insert_negative(now, &self.current, qtype, nxdomain, soa.clone());
@@ -681,6 +763,7 @@ impl Lookup {
             self.finish(resolver, rcode, vec![], soa);
         }
         // Otherwise the chain left the server's data: ask again for the target (poll sends).
+        used
     }
 
     /// Adds a CNAME to the chain and moves on to its target; false when that ends the lookup.

@@ -4,8 +4,21 @@
 //! lookup), [`serve`] (authoritative) and [`serve_forwarding_with_tcp`].
 //!
 //! These loops own the clock (`Instant::now()`); the state machines they drive do not.
-//! The server loops handle one datagram at a time; while a forwarded query waits for its
-//! upstream, other queries wait in the socket's receive queue (bounded by the socket).
+//!
+//! The forwarding server ([`serve_forwarding_with_policy`]) keeps many lookups in flight: the
+//! receiving thread answers from the zones and the cache itself, and hands every lookup that
+//! must wait for an upstream to a thread of its own, so a silent upstream (or a slow name)
+//! delays only the clients waiting for it. At most [`ForwardPolicy::max_in_flight`] lookups
+//! wait at once (default [`DEFAULT_MAX_IN_FLIGHT`]); a forwarded query past that is dropped
+//! and counted (`forward_dropped`), and the client's own retry comes later. The lookups share
+//! one resolver (its cache and counters) behind a lock held only while a state machine runs,
+//! never across a wait. When the server stops, it waits for the lookups in flight, each bounded
+//! by the resolver's timeouts.
+//!
+//! Upstream sockets: `new_socket(server)` must return a socket connected to `server`, so only
+//! the server's datagrams reach the lookup (RFC 5452 §9.2); [`std_socket_for`] does.
+//!
+//! Every UDP response of the servers passes the rate limiter of [`super::policy`] first.
 //!
 //! DNS over TCP, client side (RFC 7766 §5, §6.2.1): when the resolver asks for a retry over
 //! TCP, [`exchange_over_tcp`] opens a connection with a [`StreamConnector`], writes the one
@@ -14,16 +27,42 @@
 //! cannot stretch it), then closes. The answer is at most 65,535 octets: the two-octet length
 //! bounds it.
 
-use super::forwarder::{answer_or_forward, forward_reply, Outcome};
-use super::resolver::{LookupAnswer, ResolveError, Resolver, Step};
+use super::forwarder::{answer_or_forward_for, forward_reply, slip_reply, Outcome};
+use super::policy::{recursion_allowed, ClientNet, RateLimit, RateLimiter, Verdict};
+use super::resolver::{Lookup, LookupAnswer, ResolveError, Resolver, Step};
 use super::tcp::{read_message, write_message};
 use super::{answer, Catalog, Name, RecordType, ServerStats};
 use std::hash::{BuildHasher, Hasher};
 use std::io::{self, Read, Write};
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream, UdpSocket};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
+
+/// Forwarded lookups waiting for an upstream at once, unless told otherwise.
+pub const DEFAULT_MAX_IN_FLIGHT: usize = 64;
+
+/// How a UDP server treats its clients.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ForwardPolicy {
+    /// The networks offered recursion; `None`: every client.
+    pub allow: Option<Vec<ClientNet>>,
+    /// The per-prefix response rate limit.
+    pub rate: RateLimit,
+    /// Forwarded lookups waiting at once; more are dropped and counted.
+    pub max_in_flight: usize,
+}
+
+impl Default for ForwardPolicy {
+    /// Recursion for everyone, no rate limit, [`DEFAULT_MAX_IN_FLIGHT`] lookups.
+    fn default() -> ForwardPolicy {
+        ForwardPolicy {
+            allow: None,
+            rate: RateLimit::OFF,
+            max_in_flight: DEFAULT_MAX_IN_FLIGHT,
+        }
+    }
+}
 
 /// How often a server loop looks at its stop flag when no query arrives.
 pub const STOP_POLL_INTERVAL: Duration = Duration::from_millis(100);
@@ -195,19 +234,26 @@ pub fn exchange_over_tcp<C: StreamConnector + ?Sized>(
     })
 }
 
-/// A std socket for talking to `server`, bound to an ephemeral port of the matching family.
-/// Linux picks ephemeral ports at random, which is what RFC 5452 asks for.
+/// A std socket for talking to `server`, bound to an ephemeral port of the matching family
+/// and connected to `server`. Linux picks ephemeral ports at random, which is what RFC 5452
+/// asks for.
 pub fn std_socket_for(server: SocketAddr) -> io::Result<UdpSocket> {
     let any: SocketAddr = match server {
         SocketAddr::V4(_) => (Ipv4Addr::UNSPECIFIED, 0).into(),
         SocketAddr::V6(_) => (Ipv6Addr::UNSPECIFIED, 0).into(),
     };
-    UdpSocket::bind(any)
+    let s = UdpSocket::bind(any)?;
+    s.connect(server)?;
+    Ok(s)
 }
 
-/// A seed for [`Resolver::new`] from the process's hash keys, which std draws from the OS:
-/// unpredictable to an off-path attacker without another dependency.
+/// A seed for [`Resolver::new`] from the OS random source (getrandom); should that fail,
+/// from the process's hash keys, which std also draws from the OS.
 pub fn random_seed() -> u64 {
+    let mut b = [0u8; 8];
+    if getrandom::fill(&mut b).is_ok() {
+        return u64::from_ne_bytes(b);
+    }
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
     let since_epoch = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
     h.write_u128(since_epoch.map_or(0, |d| d.as_nanos()));
@@ -262,18 +308,94 @@ where
     F: FnMut(SocketAddr) -> io::Result<S>,
     C: StreamConnector + ?Sized,
 {
-    let mut lookup = resolver.lookup(name, qtype);
-    let mut socket: Option<S> = None;
+    let lookup = resolver.lookup(name, qtype);
+    drive(resolver, lookup, None, new_socket, connect_tcp)
+}
+
+/// Runs a state machine with the resolver it needs: directly, or under a lock.
+trait ResolverAccess {
+    fn with<T>(&mut self, f: impl FnOnce(&mut Resolver) -> T) -> T;
+}
+
+impl ResolverAccess for &mut Resolver {
+    fn with<T>(&mut self, f: impl FnOnce(&mut Resolver) -> T) -> T {
+        f(self)
+    }
+}
+
+/// The resolver the forwarder's lookups share, and how much of its counters the server's
+/// counters already hold.
+struct SharedResolver {
+    resolver: Resolver,
+    exported: [u64; 3],
+}
+
+impl SharedResolver {
+    /// Adds to `stats` what the resolver and its cache counted since the last call.
+    fn export(&mut self, stats: &mut ServerStats) {
+        let (r, c) = (self.resolver.stats(), self.resolver.cache().stats());
+        let now = [r.responses_oversize, r.records_not_cached, c.evictions];
+        let [a, b, e] = [0, 1, 2].map(|i| now[i].saturating_sub(self.exported[i]));
+        stats.upstream_oversize += a;
+        stats.records_not_cached += b;
+        stats.cache_evictions += e;
+        self.exported = now;
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // A poisoned lock only means another thread panicked holding it; the state is whole.
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl ResolverAccess for &Mutex<SharedResolver> {
+    fn with<T>(&mut self, f: impl FnOnce(&mut Resolver) -> T) -> T {
+        f(&mut lock(self).resolver)
+    }
+}
+
+/// A connector shared by the forwarder's lookups: locked for each connect.
+struct SharedConnector<'a, C>(&'a Mutex<C>);
+
+impl<C: StreamConnector> StreamConnector for SharedConnector<'_, C> {
+    type Stream = C::Stream;
+    fn connect(&mut self, server: SocketAddr, timeout: Duration) -> io::Result<C::Stream> {
+        lock(self.0).connect(server, timeout)
+    }
+}
+
+/// Drives `lookup` to its end, starting with `first` when the caller already polled it.
+/// A fresh socket (connected to the server) for each new question, and whenever a retry goes
+/// to another server than the socket is connected to.
+fn drive<R, S, F, C>(
+    mut resolver: R,
+    mut lookup: Lookup,
+    mut first: Option<Step>,
+    new_socket: &mut F,
+    connect_tcp: &mut C,
+) -> Result<LookupAnswer, ResolveError>
+where
+    R: ResolverAccess,
+    S: DatagramSocket,
+    F: FnMut(SocketAddr) -> io::Result<S>,
+    C: StreamConnector + ?Sized,
+{
+    let mut socket: Option<(S, SocketAddr)> = None;
     let mut buf = vec![0u8; RECV_BUFFER];
     loop {
         let now = Instant::now();
-        match lookup.poll(resolver, now) {
+        let step = match first.take() {
+            Some(step) => step,
+            None => resolver.with(|r| lookup.poll(r, now)),
+        };
+        match step {
             Step::Done(result) => return result,
             Step::Send(t) => {
-                if t.fresh_socket || socket.is_none() {
-                    socket = Some(new_socket(t.server).map_err(|e| ResolveError::Io(e.kind()))?);
+                if t.fresh_socket || socket.as_ref().is_none_or(|(_, to)| *to != t.server) {
+                    let s = new_socket(t.server).map_err(|e| ResolveError::Io(e.kind()))?;
+                    socket = Some((s, t.server));
                 }
-                if let Some(s) = &socket {
+                if let Some((s, _)) = &socket {
                     if let Err(e) = s.send_to(&t.payload, t.server) {
                         // A failed send is a lost datagram: the timeout retries it.
                         log::debug!("dns: send to {} failed: {e}", t.server);
@@ -282,15 +404,17 @@ where
             }
             Step::SendTcp(t) => {
                 match exchange_over_tcp(connect_tcp, t.server, &t.payload, t.deadline) {
-                    Ok(answer) => lookup.on_tcp_response(resolver, Instant::now(), &answer),
+                    Ok(answer) => {
+                        resolver.with(|r| lookup.on_tcp_response(r, Instant::now(), &answer))
+                    }
                     Err(e) => {
                         log::debug!("dns: retry over TCP to {} failed: {e}", t.server);
-                        lookup.on_tcp_failure(resolver, e.kind());
+                        resolver.with(|r| lookup.on_tcp_failure(r, e.kind()));
                     }
                 }
             }
             Step::Wait(deadline) => {
-                let Some(s) = &socket else {
+                let Some((s, _)) = &socket else {
                     return Err(ResolveError::Io(io::ErrorKind::NotConnected));
                 };
                 let wait = deadline.saturating_duration_since(now);
@@ -300,7 +424,9 @@ where
                 s.set_read_timeout(Some(wait))
                     .map_err(|e| ResolveError::Io(e.kind()))?;
                 match s.recv_from(&mut buf) {
-                    Ok((n, from)) => lookup.on_response(resolver, Instant::now(), from, &buf[..n]),
+                    Ok((n, from)) => {
+                        resolver.with(|r| lookup.on_response(r, Instant::now(), from, &buf[..n]))
+                    }
                     Err(e) if is_timeout(&e) || is_transient(&e) => {}
                     Err(e) => return Err(ResolveError::Io(e.kind())),
                 }
@@ -309,13 +435,47 @@ where
     }
 }
 
-/// Receives datagrams until `stop` is set, handing each to `handle` and sending back what it
-/// returns.
+/// Sends `reply` to `client` unless the rate limiter says otherwise (then a truncated form,
+/// or nothing), counting what happened into `stats`.
+fn send_limited<S: DatagramSocket + ?Sized>(
+    socket: &S,
+    limiter: &Mutex<RateLimiter>,
+    reply: Vec<u8>,
+    client: SocketAddr,
+    stats: &Mutex<ServerStats>,
+) {
+    let mut local = ServerStats::default();
+    let out = {
+        let mut l = lock(limiter);
+        let before = l.stats();
+        let verdict = l.check(Instant::now(), client.ip());
+        let after = l.stats();
+        local.rate_limited_slipped += after.slipped - before.slipped;
+        local.rate_limited_dropped += after.dropped - before.dropped;
+        local.rrl_evictions += after.evictions - before.evictions;
+        match verdict {
+            Verdict::Send => Some(reply),
+            Verdict::Slip => slip_reply(&reply),
+            Verdict::Drop => None,
+        }
+    };
+    if let Some(out) = out {
+        if let Err(e) = socket.send_to(&out, client) {
+            log::debug!("dns: reply to {client} failed: {e}");
+            local.send_errors += 1;
+        }
+    }
+    add_stats(stats, &local);
+}
+
+/// Receives datagrams until `stop` is set, handing each to `handle` with its sender and
+/// sending back what it returns, through the rate limiter.
 fn serve_with<S: DatagramSocket>(
     socket: &S,
+    limiter: &Mutex<RateLimiter>,
     stats: &Mutex<ServerStats>,
     stop: &AtomicBool,
-    mut handle: impl FnMut(&[u8], &mut ServerStats) -> Option<Vec<u8>>,
+    mut handle: impl FnMut(&[u8], SocketAddr, &mut ServerStats) -> Option<Vec<u8>>,
 ) -> io::Result<()> {
     socket.set_read_timeout(Some(STOP_POLL_INTERVAL))?;
     let mut buf = vec![0u8; RECV_BUFFER];
@@ -326,42 +486,42 @@ fn serve_with<S: DatagramSocket>(
             Err(e) => return Err(e),
         };
         let mut local = ServerStats::default();
-        let reply = handle(&buf[..n], &mut local);
+        let reply = handle(&buf[..n], from, &mut local);
         // Counted before the reply leaves, so a client that has its answer sees the count.
         add_stats(stats, &local);
         if let Some(reply) = reply {
-            if let Err(e) = socket.send_to(&reply, from) {
-                log::debug!("dns: reply to {from} failed: {e}");
-                add_stats(
-                    stats,
-                    &ServerStats {
-                        send_errors: 1,
-                        ..ServerStats::default()
-                    },
-                );
-            }
+            send_limited(socket, limiter, reply, from, stats);
         }
     }
     Ok(())
 }
 
 fn add_stats(shared: &Mutex<ServerStats>, local: &ServerStats) {
-    // A poisoned lock only means another thread panicked while adding: the counts still add.
-    let mut guard = shared
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
-    guard.add(local);
+    lock(shared).add(local);
 }
 
 /// The authoritative server: answers from `catalog` until `stop` is set, adding what it does
-/// to `stats`. Returns early only on a socket error other than a timeout.
+/// to `stats`. Returns early only on a socket error other than a timeout. No rate limit: see
+/// [`serve_limited`].
 pub fn serve<S: DatagramSocket>(
     socket: &S,
     catalog: &Catalog,
     stats: &Mutex<ServerStats>,
     stop: &AtomicBool,
 ) -> io::Result<()> {
-    serve_with(socket, stats, stop, |query, stats| {
+    serve_limited(socket, catalog, RateLimit::OFF, stats, stop)
+}
+
+/// [`serve`] with responses rate-limited per client prefix by `rate`.
+pub fn serve_limited<S: DatagramSocket>(
+    socket: &S,
+    catalog: &Catalog,
+    rate: RateLimit,
+    stats: &Mutex<ServerStats>,
+    stop: &AtomicBool,
+) -> io::Result<()> {
+    let limiter = Mutex::new(RateLimiter::new(rate));
+    serve_with(socket, &limiter, stats, stop, |query, _, stats| {
         answer(query, catalog, stats)
     })
 }
@@ -377,51 +537,168 @@ pub fn serve_forwarding<S, U, F>(
     stop: &AtomicBool,
 ) -> io::Result<()>
 where
-    S: DatagramSocket,
+    S: DatagramSocket + Sync,
     U: DatagramSocket,
-    F: FnMut(SocketAddr) -> io::Result<U>,
+    F: FnMut(SocketAddr) -> io::Result<U> + Send,
 {
     serve_forwarding_with_tcp(socket, catalog, resolver, new_socket, NoTcp, stats, stop)
 }
 
-/// The forwarding server: the zones in `catalog` are answered locally, other names with RD
-/// are resolved upstream through `resolver` (and its cache), over sockets from `new_socket`,
-/// and over TCP connections from `connect_tcp` when an upstream answer comes back truncated.
-/// When that retry fails the client gets the truncated answer, TC set.
+/// [`serve_forwarding_with_policy`] with [`ForwardPolicy::default`]: recursion for every
+/// client, no rate limit.
 pub fn serve_forwarding_with_tcp<S, U, F, C>(
     socket: &S,
     catalog: &Catalog,
     resolver: &mut Resolver,
-    mut new_socket: F,
-    mut connect_tcp: C,
+    new_socket: F,
+    connect_tcp: C,
     stats: &Mutex<ServerStats>,
     stop: &AtomicBool,
 ) -> io::Result<()>
 where
-    S: DatagramSocket,
+    S: DatagramSocket + Sync,
     U: DatagramSocket,
-    F: FnMut(SocketAddr) -> io::Result<U>,
-    C: StreamConnector,
+    F: FnMut(SocketAddr) -> io::Result<U> + Send,
+    C: StreamConnector + Send,
 {
-    serve_with(
+    let policy = ForwardPolicy::default();
+    serve_forwarding_with_policy(
         socket,
+        catalog,
+        resolver,
+        new_socket,
+        connect_tcp,
+        &policy,
         stats,
         stop,
-        |query, stats| match answer_or_forward(query, catalog, stats) {
-            Outcome::Drop => None,
-            Outcome::Reply(bytes) => Some(bytes),
-            Outcome::Forward(q) => {
-                let result = resolve_with_tcp(
-                    resolver,
-                    &mut new_socket,
-                    &mut connect_tcp,
-                    q.question.name.clone(),
-                    q.question.qtype,
-                );
-                Some(forward_reply(&q, &result, stats))
-            }
-        },
     )
+}
+
+/// The forwarding server: the zones in `catalog` are answered locally, other names with RD
+/// are resolved upstream through `resolver` (and its cache), over sockets from `new_socket`
+/// (connected to the server), and over TCP connections from `connect_tcp` when an upstream
+/// answer comes back truncated. When that retry fails the client gets the truncated answer,
+/// TC set. `policy` says who is offered recursion, the rate limit and how many lookups wait
+/// at once (see the module documentation). `resolver` holds the cache and counters of every
+/// lookup once this returns.
+#[allow(clippy::too_many_arguments)]
+pub fn serve_forwarding_with_policy<S, U, F, C>(
+    socket: &S,
+    catalog: &Catalog,
+    resolver: &mut Resolver,
+    new_socket: F,
+    connect_tcp: C,
+    policy: &ForwardPolicy,
+    stats: &Mutex<ServerStats>,
+    stop: &AtomicBool,
+) -> io::Result<()>
+where
+    S: DatagramSocket + Sync,
+    U: DatagramSocket,
+    F: FnMut(SocketAddr) -> io::Result<U> + Send,
+    C: StreamConnector + Send,
+{
+    let shared = Mutex::new(SharedResolver {
+        resolver: resolver.clone(),
+        exported: [0; 3],
+    });
+    lock(&shared).export(&mut ServerStats::default());
+    let limiter = Mutex::new(RateLimiter::new(policy.rate));
+    let in_flight = AtomicUsize::new(0);
+    // The lookups share the socket maker and the TCP connector; each is locked for one call
+    // (a bind, or one TCP connect), never across a lookup's wait.
+    let (new_socket, connect_tcp) = (Mutex::new(new_socket), Mutex::new(connect_tcp));
+    let (shared_ref, limiter_ref, in_flight_ref) = (&shared, &limiter, &in_flight);
+    let (new_socket_ref, connect_tcp_ref) = (&new_socket, &connect_tcp);
+    let result = std::thread::scope(|scope| {
+        socket.set_read_timeout(Some(STOP_POLL_INTERVAL))?;
+        let mut buf = vec![0u8; RECV_BUFFER];
+        while !stop.load(Ordering::Relaxed) {
+            let (n, from) = match socket.recv_from(&mut buf) {
+                Ok(got) => got,
+                Err(e) if is_timeout(&e) || is_transient(&e) => continue,
+                Err(e) => return Err(e),
+            };
+            let mut local = ServerStats::default();
+            let recursion = policy
+                .allow
+                .as_ref()
+                .is_none_or(|allow| recursion_allowed(allow, from.ip()));
+            let q = match answer_or_forward_for(&buf[..n], catalog, recursion, &mut local) {
+                Outcome::Drop => {
+                    add_stats(stats, &local);
+                    continue;
+                }
+                Outcome::Reply(reply) => {
+                    add_stats(stats, &local);
+                    send_limited(socket, limiter_ref, reply, from, stats);
+                    continue;
+                }
+                Outcome::Forward(q) => q,
+            };
+            // The cache answers here, without a thread.
+            let (lookup, step) = {
+                let mut guard = lock(shared_ref);
+                let r = &mut guard.resolver;
+                let mut lookup = r.lookup(q.question.name.clone(), q.question.qtype);
+                let step = lookup.poll(r, Instant::now());
+                (lookup, step)
+            };
+            if let Step::Done(result) = step {
+                let reply = forward_reply(&q, &result, &mut local);
+                add_stats(stats, &local);
+                send_limited(socket, limiter_ref, reply, from, stats);
+                continue;
+            }
+            if in_flight_ref.load(Ordering::Acquire) >= policy.max_in_flight {
+                log::debug!(
+                    "dns: {} lookups in flight, dropping one",
+                    policy.max_in_flight
+                );
+                local.forward_dropped += 1;
+                add_stats(stats, &local);
+                continue;
+            }
+            add_stats(stats, &local);
+            in_flight_ref.fetch_add(1, Ordering::AcqRel);
+            let spawned = std::thread::Builder::new()
+                .name("dns-lookup".into())
+                .spawn_scoped(scope, move || {
+                    let mut new_socket = |server| (lock(new_socket_ref))(server);
+                    let result = drive(
+                        shared_ref,
+                        lookup,
+                        Some(step),
+                        &mut new_socket,
+                        &mut SharedConnector(connect_tcp_ref),
+                    );
+                    let mut local = ServerStats::default();
+                    let reply = forward_reply(&q, &result, &mut local);
+                    lock(shared_ref).export(&mut local);
+                    add_stats(stats, &local);
+                    send_limited(socket, limiter_ref, reply, from, stats);
+                    in_flight_ref.fetch_sub(1, Ordering::AcqRel);
+                });
+            if let Err(e) = spawned {
+                log::debug!("dns: no thread for a lookup: {e}");
+                in_flight_ref.fetch_sub(1, Ordering::AcqRel);
+                add_stats(
+                    stats,
+                    &ServerStats {
+                        forward_dropped: 1,
+                        ..ServerStats::default()
+                    },
+                );
+            }
+        }
+        Ok(())
+    });
+    let mut shared = shared.into_inner().unwrap_or_else(|p| p.into_inner());
+    let mut local = ServerStats::default();
+    shared.export(&mut local);
+    add_stats(stats, &local);
+    *resolver = shared.resolver;
+    result
 }
 
 #[cfg(test)]

@@ -247,6 +247,38 @@ mod tests {
     }
 
     #[test]
+    fn a_stranger_to_a_connected_port_gets_exactly_what_a_closed_port_gets() {
+        // The ephemeral port of a connected socket (a DNS query's) must not show as open to
+        // anyone but its peer: the same outcome (ICMP port unreachable) and the same counters
+        // as a closed port, whether the stranger differs by address or only by port.
+        let mut open = SocketTable::new();
+        let (c, _) = open.bind(any(50001), [], |_, _| "query").unwrap();
+        open.connect(50001, c, Some(sa(PEER, 53)));
+        let closed = SocketTable::<&str>::new();
+        let (mut st_open, mut st_closed) = (UdpStats::default(), UdpStats::default());
+        for (src, port) in [(Ipv4Addr::new(198, 51, 100, 9), 53), (PEER, 5353)] {
+            let mut d = Vec::new();
+            UdpRepr {
+                src_port: port,
+                dst_port: 50001,
+            }
+            .emit(src, US, b"spoofed answer", &mut d);
+            let h = ip_header(src, US, d.len());
+            let a = receive(&open, &h, &d, Checksum::Verify, &mut st_open);
+            let b = receive(&closed, &h, &d, Checksum::Verify, &mut st_closed);
+            assert_eq!(a, b);
+            assert_eq!(
+                a,
+                Input::Reject(IcmpErrorKind::DstUnreachable(
+                    DstUnreachable::PortUnreachable
+                ))
+            );
+        }
+        assert_eq!(st_open, st_closed);
+        assert_eq!(st_open.rx_no_socket, 2);
+    }
+
+    #[test]
     fn no_socket_answers_port_unreachable_and_counts_it() {
         // RFC 1122 §4.1.3.1.
         let t = SocketTable::<()>::new();

@@ -844,3 +844,150 @@ fn truncated_answer_after_a_cname_keeps_the_chain() {
         Err(truncated_error(s1(), "a.test", chain, &truncated))
     );
 }
+
+/// `count` A records at `owner`, enough to make a response of about 16 octets each.
+fn many_a(owner: &str, count: u8) -> Vec<Record> {
+    (0..count).map(|i| a(owner, 60, i)).collect()
+}
+
+#[test]
+fn an_answer_larger_than_the_advertised_size_is_dropped_and_counted() {
+    let t0 = Instant::now();
+    // Without EDNS we advertise 512 octets.
+    let config = ResolverConfig {
+        edns_payload: None,
+        ..ResolverConfig::new(vec![s1()])
+    };
+    let mut r = Resolver::new(config, 7);
+    let mut l = r.lookup(name("big.test"), RecordType::A);
+    let (_, q) = expect_send(&mut l, &mut r, t0);
+    let big = reply(&q, Rcode::NOERROR, many_a("big.test", 40), vec![]);
+    assert!(big.len() > 512, "{}", big.len());
+    l.on_response(&mut r, t0, s1(), &big);
+    assert_eq!(r.stats().responses_oversize, 1);
+    assert_eq!(r.stats().responses_accepted, 0);
+    assert!(matches!(l.poll(&mut r, t0), Step::Wait(_)), "still waiting");
+    // One that fits is taken.
+    let small = reply(&q, Rcode::NOERROR, many_a("big.test", 2), vec![]);
+    l.on_response(&mut r, t0, s1(), &small);
+    assert_eq!(expect_done(&mut l, &mut r, t0).unwrap().records.len(), 2);
+}
+
+#[test]
+fn with_edns_the_bound_is_the_size_we_advertised() {
+    let t0 = Instant::now();
+    let mut r = resolver(&[s1()]);
+    let advertised = usize::from(r.config().edns_payload.unwrap());
+    let mut l = r.lookup(name("big.test"), RecordType::A);
+    let (_, q) = expect_send(&mut l, &mut r, t0);
+    // Between 512 and our EDNS size: accepted.
+    let mid = reply(&q, Rcode::NOERROR, many_a("big.test", 40), vec![]);
+    assert!(mid.len() > 512 && mid.len() <= advertised);
+    l.on_response(&mut r, t0, s1(), &mid);
+    assert!(expect_done(&mut l, &mut r, t0).is_ok());
+    let mut l = r.lookup(name("bigger.test"), RecordType::A);
+    let (_, q) = expect_send(&mut l, &mut r, t0);
+    let over = reply(&q, Rcode::NOERROR, many_a("bigger.test", 90), vec![]);
+    assert!(over.len() > advertised);
+    l.on_response(&mut r, t0, s1(), &over);
+    assert_eq!(r.stats().responses_oversize, 1);
+}
+
+#[test]
+fn records_off_the_question_chain_are_neither_cached_nor_used_and_are_counted() {
+    let t0 = Instant::now();
+    let mut r = resolver(&[s1()]);
+    let mut l = r.lookup(name("www.example.test"), RecordType::A);
+    let answer = first_answer(
+        &mut l,
+        &mut r,
+        t0,
+        Rcode::NOERROR,
+        vec![
+            cname("www.example.test", "web.example.test"),
+            a("web.example.test", 60, 1),
+            // Poison attempts: another name, and another type at the target.
+            a("bank.test", 60, 66),
+            Record::new(name("web.example.test"), 60, RData::Ns(name("evil.test"))),
+        ],
+        vec![Record::new(
+            name("bank.test"),
+            60,
+            RData::Ns(name("evil.test")),
+        )],
+    )
+    .unwrap();
+    assert_eq!(answer.answers().count(), 2);
+    assert_eq!(r.stats().records_not_cached, 3);
+    let mut l = r.lookup(name("bank.test"), RecordType::A);
+    assert!(matches!(l.poll(&mut r, t0), Step::Send(_)), "not cached");
+}
+
+#[test]
+fn a_cname_target_outside_the_bailiwick_is_asked_for_on_its_own() {
+    let t0 = Instant::now();
+    let config = ResolverConfig {
+        bailiwick: name("example.test"),
+        ..ResolverConfig::new(vec![s1()])
+    };
+    let mut r = Resolver::new(config, 7);
+    let mut l = r.lookup(name("www.example.test"), RecordType::A);
+    let (_, q) = expect_send(&mut l, &mut r, t0);
+    let resp = reply(
+        &q,
+        Rcode::NOERROR,
+        vec![
+            cname("www.example.test", "cdn.other.test"),
+            a("cdn.other.test", 60, 66),
+        ],
+        vec![],
+    );
+    l.on_response(&mut r, t0, s1(), &resp);
+    assert_eq!(
+        r.stats().records_not_cached,
+        1,
+        "the target's A is not trusted"
+    );
+    // The target is asked for with a query of its own; its answer then counts.
+    let (_, q2) = expect_send(&mut l, &mut r, t0);
+    assert_eq!(q2.questions[0].name, name("cdn.other.test"));
+    l.on_response(
+        &mut r,
+        t0,
+        s1(),
+        &reply(
+            &q2,
+            Rcode::NOERROR,
+            vec![a("cdn.other.test", 60, 7)],
+            vec![],
+        ),
+    );
+    let answer = expect_done(&mut l, &mut r, t0).unwrap();
+    assert_eq!(answer.records, vec![a("cdn.other.test", 60, 7)]);
+    // Within the bailiwick (the default root) the same response finishes at once.
+    let mut r = resolver(&[s1()]);
+    let mut l = r.lookup(name("www.example.test"), RecordType::A);
+    let (_, q) = expect_send(&mut l, &mut r, t0);
+    let resp = reply(
+        &q,
+        Rcode::NOERROR,
+        vec![
+            cname("www.example.test", "cdn.other.test"),
+            a("cdn.other.test", 60, 66),
+        ],
+        vec![],
+    );
+    l.on_response(&mut r, t0, s1(), &resp);
+    assert!(expect_done(&mut l, &mut r, t0).is_ok());
+}
+
+#[test]
+fn ids_from_the_os_differ_and_are_not_the_seeded_sequence() {
+    let mut os = IdRng::from_os();
+    let ids: Vec<u16> = (0..64).map(|_| os.next_u16()).collect();
+    let distinct: std::collections::HashSet<_> = ids.iter().collect();
+    assert!(distinct.len() > 50, "{ids:?}");
+    let mut r = Resolver::with_os_ids(ResolverConfig::new(vec![s1()]));
+    let mut l = r.lookup(name("a.test"), RecordType::A);
+    assert!(matches!(l.poll(&mut r, Instant::now()), Step::Send(_)));
+}

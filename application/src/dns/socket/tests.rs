@@ -722,3 +722,230 @@ fn forwarder_relays_the_truncated_answer_when_tcp_fails() {
         assert_eq!((stats.truncated, stats.servfail), (1, 0), "{side:?}");
     }
 }
+
+/// An upstream that answers A 192.0.2.55 for every name except those under silent.test,
+/// which it never answers: a silent upstream for some clients, a working one for the others.
+fn half_silent_upstream() -> Server {
+    Server::start(|s, _stats, stop| {
+        s.set_read_timeout(Some(Duration::from_millis(50)))?;
+        let mut buf = [0u8; 2048];
+        while !stop.load(Ordering::Relaxed) {
+            let Ok((n, from)) = s.recv_from(&mut buf) else {
+                continue;
+            };
+            let Ok(q) = Message::parse(&buf[..n]) else {
+                continue;
+            };
+            let Some(question) = q.questions.first().cloned() else {
+                continue;
+            };
+            if question.name.is_subdomain_of(&name("silent.test")) {
+                continue;
+            }
+            let mut r = q.clone();
+            r.header.qr = true;
+            r.header.ra = true;
+            r.answers = vec![Record::new(
+                question.name,
+                60,
+                RData::A(Ipv4Addr::new(192, 0, 2, 55)),
+            )];
+            let _ = s.send_to(&r.emit().unwrap(), from);
+        }
+        Ok(())
+    })
+}
+
+/// A concurrent forwarder in front of `upstream` with `policy`; silent lookups end after 2 s.
+fn policy_forwarder(upstream: SocketAddr, policy: ForwardPolicy) -> Server {
+    Server::start(move |s, stats, stop| {
+        let config = ResolverConfig {
+            timeout: Duration::from_secs(2),
+            attempts: 1,
+            ..ResolverConfig::new(vec![upstream])
+        };
+        let mut resolver = Resolver::with_os_ids(config);
+        serve_forwarding_with_policy(
+            &s,
+            &Catalog::new(),
+            &mut resolver,
+            std_socket_for,
+            NoTcp,
+            &policy,
+            stats,
+            stop,
+        )
+    })
+}
+
+/// Sends an A query for `n` from a new client socket, without waiting for the answer.
+fn send_query(server: SocketAddr, n: &str) -> UdpSocket {
+    let client = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let mut q = Message::query(7, Question::new(name(n), RecordType::A));
+    q.header.rd = true;
+    client.send_to(&q.emit().unwrap(), server).unwrap();
+    client
+}
+
+fn receive_answer(client: &UdpSocket, wait: Duration) -> Option<Message> {
+    client.set_read_timeout(Some(wait)).unwrap();
+    let mut buf = [0u8; 2048];
+    let (n, _) = client.recv_from(&mut buf).ok()?;
+    Message::parse(&buf[..n]).ok()
+}
+
+#[test]
+fn a_silent_upstream_delays_only_its_own_clients() {
+    let upstream = half_silent_upstream();
+    let forwarder = policy_forwarder(upstream.addr, ForwardPolicy::default());
+    let addr = forwarder.addr;
+    let (waiting, answered) = within(20, "clients of the forwarder", move || {
+        let started = Instant::now();
+        // Eight clients ask names the upstream never answers; their lookups wait 2 s.
+        let silent: Vec<UdpSocket> = (0..8)
+            .map(|i| send_query(addr, &format!("n{i}.silent.test")))
+            .collect();
+        // Eight more ask names it answers: each gets its answer long before the silent ones.
+        let mut slowest = Duration::ZERO;
+        for i in 0..8 {
+            let c = send_query(addr, &format!("n{i}.fast.test"));
+            let r = receive_answer(&c, Duration::from_secs(5)).expect("a prompt answer");
+            assert_eq!(r.answers.len(), 1, "{r:?}");
+            slowest = slowest.max(started.elapsed());
+        }
+        let still_waiting = silent
+            .iter()
+            .filter(|c| receive_answer(c, Duration::from_millis(10)).is_none())
+            .count();
+        // The silent clients end with SERVFAIL after the resolver's timeout.
+        for c in &silent {
+            let r = receive_answer(c, Duration::from_secs(5)).expect("SERVFAIL in the end");
+            assert_eq!(r.rcode(), Rcode::SERVFAIL);
+        }
+        (still_waiting, slowest)
+    });
+    assert!(
+        answered < Duration::from_millis(1500),
+        "the answered clients waited {answered:?} behind the silent ones"
+    );
+    assert_eq!(waiting, 8, "the silent clients were still waiting then");
+    let stats = forwarder.stats();
+    assert_eq!(
+        (stats.forwarded, stats.servfail, stats.answered),
+        (16, 8, 8)
+    );
+    assert_eq!(stats.forward_dropped, 0);
+}
+
+#[test]
+fn lookups_in_flight_are_bounded_and_the_excess_is_dropped_and_counted() {
+    let upstream = half_silent_upstream();
+    let policy = ForwardPolicy {
+        max_in_flight: 2,
+        ..ForwardPolicy::default()
+    };
+    let forwarder = policy_forwarder(upstream.addr, policy);
+    let addr = forwarder.addr;
+    let stats = forwarder.stats.clone();
+    within(20, "clients of the forwarder", move || {
+        let clients: Vec<UdpSocket> = (0..5)
+            .map(|i| send_query(addr, &format!("n{i}.silent.test")))
+            .collect();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while stats.lock().unwrap().forward_dropped < 3 && Instant::now() < deadline {
+            thread::sleep(Duration::from_millis(10));
+        }
+        let answered = clients
+            .iter()
+            .filter(|c| receive_answer(c, Duration::from_secs(3)).is_some())
+            .count();
+        assert_eq!(answered, 2, "only the two lookups in flight were answered");
+    });
+    let s = forwarder.stats();
+    assert_eq!((s.forwarded, s.forward_dropped, s.servfail), (5, 3, 2));
+}
+
+#[test]
+fn clients_outside_the_allowed_networks_get_refused_and_are_counted() {
+    let upstream = half_silent_upstream();
+    let policy = ForwardPolicy {
+        allow: Some(vec![crate::dns::policy::ClientNet::new(
+            Ipv4Addr::new(192, 0, 2, 0),
+            24,
+        )]),
+        ..ForwardPolicy::default()
+    };
+    let forwarder = policy_forwarder(upstream.addr, policy);
+    let addr = forwarder.addr;
+    let r = within(10, "a refused client", move || {
+        receive_answer(&send_query(addr, "www.fast.test"), Duration::from_secs(5))
+    })
+    .expect("an answer");
+    // 127.0.0.1 is not in 192.0.2.0/24.
+    assert_eq!(r.rcode(), Rcode::REFUSED);
+    let s = forwarder.stats();
+    assert_eq!((s.refused_recursion, s.forwarded), (1, 0));
+}
+
+#[test]
+fn responses_past_the_rate_slip_truncated_or_drop_and_are_counted() {
+    let policy = ForwardPolicy {
+        rate: RateLimit {
+            responses_per_second: 3,
+            slip: 2,
+            max_prefixes: 16,
+        },
+        ..ForwardPolicy::default()
+    };
+    let forwarder = Server::start(move |s, stats, stop| {
+        let mut resolver = Resolver::new(quick_config(vec![]), 1);
+        serve_forwarding_with_policy(
+            &s,
+            &demo_catalog(),
+            &mut resolver,
+            std_socket_for,
+            NoTcp,
+            &policy,
+            stats,
+            stop,
+        )
+    });
+    let addr = forwarder.addr;
+    let (full, truncated) = within(10, "rate-limited client", move || {
+        let client = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let mut q = Message::query(3, Question::new(name("demo.test"), RecordType::A));
+        q.header.rd = true;
+        for _ in 0..7 {
+            client.send_to(&q.emit().unwrap(), addr).unwrap();
+        }
+        let (mut full, mut truncated) = (0, 0);
+        while let Some(r) = receive_answer(&client, Duration::from_millis(500)) {
+            if r.header.tc {
+                assert!(r.answers.is_empty());
+                truncated += 1;
+            } else {
+                full += 1;
+            }
+        }
+        (full, truncated)
+    });
+    // Three within the rate, then of four limited: two slip (TC), two dropped.
+    assert_eq!((full, truncated), (3, 2));
+    let s = forwarder.stats();
+    assert_eq!((s.rate_limited_slipped, s.rate_limited_dropped), (2, 2));
+}
+
+#[test]
+fn upstream_sockets_are_connected_and_ignore_other_senders() {
+    let silent = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let server = silent.local_addr().unwrap();
+    let s = std_socket_for(server).unwrap();
+    assert_eq!(s.peer_addr().unwrap(), server);
+    // A datagram from another port never reaches the lookup's socket.
+    let stranger = UdpSocket::bind("127.0.0.1:0").unwrap();
+    stranger.send_to(b"spoof", s.local_addr().unwrap()).unwrap();
+    s.set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let mut buf = [0u8; 16];
+    assert!(s.recv_from(&mut buf).is_err());
+}

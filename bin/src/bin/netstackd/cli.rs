@@ -5,9 +5,10 @@ use std::net::Ipv4Addr;
 use std::path::PathBuf;
 
 use clap::Parser;
+use netstack_application::dns::policy::DEFAULT_DNS_RATE;
 use netstack_bin::args::{
-    parse_cidr, parse_ifname, parse_ip, parse_level, parse_mac, parse_mtu, parse_on_off,
-    parse_port, parse_queues, parse_workers,
+    parse_cidr, parse_ifname, parse_ip, parse_level, parse_mac, parse_mtu, parse_network,
+    parse_on_off, parse_port, parse_queues, parse_workers,
 };
 use netstack_runtime::config::{Ipv4Cidr, MacAddr};
 
@@ -114,6 +115,16 @@ pub struct Args {
     /// Forward queries for names outside the served zones to this DNS server
     #[arg(long, value_name = "IP", value_parser = parse_ip)]
     pub dns_upstream: Option<Ipv4Addr>,
+    /// Offer recursion (forwarding to --dns-upstream) only to clients in this network; repeat
+    /// for more, 0.0.0.0/0 for everyone. Other clients get REFUSED for names outside the zones
+    /// (counted as dns.refused_recursion) [default: --addr's subnet]
+    #[arg(long, value_name = "CIDR", value_parser = parse_network)]
+    pub dns_allow: Vec<Ipv4Cidr>,
+    /// DNS responses per second over UDP to each client /24 (response rate limiting); past it,
+    /// every second response goes out truncated so real clients retry over TCP, the others are
+    /// dropped (dns.rate_limited_slipped, dns.rate_limited_dropped); 0: no limit
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_DNS_RATE, value_parser = parse_dns_rate)]
+    pub dns_rate: u32,
 
     /// HTTP server port (TCP): the status page at /, the counters and connections as JSON at
     /// /stats, a WebSocket echo at /ws
@@ -133,6 +144,20 @@ fn parse_spin(s: &str) -> Result<u64, String> {
     match s.parse::<u64>() {
         Ok(n) if n <= 1000 => Ok(n),
         _ => Err("use a number of microseconds from 0 (no spinning) to 1000, e.g. 30".into()),
+    }
+}
+
+/// The largest `--dns-rate`.
+const MAX_DNS_RATE: u32 = 1_000_000;
+
+/// `--dns-rate`: 0 (off) to a million responses per second per client /24.
+fn parse_dns_rate(s: &str) -> Result<u32, String> {
+    match s.parse::<u32>() {
+        Ok(n) if n <= MAX_DNS_RATE => Ok(n),
+        _ => Err(format!(
+            "use a number of responses per second per client /24 from 0 (no limit) to \
+             {MAX_DNS_RATE}, e.g. {DEFAULT_DNS_RATE}"
+        )),
     }
 }
 
@@ -193,6 +218,19 @@ impl Args {
                 "--no-dns: --zone and --dns-upstream need the DNS server; drop one or the other"
                     .into(),
             );
+        }
+        if let Some(net) = self.dns_allow.first() {
+            if self.no_dns {
+                return Err(format!(
+                    "--dns-allow {net}: --no-dns turns the DNS server off; drop one or the other"
+                ));
+            }
+            if self.dns_upstream.is_none() {
+                return Err(format!(
+                    "--dns-allow {net}: recursion needs an upstream; add --dns-upstream IP or \
+                     drop --dns-allow"
+                ));
+            }
         }
         if self.no_http && self.root.is_some() {
             return Err("--no-http: --root needs the HTTP server; drop one or the other".into());
@@ -268,6 +306,10 @@ mod tests {
             (&["--packet", "a", "--tun", "b"][..], "cannot be used with"),
             (&["--packet", "a-name-longer-than-15"][..], "1 to 15 bytes"),
             (&["--http", "0"][..], "1 to 65535"),
+            (&["--dns-allow", "192.0.2.0"][..], "e.g. 192.0.2.0/24"),
+            (&["--dns-allow", "192.0.2.0/33"][..], "e.g. 192.0.2.0/24"),
+            (&["--dns-rate", "1.5"][..], "0 (no limit) to 1000000"),
+            (&["--dns-rate", "2000000"][..], "0 (no limit) to 1000000"),
             (
                 &["--root", "/nonexistent-netstack-root"][..],
                 "give an existing directory",
@@ -306,6 +348,42 @@ mod tests {
         let a = parse(&["--tun", "tun0", "--host-addr", "192.0.2.1/24"]).unwrap();
         assert_eq!(a.device(), ("tun0", DeviceKind::Tun));
         assert!(a.check().is_ok());
+    }
+
+    #[test]
+    fn dns_allow_and_rate_parse_and_need_the_forwarder() {
+        let a = parse(&[]).unwrap();
+        assert!(a.dns_allow.is_empty());
+        assert_eq!(a.dns_rate, DEFAULT_DNS_RATE);
+        let a = parse(&[
+            "--dns-upstream",
+            "192.0.2.1",
+            "--dns-allow",
+            "192.0.2.0/24",
+            "--dns-allow",
+            "198.51.100.0/24",
+            "--dns-rate",
+            "0",
+        ])
+        .unwrap();
+        assert_eq!(a.dns_allow.len(), 2);
+        assert_eq!(a.dns_rate, 0);
+        assert!(a.check().is_ok());
+        let e = parse(&["--dns-allow", "198.51.100.0/24"])
+            .unwrap()
+            .check()
+            .unwrap_err();
+        assert!(
+            e.contains("--dns-allow 198.51.100.0/24") && e.contains("add --dns-upstream"),
+            "{e}"
+        );
+        let e = parse(&["--no-dns", "--dns-allow", "198.51.100.0/24"])
+            .unwrap()
+            .check()
+            .unwrap_err();
+        assert!(e.contains("--no-dns"), "{e}");
+        let msg = parse(&["--dns-rate", "lots"]).unwrap_err().to_string();
+        assert!(msg.contains("--dns-rate") && msg.contains("lots"), "{msg}");
     }
 
     #[test]

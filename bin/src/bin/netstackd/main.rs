@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
+use netstack_application::dns::policy::{ClientNet, RateLimit};
 use netstack_application::dns::zone::{demo_zone, Zone};
 use netstack_application::dns::Catalog;
 use netstack_application::http::ServerConfig;
@@ -185,7 +186,21 @@ fn dns_service(args: &Args) -> std::io::Result<DnsService> {
         .map(|ip| SocketAddr::from((ip, 53)))
         .into_iter()
         .collect();
-    Ok(DnsService::new(args.dns, catalog, upstream))
+    let mut dns = DnsService::new(args.dns, catalog, upstream);
+    // Recursion for --dns-allow, by default the stack's own subnet only.
+    let allow = if args.dns_allow.is_empty() {
+        vec![args.addr]
+    } else {
+        args.dns_allow.clone()
+    };
+    dns.allow = Some(
+        allow
+            .iter()
+            .map(|c| ClientNet::new(c.addr, c.prefix_len))
+            .collect(),
+    );
+    dns.rate = RateLimit::per_second(args.dns_rate);
+    Ok(dns)
 }
 
 fn print_ready(
