@@ -23,7 +23,15 @@ fn silence_kernel_arp(ns: &NetNs) {
     ns.run_ok(
         "ip",
         &[
-            "neigh", "replace", STACK_IP, "lladdr", STACK_MAC, "dev", TAP, "nud", "permanent",
+            "neigh",
+            "replace",
+            STACK_IP,
+            "lladdr",
+            STACK_MAC,
+            "dev",
+            TAP,
+            "nud",
+            "permanent",
         ],
         DEADLINE,
     );
@@ -77,7 +85,8 @@ fn without_a_static_entry_a_peer_that_never_answers_arp_goes_unanswered() {
     println!("ping without --arp: {s:?}");
     let end = stack.stop_ok();
     end.print_stats();
-    assert_eq!((s.transmitted, s.received), (3, 0));
+    // With no reply ping keeps sending until its own deadline.
+    assert!(s.transmitted >= 3 && s.received == 0, "{s:?}");
     assert!(end.stats["link.arp_requests_out"] >= 1);
     assert_eq!(end.stats["link.arp_replies_in"], 0);
 }
