@@ -47,6 +47,25 @@ pub fn parse_mac(s: &str) -> Result<MacAddr, String> {
     Ok(mac)
 }
 
+/// `IP=MAC`, a static ARP entry (`--arp`).
+pub fn parse_arp_entry(s: &str) -> Result<(Ipv4Addr, MacAddr), String> {
+    const EXAMPLE: &str = "e.g. 192.0.2.1=02:00:00:00:00:01";
+    let (ip, mac) = s
+        .split_once('=')
+        .ok_or_else(|| format!("write the address and the MAC joined by '=', {EXAMPLE}"))?;
+    let ip: Ipv4Addr = ip
+        .trim()
+        .parse()
+        .map_err(|_| format!("{ip} is not an IPv4 address; {EXAMPLE}"))?;
+    if ip.is_unspecified() || ip.is_broadcast() || ip.is_multicast() {
+        return Err(format!(
+            "{ip} is not a host's address; give a unicast one, {EXAMPLE}"
+        ));
+    }
+    let mac = parse_mac(mac.trim())?;
+    Ok((ip, mac))
+}
+
 pub fn parse_mtu(s: &str) -> Result<usize, String> {
     match s.parse::<usize>() {
         // RFC 791: every IPv4 link carries 68 octets; an Ethernet frame's payload is at most 65521

@@ -17,9 +17,12 @@
 //!   longest ago (`arp_evictions`).
 //!
 //! Learning follows RFC 826's merge rule: any ARP packet whose sender address is already in the
-//! table updates it (and completes a pending resolution); a new entry is created only from a
-//! packet whose target protocol address is ours. Senders that are 0.0.0.0 (RFC 5227 probes),
-//! non-unicast MACs, and packets claiming our own address are never learned.
+//! table updates it (and completes a pending resolution: the reply to a request we sent); a new
+//! entry is created only from a request whose target protocol address is ours. An unsolicited
+//! reply (gratuitous or forged) never creates one (`arp_unsolicited_reply_drops`). Senders that
+//! are 0.0.0.0 (RFC 5227 probes), non-unicast MACs, and packets claiming our own address are
+//! never learned. Static entries ([`NeighborCache::insert_static`]) are never changed by ARP.
+//! (Link RX has already dropped ARP whose sender MAC is not the frame's Ethernet source.)
 
 use std::collections::{BTreeMap, VecDeque};
 use std::net::Ipv4Addr;
@@ -301,9 +304,16 @@ impl<P> NeighborCache<P> {
         if learnable {
             // RFC 826 "Packet Reception": merge into an existing entry first…
             let merged = self.merge(now, arp.sender_ip, arp.sender_mac, &mut outcome.released);
-            // …and add a new one only if we are the target.
-            if !merged && for_us {
-                self.insert(now, arp.sender_ip, arp.sender_mac);
+            // …and add a new one only for a request aimed at us: a reply we did not ask for
+            // (nothing pending) would let anyone plant an entry.
+            if !merged {
+                match arp.operation {
+                    ArpOperation::Request if for_us => {
+                        self.insert(now, arp.sender_ip, arp.sender_mac)
+                    }
+                    ArpOperation::Request => {}
+                    ArpOperation::Reply => self.stats.arp_unsolicited_reply_drops += 1,
+                }
             }
         }
         // A request from a non-unicast MAC is bogus; answering it would spray a group.

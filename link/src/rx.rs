@@ -5,6 +5,10 @@
 //! sends it, but a bridge or the in-memory link may deliver more), and multicast, since the stack
 //! joins no multicast group (the kernel's IPv6 neighbour discovery to 33:33:… lands here). IPv4 is
 //! handed up as bytes; ARP is parsed here; IPv6 and every other EtherType are dropped.
+//!
+//! An ARP packet whose sender hardware address differs from the frame's Ethernet source is
+//! dropped ([`RxDrop::ArpSenderMismatch`]): a host answers for itself (RFC 826), so such a
+//! packet speaks for someone else, which is how ARP spoofing poisons a cache.
 
 use crate::wire::arp::{ArpOperation, ArpRepr};
 use crate::wire::ethernet::{EtherType, EthernetFrame, MacAddr};
@@ -41,6 +45,9 @@ pub enum RxDrop {
     /// ARP that is not a well-formed Ethernet/IPv4 request or reply.
     #[error("bad ARP packet: {0}")]
     BadArp(WireError),
+    /// ARP whose sender hardware address is not the frame's Ethernet source.
+    #[error("ARP sender hardware address differs from the Ethernet source")]
+    ArpSenderMismatch,
     /// A virtio-net header (offloading devices) that is short or that names a GSO type this
     /// stack cannot take (IPv6, UDP).
     #[error("bad or unsupported virtio-net header: {0}")]
@@ -60,9 +67,13 @@ pub fn classify(our_mac: MacAddr, frame: &[u8]) -> Result<Inbound<'_>, RxDrop> {
     }
     match frame.ethertype() {
         EtherType::Ipv4 => Ok(Inbound::Ipv4(frame.into_payload())),
-        EtherType::Arp => ArpRepr::parse_bytes(frame.payload())
-            .map(Inbound::Arp)
-            .map_err(RxDrop::BadArp),
+        EtherType::Arp => {
+            let arp = ArpRepr::parse_bytes(frame.payload()).map_err(RxDrop::BadArp)?;
+            if arp.sender_mac != frame.src() {
+                return Err(RxDrop::ArpSenderMismatch);
+            }
+            Ok(Inbound::Arp(arp))
+        }
         EtherType::Ipv6 => Err(RxDrop::Ipv6),
         EtherType::Unknown(raw) => Err(RxDrop::UnknownEtherType(raw)),
     }
@@ -123,6 +134,8 @@ pub struct LinkStats {
     pub rx_ipv6: u64,
     pub rx_unknown_ethertype: u64,
     pub rx_bad_arp: u64,
+    /// ARP whose sender hardware address is not the Ethernet source.
+    pub rx_bad_arp_sender: u64,
     pub rx_bad_vnet_header: u64,
 
     /// Offloading devices: frames read that were coalesced TCP segments (GSO frames), and
@@ -149,6 +162,9 @@ pub struct LinkStats {
     pub arp_expired: u64,
     /// ARP packets claiming our own IPv4 address from another MAC.
     pub arp_address_conflicts: u64,
+    /// ARP replies not learned: no request of ours was waiting for them and their sender had
+    /// no entry to refresh (an unsolicited reply never creates an entry).
+    pub arp_unsolicited_reply_drops: u64,
 }
 
 impl LinkStats {
@@ -161,6 +177,7 @@ impl LinkStats {
             RxDrop::Ipv6 => &mut self.rx_ipv6,
             RxDrop::UnknownEtherType(_) => &mut self.rx_unknown_ethertype,
             RxDrop::BadArp(_) => &mut self.rx_bad_arp,
+            RxDrop::ArpSenderMismatch => &mut self.rx_bad_arp_sender,
             RxDrop::BadVnetHeader(_) => &mut self.rx_bad_vnet_header,
         };
         *counter += 1;
@@ -202,11 +219,12 @@ impl LinkStats {
             + self.rx_ipv6
             + self.rx_unknown_ethertype
             + self.rx_bad_arp
+            + self.rx_bad_arp_sender
             + self.rx_bad_vnet_header
     }
 
     /// The counters' names, in declaration order (what `for_each` reports).
-    pub const NAMES: [&'static str; 26] = [
+    pub const NAMES: [&'static str; 28] = [
         "frames_in",
         "frames_out",
         "bytes_in",
@@ -219,6 +237,7 @@ impl LinkStats {
         "rx_ipv6",
         "rx_unknown_ethertype",
         "rx_bad_arp",
+        "rx_bad_arp_sender",
         "rx_bad_vnet_header",
         "rx_coalesced",
         "tx_segmentation_offloaded",
@@ -233,11 +252,12 @@ impl LinkStats {
         "arp_evictions",
         "arp_expired",
         "arp_address_conflicts",
+        "arp_unsolicited_reply_drops",
     ];
 
     /// Every counter, in the order of [`LinkStats::NAMES`]. The exhaustive destructuring
     /// makes a new field a compile error here until it is listed.
-    fn fields_mut(&mut self) -> [&mut u64; 26] {
+    fn fields_mut(&mut self) -> [&mut u64; 28] {
         let LinkStats {
             frames_in,
             frames_out,
@@ -251,6 +271,7 @@ impl LinkStats {
             rx_ipv6,
             rx_unknown_ethertype,
             rx_bad_arp,
+            rx_bad_arp_sender,
             rx_bad_vnet_header,
             rx_coalesced,
             tx_segmentation_offloaded,
@@ -265,6 +286,7 @@ impl LinkStats {
             arp_evictions,
             arp_expired,
             arp_address_conflicts,
+            arp_unsolicited_reply_drops,
         } = self;
         [
             frames_in,
@@ -279,6 +301,7 @@ impl LinkStats {
             rx_ipv6,
             rx_unknown_ethertype,
             rx_bad_arp,
+            rx_bad_arp_sender,
             rx_bad_vnet_header,
             rx_coalesced,
             tx_segmentation_offloaded,
@@ -293,6 +316,7 @@ impl LinkStats {
             arp_evictions,
             arp_expired,
             arp_address_conflicts,
+            arp_unsolicited_reply_drops,
         ]
     }
 
@@ -389,6 +413,26 @@ mod tests {
     }
 
     #[test]
+    fn arp_whose_sender_mac_is_not_the_ethernet_source_is_dropped_and_counted() {
+        // A frame from PEER speaking for another MAC: the shape of ARP cache poisoning.
+        let forged = ArpRepr {
+            sender_mac: MacAddr([0x52, 0x54, 0, 0, 0, 0x66]),
+            ..arp()
+        };
+        for dst in [MacAddr::BROADCAST, US] {
+            let f = frame(dst, EtherType::Arp, &forged.to_bytes());
+            assert_eq!(classify(US, &f), Err(RxDrop::ArpSenderMismatch));
+        }
+        let mut s = LinkStats::default();
+        s.record_drop(RxDrop::ArpSenderMismatch);
+        assert_eq!((s.rx_bad_arp_sender, s.rx_drops()), (1, 1));
+        let mut names = Vec::new();
+        s.for_each(&mut |n, v| names.push((n.to_string(), v)));
+        assert!(names.contains(&("rx_bad_arp_sender".to_string(), 1)));
+        assert!(names.contains(&("arp_unsolicited_reply_drops".to_string(), 0)));
+    }
+
+    #[test]
     fn short_frame_is_truncated() {
         assert_eq!(classify(US, &[0u8; 13]), Err(RxDrop::Truncated));
     }
@@ -454,6 +498,11 @@ mod tests {
                 if len >= 22 && rng.chance(0.5) {
                     let op = 1 + rng.below(2) as u8;
                     f[14..22].copy_from_slice(&[0, 1, 8, 0, 6, 4, 0, op]);
+                    if len >= 28 {
+                        // The sender hardware address must be the Ethernet source.
+                        let src: [u8; 6] = f[6..12].try_into().unwrap();
+                        f[22..28].copy_from_slice(&src);
+                    }
                 }
             }
             accepted += usize::from(classify(US, &f).is_ok());

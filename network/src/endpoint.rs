@@ -13,7 +13,8 @@
 //!   `answer_broadcast_echo` is set.
 //! - Protocols not marked supported (ICMP, TCP and UDP are by default) draw Protocol
 //!   Unreachable (RFC 1122 §3.2.2.1), subject to the error rules and the rate limit.
-//! - ICMP errors follow [`crate::icmp::error_allowed`] and a token bucket. They quote the
+//! - ICMP errors follow [`crate::icmp::error_allowed`] and [`crate::icmp::RateLimiter`]
+//!   (per destination /24 and a jittered global bucket). They quote the
 //!   original header (re-emitted without options) plus as much of its payload as keeps the
 //!   error within 576 bytes (RFC 1812 §4.3.2.3; at least the 8 bytes RFC 792 requires):
 //!   up to [`MAX_QUOTED_DATA`] bytes.
@@ -61,6 +62,9 @@ pub struct Ipv4Config {
     pub reassembly: ReassemblyConfig,
     /// This worker's ICMP error budget (see `IcmpRateConfig::share`).
     pub icmp_rate: IcmpRateConfig,
+    /// Seeds the random jitter of the ICMP error budget (see `crate::icmp`); `new` draws it
+    /// from the OS-seeded keys of std's `RandomState`, tests fix it.
+    pub icmp_seed: u64,
     /// Answer echo requests sent to our address.
     pub answer_echo: bool,
     /// Answer echo requests sent to a broadcast address too (off: smurf amplification).
@@ -71,7 +75,7 @@ pub struct Ipv4Config {
 
 impl Ipv4Config {
     /// Defaults: no gateway, MTU 1500, TTL 64 (RFC 1700 value, Linux default), default
-    /// reassembly and ICMP limits, echo answered, broadcast echo ignored.
+    /// reassembly and ICMP limits (with a random jitter seed), echo answered, broadcast echo ignored.
     pub fn new(addr: Ipv4Cidr) -> Self {
         Ipv4Config {
             addr,
@@ -80,6 +84,7 @@ impl Ipv4Config {
             default_ttl: 64,
             reassembly: ReassemblyConfig::default(),
             icmp_rate: IcmpRateConfig::default(),
+            icmp_seed: RandomState::new().hash_one(u32::from(addr.addr)),
             answer_echo: true,
             answer_broadcast_echo: false,
             verify_checksums: true,
@@ -323,7 +328,10 @@ crate::counters! {
         icmp_suppressed_broadcast,
         icmp_suppressed_source,
         icmp_suppressed_fragment,
+        /// The global ICMP error bucket was empty.
         icmp_rate_limited,
+        /// The bucket of the error's destination /24 was empty.
+        icmp_rate_limited_destination,
         /// `icmp_error` given an original that is not a valid IPv4 packet.
         icmp_bad_original,
         /// Datagrams sent (one per `send` that succeeded).
@@ -364,7 +372,7 @@ impl Ipv4Endpoint {
         }
         Ipv4Endpoint {
             reassembler: Reassembler::new(config.reassembly),
-            limiter: RateLimiter::new(config.icmp_rate),
+            limiter: RateLimiter::new(config.icmp_rate, config.icmp_seed),
             config,
             routes,
             ident,
@@ -737,12 +745,20 @@ impl Ipv4Endpoint {
                 Suppressed::NonUnicastSource => &mut s.icmp_suppressed_source,
                 Suppressed::NonFirstFragment => &mut s.icmp_suppressed_fragment,
                 Suppressed::RateLimited => &mut s.icmp_rate_limited,
+                Suppressed::DestinationRateLimited => &mut s.icmp_rate_limited_destination,
             } += 1;
             return None;
         }
-        if !self.limiter.allow(now) {
-            self.stats.icmp_rate_limited += 1;
-            return None;
+        match self.limiter.allow(now, header.src) {
+            Ok(()) => {}
+            Err(Suppressed::DestinationRateLimited) => {
+                self.stats.icmp_rate_limited_destination += 1;
+                return None;
+            }
+            Err(_) => {
+                self.stats.icmp_rate_limited += 1;
+                return None;
+            }
         }
         let quote = &payload[..payload.len().min(MAX_QUOTED_DATA)];
         let message = match kind {

@@ -88,6 +88,9 @@ pub struct StackConfig {
     pub transport_workers: usize,
     /// ARP cache and resolution limits.
     pub neighbor: NeighborConfig,
+    /// Static ARP entries: on-link unicast addresses and their unicast MACs. They never
+    /// expire, are never evicted and no received ARP changes them.
+    pub static_arp: Vec<(Ipv4Addr, MacAddr)>,
     /// Each TCP connection's send and receive buffer, in bytes (like Linux's tcp_wmem and
     /// tcp_rmem defaults), [`MIN_TCP_BUFFER`] to [`MAX_TCP_BUFFER`]. A ring is allocated on its
     /// first byte, so an idle connection costs none of it.
@@ -119,6 +122,7 @@ impl StackConfig {
             network_workers: default_workers(),
             transport_workers: default_workers(),
             neighbor: NeighborConfig::default(),
+            static_arp: Vec::new(),
             tcp_send_buffer: TcpConfig::default().send_buffer,
             tcp_recv_buffer: TcpConfig::default().recv_buffer,
             gro: true,
@@ -195,6 +199,13 @@ impl StackBuilder {
         self
     }
 
+    /// A static ARP entry: packets to `ip` go to `mac` without asking, whatever ARP says
+    /// (`StackConfig::static_arp`; `build` checks both are unicast and `ip` on-link).
+    pub fn static_arp(mut self, ip: Ipv4Addr, mac: MacAddr) -> Self {
+        self.config.static_arp.push((ip, mac));
+        self
+    }
+
     /// The configuration built so far (not yet checked).
     pub fn config(&self) -> &StackConfig {
         &self.config
@@ -203,7 +214,7 @@ impl StackBuilder {
     /// Checks the configuration and starts every actor.
     ///
     /// Fails with `InvalidInput`, naming the value and its range, when a worker count, a TCP
-    /// buffer size, the MAC, the MTU or the gateway is out of bounds; with the OS error when a
+    /// buffer size, the MAC, the MTU, the gateway or a static ARP entry is out of bounds; with the OS error when a
     /// thread cannot be spawned.
     pub fn build(self) -> io::Result<Stack> {
         Stack::start(self.config, self.device)
@@ -481,6 +492,24 @@ impl Stack {
             // RFC 791: every host must handle 68-octet datagrams unfragmented.
             return Err(invalid(format!("MTU {mtu}: use 68 to 65535")));
         }
+        for &(ip, mac) in &config.static_arp {
+            if !mac.is_unicast() {
+                return Err(invalid(format!(
+                    "static ARP entry {ip}={mac}: the MAC is not a unicast address"
+                )));
+            }
+            let on_link = config.addr.contains(ip)
+                && ip != config.addr.addr
+                && Some(ip) != config.addr.broadcast()
+                && !ip.is_unspecified();
+            if !on_link {
+                return Err(invalid(format!(
+                    "static ARP entry {ip}={mac}: use a host address inside {} other than the \
+                     stack's own",
+                    config.addr
+                )));
+            }
+        }
         if let Some(gw) = config.gateway {
             if !config.addr.contains(gw) {
                 return Err(invalid(format!(
@@ -550,7 +579,12 @@ impl Stack {
         // Received frames come from this pool and go back to it once handled.
         let frames = Arc::new(FramePool::new(FRAME_POOL_BUFFERS));
         device.set_frame_pool(frames.clone());
-        let neighbors = NeighborCache::new(config.neighbor.clone(), config.mac, config.addr.addr);
+        let mut neighbors =
+            NeighborCache::new(config.neighbor.clone(), config.mac, config.addr.addr);
+        for &(ip, mac) in &config.static_arp {
+            // Nothing is queued yet, so nothing is released.
+            let _ = neighbors.insert_static(ip, mac, Instant::now());
+        }
         let mut link_tx = LinkTx::new(
             device.clone(),
             config.mac,

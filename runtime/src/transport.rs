@@ -556,6 +556,7 @@ impl TransportWorker {
             } => {
                 let datagram = Datagram {
                     from,
+                    to: d.header.dst,
                     payload: d.payload.start + payload.start..d.payload.start + payload.end,
                     buf: d.buf,
                 };

@@ -42,6 +42,8 @@ pub const RECV_QUEUE_DATAGRAMS: usize = 1024;
 #[derive(Clone)]
 pub(crate) struct Datagram {
     pub from: SocketAddrV4,
+    /// The destination address of its IPv4 header: ours or a broadcast.
+    pub to: Ipv4Addr,
     pub buf: Vec<u8>,
     pub payload: std::ops::Range<usize>,
 }
@@ -301,23 +303,31 @@ impl UdpSocket {
     /// passes, a pending ICMP error (see [`UdpSocket`]), and `NotConnected` once the stack has
     /// shut down.
     pub fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
+        self.recv_inner(buf, false).map(|(n, from, _)| (n, from))
+    }
+
+    /// Like `recv_from`, and also the destination address of the datagram's IPv4 header: the
+    /// stack's own address, or a broadcast (255.255.255.255 or the subnet's) for a socket
+    /// bound to 0.0.0.0 (what Linux's `IP_PKTINFO` tells as `ipi_addr`). A service that
+    /// answers whatever it receives uses it to leave broadcasts unanswered.
+    pub fn recv_from_to(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr, Ipv4Addr)> {
         self.recv_inner(buf, false)
     }
 
     /// Like `recv_from`, but leaves the datagram queued: the next receive returns it again.
     pub fn peek_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
-        self.recv_inner(buf, true)
+        self.recv_inner(buf, true).map(|(n, from, _)| (n, from))
     }
 
     /// Like `recv_from`, without the source (after `connect`, only the peer's datagrams
     /// arrive).
     pub fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
-        self.recv_inner(buf, false).map(|(n, _)| n)
+        self.recv_inner(buf, false).map(|(n, _, _)| n)
     }
 
     /// Like `recv`, but leaves the datagram queued.
     pub fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
-        self.recv_inner(buf, true).map(|(n, _)| n)
+        self.recv_inner(buf, true).map(|(n, _, _)| n)
     }
 
     fn take_error(&self) -> io::Result<()> {
@@ -327,7 +337,7 @@ impl UdpSocket {
         }
     }
 
-    fn recv_inner(&self, buf: &mut [u8], peek: bool) -> io::Result<(usize, SocketAddr)> {
+    fn recv_inner(&self, buf: &mut [u8], peek: bool) -> io::Result<(usize, SocketAddr, Ipv4Addr)> {
         let inner = self.inner();
         let deadline = inner.timeouts.lock().0.map(|t| Instant::now() + t);
         let nonblocking = inner.nonblocking.load(Ordering::Relaxed);
@@ -340,13 +350,13 @@ impl UdpSocket {
                 let data = &d.buf[d.payload.clone()];
                 let n = data.len().min(buf.len());
                 buf[..n].copy_from_slice(&data[..n]);
-                let from = d.from;
+                let (from, to) = (d.from, d.to);
                 if !peek {
                     let len = d.len();
                     s.queue.pop_front();
                     s.bytes -= len;
                 }
-                return Ok((n, SocketAddr::V4(from)));
+                return Ok((n, SocketAddr::V4(from), to));
             }
             if s.closed {
                 return Err(io::Error::new(

@@ -115,10 +115,10 @@ pub enum Verdict {
 super::counters! {
     /// What the rate limiter did.
     pub struct RateLimitStats {
-        pub slipped,
-        pub dropped,
+        slipped,
+        dropped,
         /// Prefixes removed from a full table while their bucket was not yet full.
-        pub evictions,
+        evictions,
     }
 }
 

@@ -10,6 +10,15 @@
 //!   [`MAX_TCP_CONNECTIONS`] connections for echo, discard and chargen together and
 //!   [`DnsService::tcp_max_connections`] for DNS; a connection past the limit is closed at once
 //!   and counted (`tcp.connections_refused`, `dns.tcp_connections_refused`).
+//! - UDP echo and chargen answer whatever arrives, so they refuse what would make them a
+//!   reflector ([`reflection_refusal`]): a datagram from a source port below
+//!   [`LOWEST_ANSWERED_PORT`] (0, and every well-known service: echo 7, discard 9, daytime 13,
+//!   chargen 19, time 37, DNS 53, NTP 123 …), so two such services cannot bounce one datagram
+//!   between them forever, and a datagram sent to a broadcast address (every host on the link
+//!   answering one spoofed request multiplies it, the smurf and fraggle attacks). Each refusal
+//!   is counted (`echo.udp_refused_source_port`,
+//!   `echo.udp_refused_broadcast`, and the same for chargen). TCP chargen is unchanged: a
+//!   connection cannot be spoofed.
 //! - [`Services::stop`] sets the stop flag, joins every thread (connection threads included)
 //!   up to a deadline, and only then reads the counters, so they include everything the
 //!   services did.
@@ -29,7 +38,7 @@ pub mod status;
 mod web;
 
 use std::io;
-use std::net::{Shutdown, SocketAddr};
+use std::net::{Ipv4Addr, Shutdown, SocketAddr};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -59,6 +68,36 @@ pub const FINISH_LIMIT: Duration = Duration::from_millis(500);
 /// each (two for chargen). Past this, new connections are closed at once (and counted).
 pub const MAX_TCP_CONNECTIONS: u64 = 256;
 
+/// UDP echo and chargen answer only datagrams from this source port or above: 0 and the
+/// well-known ports (IANA's System Ports, RFC 6335 §6) are where other services that answer
+/// whatever they receive live.
+pub const LOWEST_ANSWERED_PORT: u16 = 1024;
+
+/// Why UDP echo or chargen left a datagram unanswered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// The source port is below [`LOWEST_ANSWERED_PORT`].
+    SourcePort,
+    /// The datagram was sent to 255.255.255.255 or to the subnet's broadcast address.
+    Broadcast,
+}
+
+/// May UDP echo or chargen answer a datagram from `from` sent to `to`, on a stack whose
+/// subnet broadcast address is `subnet_broadcast`? `None` when it may.
+pub fn reflection_refusal(
+    from: SocketAddr,
+    to: Ipv4Addr,
+    subnet_broadcast: Option<Ipv4Addr>,
+) -> Option<Refusal> {
+    if to.is_broadcast() || Some(to) == subnet_broadcast {
+        Some(Refusal::Broadcast)
+    } else if from.port() < LOWEST_ANSWERED_PORT {
+        Some(Refusal::SourcePort)
+    } else {
+        None
+    }
+}
+
 /// What to run; `None` leaves a service off.
 #[derive(Default)]
 pub struct ServiceConfig {
@@ -77,10 +116,14 @@ pub struct ServiceConfig {
 /// The echo, discard and chargen counters.
 #[derive(Default)]
 struct Counters {
+    /// Datagrams answered.
     echo_datagrams: AtomicU64,
+    echo_refused: RefusalCounters,
     discard_datagrams: AtomicU64,
     discard_bytes: AtomicU64,
+    /// Datagrams answered.
     chargen_datagrams: AtomicU64,
+    chargen_refused: RefusalCounters,
     tcp_echo_bytes: AtomicU64,
     tcp_discard_bytes: AtomicU64,
     tcp_chargen_bytes: AtomicU64,
@@ -89,6 +132,30 @@ struct Counters {
     /// What TCP echo clients sent after the service stopped echoing (their FIN was due), read
     /// and thrown away while the connection finished.
     tcp_echo_drained_bytes: AtomicU64,
+}
+
+/// Datagrams one UDP service refused, by [`Refusal`].
+#[derive(Default)]
+struct RefusalCounters {
+    source_port: AtomicU64,
+    broadcast: AtomicU64,
+}
+
+impl RefusalCounters {
+    /// True (and nothing counted) when the datagram may be answered.
+    fn admit(&self, from: SocketAddr, to: Ipv4Addr, subnet_broadcast: Option<Ipv4Addr>) -> bool {
+        match reflection_refusal(from, to, subnet_broadcast) {
+            None => true,
+            Some(why) => {
+                let c = match why {
+                    Refusal::SourcePort => &self.source_port,
+                    Refusal::Broadcast => &self.broadcast,
+                };
+                c.fetch_add(1, Ordering::Relaxed);
+                false
+            }
+        }
+    }
 }
 
 /// Admission of the TCP connections of a group of services, under one limit.
@@ -287,15 +354,24 @@ impl Services {
                 },
             )?;
         }
+        let subnet_broadcast = stack.config().addr.broadcast();
         if let Some(port) = cfg.echo {
             let c = s.counters.clone();
-            s.start_udp(stack, port, "echo", "--echo", move |sock, data, from| {
-                echo::on_datagram(sock, data, from, &c.echo_datagrams)
-            })?;
+            s.start_udp(
+                stack,
+                port,
+                "echo",
+                "--echo",
+                move |sock, data, from, to| {
+                    if c.echo_refused.admit(from, to, subnet_broadcast) {
+                        echo::on_datagram(sock, data, from, &c.echo_datagrams)
+                    }
+                },
+            )?;
         }
         if let Some(port) = cfg.discard {
             let c = s.counters.clone();
-            s.start_udp(stack, port, "discard", "--discard", move |_, data, _| {
+            s.start_udp(stack, port, "discard", "--discard", move |_, data, _, _| {
                 c.discard_datagrams.fetch_add(1, Ordering::Relaxed);
                 c.discard_bytes
                     .fetch_add(data.len() as u64, Ordering::Relaxed);
@@ -304,11 +380,20 @@ impl Services {
         if let Some(port) = cfg.chargen {
             let c = s.counters.clone();
             let mut seq = 0usize;
-            s.start_udp(stack, port, "chargen", "--chargen", move |sock, _, from| {
-                c.chargen_datagrams.fetch_add(1, Ordering::Relaxed);
-                seq = seq.wrapping_add(1);
-                let _ = sock.send_to(&chargen_reply(seq), from);
-            })?;
+            s.start_udp(
+                stack,
+                port,
+                "chargen",
+                "--chargen",
+                move |sock, _, from, to| {
+                    if !c.chargen_refused.admit(from, to, subnet_broadcast) {
+                        return;
+                    }
+                    c.chargen_datagrams.fetch_add(1, Ordering::Relaxed);
+                    seq = seq.wrapping_add(1);
+                    let _ = sock.send_to(&chargen_reply(seq), from);
+                },
+            )?;
         }
         if let Some(dns) = cfg.dns {
             s.start_dns(stack, dns)?;
@@ -322,14 +407,15 @@ impl Services {
         Ok(s)
     }
 
-    /// A UDP service: one thread receiving datagrams and handing each to `on_datagram`.
+    /// A UDP service: one thread receiving datagrams and handing each to `on_datagram` with
+    /// its source and the address it was sent to.
     fn start_udp(
         &mut self,
         stack: &StackHandle,
         port: u16,
         name: &str,
         flag: &str,
-        mut on_datagram: impl FnMut(&UdpSocket, &[u8], SocketAddr) + Send + 'static,
+        mut on_datagram: impl FnMut(&UdpSocket, &[u8], SocketAddr, Ipv4Addr) + Send + 'static,
     ) -> io::Result<()> {
         let sock = bind_udp(stack, port, flag)?;
         let stop = self.stop.clone();
@@ -338,8 +424,8 @@ impl Services {
             .spawn(move || {
                 let mut buf = vec![0u8; 65536];
                 while !stop.load(Ordering::Relaxed) {
-                    match sock.recv_from(&mut buf) {
-                        Ok((n, from)) => on_datagram(&sock, &buf[..n], from),
+                    match sock.recv_from_to(&mut buf) {
+                        Ok((n, from, to)) => on_datagram(&sock, &buf[..n], from, to),
                         Err(e) if is_timeout(&e) => continue,
                         // An ICMP error from a client that went away: not ours to act on.
                         Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => continue,
@@ -459,9 +545,19 @@ fn service_counters(
 ) -> Vec<(String, u64)> {
     let mut out: Vec<(String, u64)> = [
         ("echo.udp_datagrams", &c.echo_datagrams),
+        ("echo.udp_refused_source_port", &c.echo_refused.source_port),
+        ("echo.udp_refused_broadcast", &c.echo_refused.broadcast),
         ("discard.udp_datagrams", &c.discard_datagrams),
         ("discard.udp_bytes", &c.discard_bytes),
         ("chargen.udp_datagrams", &c.chargen_datagrams),
+        (
+            "chargen.udp_refused_source_port",
+            &c.chargen_refused.source_port,
+        ),
+        (
+            "chargen.udp_refused_broadcast",
+            &c.chargen_refused.broadcast,
+        ),
         ("echo.tcp_bytes", &c.tcp_echo_bytes),
         ("discard.tcp_bytes", &c.tcp_discard_bytes),
         ("chargen.tcp_bytes", &c.tcp_chargen_bytes),

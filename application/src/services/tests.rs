@@ -516,3 +516,134 @@ fn a_stopped_service_reads_until_the_clients_fin_so_no_acknowledged_or_written_b
     assert_eq!(stopped.unfinished, Vec::<String>::new());
     assert!(took < Duration::from_secs(2), "stop took {took:?}");
 }
+
+/// Waits until the service counter `name` reaches `want` (failing after [`DEADLINE`]).
+fn wait_counter(services: &Services, name: &str, want: u64) {
+    let until = Instant::now() + DEADLINE;
+    loop {
+        let got = counters(&services.counters())[name];
+        if got >= want {
+            assert_eq!(got, want, "{name}");
+            return;
+        }
+        assert!(Instant::now() < until, "{name} stayed at {got}, not {want}");
+        thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// A round trip through UDP echo from an ordinary port: once it is back, any answer to what
+/// was sent before it would have arrived too (one service thread, one link, in order).
+fn echo_round_trip(client: &Stack) {
+    let s = UdpSocket::bind(client, "0.0.0.0:0").unwrap();
+    s.set_read_timeout(Some(DEADLINE)).unwrap();
+    s.send_to(b"ping", (A, ECHO)).unwrap();
+    let mut buf = [0u8; 16];
+    assert_eq!(s.recv_from(&mut buf).unwrap().0, 4);
+}
+
+fn nothing_queued(s: &UdpSocket) -> bool {
+    s.set_nonblocking(true).unwrap();
+    let got = s.recv_from(&mut [0u8; 2048]);
+    matches!(got, Err(e) if e.kind() == io::ErrorKind::WouldBlock)
+}
+
+#[test]
+fn udp_echo_and_chargen_refuse_every_well_known_source_port() {
+    for port in [0, 7, 9, 13, 19, 37, 53, 123, 1023] {
+        let from = SocketAddr::from((Ipv4Addr::new(192, 0, 2, 3), port));
+        assert_eq!(
+            reflection_refusal(from, A, Some(Ipv4Addr::new(192, 0, 2, 255))),
+            Some(Refusal::SourcePort),
+            "{port}"
+        );
+    }
+    for port in [LOWEST_ANSWERED_PORT, 40000, 65535] {
+        let from = SocketAddr::from((Ipv4Addr::new(192, 0, 2, 3), port));
+        assert_eq!(reflection_refusal(from, A, None), None, "{port}");
+    }
+}
+
+#[test]
+fn udp_echo_and_chargen_refuse_a_broadcast_whatever_its_source_port() {
+    let from = SocketAddr::from((Ipv4Addr::new(192, 0, 2, 3), 40000));
+    let subnet = Some(Ipv4Addr::new(192, 0, 2, 255));
+    for to in [Ipv4Addr::BROADCAST, Ipv4Addr::new(192, 0, 2, 255)] {
+        assert_eq!(
+            reflection_refusal(from, to, subnet),
+            Some(Refusal::Broadcast)
+        );
+    }
+    // The subnet's network address is not a broadcast for a /24.
+    assert_eq!(
+        reflection_refusal(from, Ipv4Addr::new(192, 0, 2, 0), subnet),
+        None
+    );
+}
+
+#[test]
+fn two_echo_servers_cannot_bounce_a_datagram_between_them() {
+    // A naive echo on the client's port 7 (answering everything, as echo servers did) starts
+    // the loop with one datagram to our echo: our service refuses a source port below 1024,
+    // so the naive echo never hears back.
+    let (a, b) = stacks();
+    let services = Services::start(&a, all_services(dns_service())).unwrap();
+    let naive = UdpSocket::bind(&b, "0.0.0.0:7").unwrap();
+    naive
+        .set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    naive.send_to(b"loop", (A, ECHO)).unwrap();
+    let naive_chargen = UdpSocket::bind(&b, "0.0.0.0:19").unwrap();
+    naive_chargen.send_to(b"loop", (A, CHARGEN)).unwrap();
+    let started = Instant::now();
+    let mut bounced = 0;
+    let mut buf = [0u8; 2048];
+    while started.elapsed() < Duration::from_secs(1) {
+        match naive.recv_from(&mut buf) {
+            Ok((n, from)) => {
+                bounced += 1;
+                naive.send_to(&buf[..n], from).unwrap();
+            }
+            Err(_) => break,
+        }
+    }
+    assert_eq!(bounced, 0, "the datagram bounced {bounced} times in 1 s");
+    wait_counter(&services, "echo.udp_refused_source_port", 1);
+    wait_counter(&services, "chargen.udp_refused_source_port", 1);
+    echo_round_trip(&b);
+    assert!(nothing_queued(&naive_chargen), "chargen answered port 19");
+    let stopped = services.stop(Instant::now() + DEADLINE);
+    let c = counters(&stopped.counters);
+    assert_eq!(
+        (c["echo.udp_datagrams"], c["chargen.udp_datagrams"]),
+        (1, 0)
+    );
+}
+
+#[test]
+fn udp_echo_and_chargen_never_answer_a_broadcast() {
+    let (a, b) = stacks();
+    let services = Services::start(&a, all_services(dns_service())).unwrap();
+    let client = UdpSocket::bind(&b, "0.0.0.0:0").unwrap();
+    client.set_broadcast(true).unwrap();
+    for to in [Ipv4Addr::BROADCAST, Ipv4Addr::new(192, 0, 2, 255)] {
+        client.send_to(b"anyone?", (to, ECHO)).unwrap();
+        client.send_to(b"anyone?", (to, CHARGEN)).unwrap();
+    }
+    // Each reached the service (counted), none was answered.
+    wait_counter(&services, "echo.udp_refused_broadcast", 2);
+    wait_counter(&services, "chargen.udp_refused_broadcast", 2);
+    echo_round_trip(&b);
+    assert!(nothing_queued(&client), "a broadcast was answered");
+    // Sent to the stack's own address, the same client is answered.
+    client.set_nonblocking(false).unwrap();
+    client.set_read_timeout(Some(DEADLINE)).unwrap();
+    client.send_to(b"just you", (A, ECHO)).unwrap();
+    let mut buf = [0u8; 64];
+    let (n, _) = client.recv_from(&mut buf).unwrap();
+    assert_eq!(&buf[..n], b"just you");
+    let c = counters(&services.stop(Instant::now() + DEADLINE).counters);
+    assert_eq!(
+        (c["echo.udp_refused_source_port"], c["echo.udp_datagrams"]),
+        (0, 2)
+    );
+}

@@ -420,3 +420,60 @@ fn poll_deadline_is_the_earliest_retry_or_expiry() {
     assert_eq!(taken.arp_requests_out, 1);
     assert_eq!(c.stats(), &LinkStats::default());
 }
+
+#[test]
+fn unsolicited_reply_creates_no_entry_and_is_counted() {
+    // Even a reply addressed to us: we asked nothing of PEER, so nothing is planted.
+    let mut c = cache();
+    let t0 = Instant::now();
+    let out = c.on_arp(t0, &arp(ArpOperation::Reply, PEER_MAC, PEER, US));
+    assert_eq!(
+        out,
+        ArpOutcome {
+            reply: None,
+            released: vec![]
+        }
+    );
+    assert_eq!(c.lookup(t0, PEER), None);
+    assert!(c.is_empty());
+    assert_eq!(c.stats().arp_unsolicited_reply_drops, 1);
+    // A gratuitous reply (sender and target both the sender's) neither.
+    c.on_arp(t0, &arp(ArpOperation::Reply, OTHER_MAC, OTHER, OTHER));
+    assert!(c.is_empty());
+    assert_eq!(c.stats().arp_unsolicited_reply_drops, 2);
+}
+
+#[test]
+fn reply_to_a_request_we_sent_creates_the_entry() {
+    let mut c = cache();
+    let t0 = Instant::now();
+    c.resolve(t0, PEER, 1);
+    let out = c.on_arp(t0, &arp(ArpOperation::Reply, PEER_MAC, PEER, US));
+    assert_eq!(out.released, vec![(PEER_MAC, 1)]);
+    assert_eq!(c.lookup(t0, PEER), Some(PEER_MAC));
+    assert_eq!(c.stats().arp_unsolicited_reply_drops, 0);
+}
+
+#[test]
+fn gratuitous_request_refreshes_an_existing_entry_but_creates_none() {
+    // RFC 826's merge rule for entries we have; a request not aimed at us adds nothing.
+    let mut c = cache();
+    let t0 = Instant::now();
+    c.on_arp(t0, &arp(ArpOperation::Request, OTHER_MAC, OTHER, OTHER));
+    assert_eq!(c.lookup(t0, OTHER), None);
+    c.on_arp(t0, &arp(ArpOperation::Request, PEER_MAC, PEER, US));
+    let moved = MacAddr([0x52, 0x54, 0, 0, 0, 0x09]);
+    c.on_arp(t0 + secs(1), &arp(ArpOperation::Request, moved, PEER, PEER));
+    assert_eq!(c.lookup(t0 + secs(1), PEER), Some(moved));
+    assert_eq!(c.stats().arp_unsolicited_reply_drops, 0);
+}
+
+#[test]
+fn static_entry_is_not_overwritten_by_a_reply_or_a_request_aimed_at_us() {
+    let mut c = cache();
+    let t0 = Instant::now();
+    c.insert_static(PEER, PEER_MAC, t0);
+    c.on_arp(t0, &arp(ArpOperation::Reply, OTHER_MAC, PEER, US));
+    c.on_arp(t0, &arp(ArpOperation::Request, OTHER_MAC, PEER, US));
+    assert_eq!(c.lookup(t0 + secs(86_400), PEER), Some(PEER_MAC));
+}

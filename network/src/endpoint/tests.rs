@@ -381,6 +381,7 @@ fn icmp_errors_are_rate_limited() {
     config.icmp_rate = IcmpRateConfig {
         burst: 2,
         per_second: 10,
+        ..IcmpRateConfig::default()
     };
     let mut us = Ipv4Endpoint::new(config, IdentGenerator::new());
     let now = Instant::now();
@@ -389,11 +390,41 @@ fn icmp_errors_are_rate_limited() {
     let sent = (0..5)
         .filter(|_| us.icmp_error(now, &original, kind).is_some())
         .count();
-    assert_eq!((sent, us.stats().icmp_rate_limited), (2, 3));
-    // 10/s: one more after 100 ms.
+    // A burst of 2 plus a jitter of up to half of it.
+    assert!((2..=3).contains(&sent), "{sent}");
+    assert_eq!(sent as u64 + us.stats().icmp_rate_limited, 5);
+    // 10/s (up to 15/s with the jitter): one more after 100 ms.
     assert!(us
         .icmp_error(now + Duration::from_millis(100), &original, kind)
         .is_some());
+}
+
+#[test]
+fn icmp_errors_to_one_destination_prefix_are_limited_apart_and_counted() {
+    let mut config = Ipv4Config::new("192.0.2.2/24".parse().unwrap());
+    config.gateway = Some(PEER);
+    config.icmp_seed = 1;
+    config.icmp_rate = IcmpRateConfig {
+        per_destination_burst: 3,
+        ..IcmpRateConfig::default()
+    };
+    let mut us = Ipv4Endpoint::new(config, IdentGenerator::new());
+    let now = Instant::now();
+    let kind = IcmpErrorKind::DstUnreachable(DstUnreachable::PortUnreachable);
+    let from_peer = udp_to(US, b"12345678");
+    let from_far = header(FAR, US, IpProtocol::Udp).to_bytes(b"12345678");
+    let sent = (0..10)
+        .filter(|_| us.icmp_error(now, &from_peer, kind).is_some())
+        .count();
+    assert_eq!(sent, 3);
+    assert_eq!(us.stats().icmp_rate_limited_destination, 7);
+    assert_eq!(us.stats().icmp_rate_limited, 0);
+    // Another /24 has its own bucket.
+    let sent = (0..10)
+        .filter(|_| us.icmp_error(now, &from_far, kind).is_some())
+        .count();
+    assert_eq!(sent, 3);
+    assert_eq!(us.stats().icmp_rate_limited_destination, 14);
 }
 
 #[test]

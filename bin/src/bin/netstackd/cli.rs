@@ -7,8 +7,8 @@ use std::path::PathBuf;
 use clap::Parser;
 use netstack_application::dns::policy::DEFAULT_DNS_RATE;
 use netstack_bin::args::{
-    parse_cidr, parse_ifname, parse_ip, parse_level, parse_mac, parse_mtu, parse_network,
-    parse_on_off, parse_port, parse_queues, parse_workers,
+    parse_arp_entry, parse_cidr, parse_ifname, parse_ip, parse_level, parse_mac, parse_mtu,
+    parse_network, parse_on_off, parse_port, parse_queues, parse_workers,
 };
 use netstack_runtime::config::{Ipv4Cidr, MacAddr};
 
@@ -49,6 +49,11 @@ pub struct Args {
     /// The stack's MAC address [default: a locally administered one derived from --addr]
     #[arg(long, value_name = "MAC", value_parser = parse_mac)]
     pub mac: Option<MacAddr>,
+
+    /// A static ARP entry: packets to IP (inside --addr's subnet) go to MAC without asking;
+    /// it never expires and received ARP never changes it; repeat for more
+    #[arg(long = "arp", value_name = "IP=MAC", value_parser = parse_arp_entry)]
+    pub arp: Vec<(Ipv4Addr, MacAddr)>,
 
     /// IP MTU; also set on the device [default: the device's]
     #[arg(long, value_name = "N", value_parser = parse_mtu)]
@@ -251,6 +256,26 @@ impl Args {
             }
         }
         netstack_bin::tool::check_addresses(self.addr, self.host_addr, self.gateway)?;
+        for &(ip, mac) in &self.arp {
+            if !self.addr.contains(ip) || ip == self.addr.addr || Some(ip) == self.addr.broadcast()
+            {
+                return Err(format!(
+                    "--arp {ip}={mac}: {ip} is not another host on {}; give a neighbour's \
+                     address inside --addr's subnet",
+                    self.addr
+                ));
+            }
+        }
+        if let Some((ip, _)) = self
+            .arp
+            .iter()
+            .enumerate()
+            .find_map(|(i, (ip, _))| self.arp[..i].iter().find(|(o, _)| o == ip))
+        {
+            return Err(format!(
+                "--arp {ip}=…: given twice; keep one entry per address"
+            ));
+        }
         Ok(())
     }
 }
@@ -295,6 +320,17 @@ mod tests {
             (&["--workers", "0"][..], "from 1 to"),
             (&["--mac", "01:00:5e:00:00:01"][..], "unicast"),
             (&["--mac", "zz"][..], "six hex bytes"),
+            (&["--arp", "192.0.2.1"][..], "joined by '='"),
+            (
+                &["--arp", "192.0.2.x=02:00:00:00:00:01"][..],
+                "not an IPv4 address",
+            ),
+            (
+                &["--arp", "255.255.255.255=02:00:00:00:00:01"][..],
+                "unicast",
+            ),
+            (&["--arp", "192.0.2.1=ff:ff:ff:ff:ff:ff"][..], "unicast"),
+            (&["--arp", "192.0.2.1=zz"][..], "six hex bytes"),
             (&["--tap", "a-name-longer-than-15"][..], "1 to 15 bytes"),
             (&["--addr", "192.0.2.0/24"][..], "network or broadcast"),
             (&["--addr", "192.0.2.2/31"][..], "/30"),
@@ -384,6 +420,46 @@ mod tests {
         assert!(e.contains("--no-dns"), "{e}");
         let msg = parse(&["--dns-rate", "lots"]).unwrap_err().to_string();
         assert!(msg.contains("--dns-rate") && msg.contains("lots"), "{msg}");
+    }
+
+    #[test]
+    fn arp_flag_repeats_and_its_addresses_must_be_neighbours() {
+        let a = parse(&[
+            "--arp",
+            "192.0.2.1=02:00:00:00:00:01",
+            "--arp",
+            "192.0.2.9=02:00:00:00:00:09",
+        ])
+        .unwrap();
+        assert_eq!(a.arp.len(), 2);
+        assert_eq!(a.arp[1].0, Ipv4Addr::new(192, 0, 2, 9));
+        assert!(a.check().is_ok());
+        let e = parse(&["--arp", "192.0.2.1=01:00:5e:00:00:01"])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("--arp") && e.contains("192.0.2.1=01:00:5e:00:00:01"),
+            "{e}"
+        );
+        for (value, needle) in [
+            (
+                "198.51.100.1=02:00:00:00:00:01",
+                "not another host on 192.0.2.2/24",
+            ),
+            ("192.0.2.2=02:00:00:00:00:01", "not another host"),
+            ("192.0.2.255=02:00:00:00:00:01", "not another host"),
+        ] {
+            let e = parse(&["--arp", value]).unwrap().check().unwrap_err();
+            assert!(e.contains(needle) && e.contains("--arp"), "{value}: {e}");
+        }
+        let a = parse(&[
+            "--arp",
+            "192.0.2.1=02:00:00:00:00:01",
+            "--arp",
+            "192.0.2.1=02:00:00:00:00:02",
+        ])
+        .unwrap();
+        assert!(a.check().unwrap_err().contains("given twice"));
     }
 
     #[test]

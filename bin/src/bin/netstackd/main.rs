@@ -87,6 +87,9 @@ fn run(args: &Args) -> std::io::Result<()> {
     if let Some(mtu) = args.mtu {
         builder = builder.mtu(mtu);
     }
+    for &(ip, mac) in &args.arp {
+        builder = builder.static_arp(ip, mac);
+    }
     let stack = builder.build()?;
     let services = Services::start(
         &stack,
