@@ -51,7 +51,7 @@ fuzz_target!(|data: &[u8]| {
     let server: SocketAddr = "192.0.2.1:53".parse().unwrap();
     let other: SocketAddr = "192.0.2.9:53".parse().unwrap();
     let mut config = ResolverConfig::new(vec![server]);
-    config.cache_capacity = 8;
+    config.cache_bytes = 4096;
     let mut resolver = Resolver::new(config, 1);
     let mut clock = Clock::new();
     let mut lookup: Option<Lookup> = None;
