@@ -93,7 +93,7 @@ impl LinkTx {
 
     /// Our own counters plus the neighbour cache's ARP counters.
     fn publish(&mut self) {
-        let own = self.stats.layer.clone();
+        let own = self.stats.layer;
         self.stats.layer.add(self.neighbors.stats());
         self.stats.publish();
         self.stats.layer = own;
