@@ -3,7 +3,7 @@
 //! The system tier (real Linux peers, root): [`system`] gates a test on root and the tools it
 //! needs, [`netns`] runs things in throwaway network namespaces, [`peers`] reads what ping,
 //! arping, tshark and netstackd print, [`dig`] reads dig's and kdig's answers, and
-//! [`rawframe`] builds the frames the tools in `src/bin` send. The benchmarks' shared parts
+//! [`rawframe`] builds, on the stack's wire views, the frames the tools in `src/bin` send. The benchmarks' shared parts
 //! are in [`bench`] (`netstack-bench`, issue 9's suite; `docs/bench.md`) and [`bench_http`].
 //! The flood and shutdown tests sample netstackd's memory and read its live counters with
 //! [`flood`].

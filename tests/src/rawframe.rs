@@ -1,209 +1,75 @@
-//! Just enough Ethernet, ARP, IPv4 and ICMP byte-building for the system-test tools: the
-//! flood of deliberately malformed frames and the echo floor. The stack's own wire formats live
-//! in `netstack-link` and `netstack-network`; these builders exist to produce bytes those
-//! reject, so they check nothing and take every field as given.
+//! Frame building for the system-test tools (the flood of deliberately malformed frames, the
+//! echo floor, the pcap check), on the stack's own wire views: a valid frame comes from the
+//! `Repr`s of `netstack-link` and `netstack-network`, and a malformed one is a valid one with
+//! a field broken through the views' setters on an unchecked view. The helpers here add only
+//! what the views leave out on purpose: a checksum over the fixed header whatever the IHL
+//! says, and flipped checksum bits.
 
-use std::fmt;
 use std::net::Ipv4Addr;
-use std::str::FromStr;
 
+use netstack_link::{EtherType, EthernetRepr, MacAddr};
 use netstack_network::checksum;
+use netstack_network::wire::ipv4::HEADER_LEN as IPV4_HEADER_LEN;
+use netstack_network::wire::{Icmpv4Packet, Icmpv4Repr, IpProtocol, Ipv4Packet, Ipv4Repr};
 
-/// An Ethernet address.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Mac(pub [u8; 6]);
-
-impl Mac {
-    pub const BROADCAST: Mac = Mac([0xff; 6]);
+/// An Ethernet II frame: the header from `dst` and `src` followed by `payload`.
+pub fn ethernet(dst: MacAddr, src: MacAddr, ethertype: EtherType, payload: &[u8]) -> Vec<u8> {
+    EthernetRepr {
+        src,
+        dst,
+        ethertype,
+    }
+    .frame_with(payload)
 }
 
-impl FromStr for Mac {
-    type Err = String;
-
-    /// `aa:bb:cc:dd:ee:ff`.
-    fn from_str(s: &str) -> Result<Mac, String> {
-        let bad =
-            || format!("`{s}` is not a MAC address (want six hex bytes like 02:00:00:00:00:02)");
-        let bytes: Vec<u8> = s
-            .split(':')
-            .map(|b| u8::from_str_radix(b, 16))
-            .collect::<Result<_, _>>()
-            .map_err(|_| bad())?;
-        <[u8; 6]>::try_from(bytes).map(Mac).map_err(|_| bad())
+/// A valid IPv4 header for `payload_len` bytes of ICMP: TTL 64, no DSCP, no fragmentation.
+pub fn ipv4_icmp(src: Ipv4Addr, dst: Ipv4Addr, ident: u16, payload_len: usize) -> Ipv4Repr {
+    Ipv4Repr {
+        src,
+        dst,
+        protocol: IpProtocol::Icmp,
+        ttl: 64,
+        dscp_ecn: 0,
+        ident,
+        dont_frag: false,
+        more_frags: false,
+        frag_offset: 0,
+        payload_len,
     }
 }
 
-impl fmt::Display for Mac {
-    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        let b = self.0;
-        write!(
-            f,
-            "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
-            b[0], b[1], b[2], b[3], b[4], b[5]
-        )
+/// An ICMP echo request (RFC 792) with a correct checksum.
+pub fn icmp_echo_request(ident: u16, seq_no: u16, data: &[u8]) -> Vec<u8> {
+    Icmpv4Repr::EchoRequest {
+        ident,
+        seq_no,
+        data,
     }
+    .to_bytes()
 }
 
-/// Ethernet II (IEEE 802.3 §3.2.6 type interpretation).
-pub mod eth {
-    use std::ops::Range;
-    pub const DST: Range<usize> = 0..6;
-    pub const SRC: Range<usize> = 6..12;
-    pub const ETHERTYPE: Range<usize> = 12..14;
-    pub const HEADER_LEN: usize = 14;
-    pub const TYPE_IPV4: u16 = 0x0800;
-    pub const TYPE_ARP: u16 = 0x0806;
-    pub const TYPE_IPV6: u16 = 0x86dd;
+/// Recomputes the checksum of the IPv4 header at the start of `packet` over the fixed
+/// 20 bytes, whatever its IHL says, so a field broken on purpose is the only thing wrong
+/// (`Ipv4Packet::fill_checksum` follows the IHL, which a broken IHL makes meaningless).
+/// `packet` must hold at least 20 bytes.
+pub fn reseal_ipv4(packet: &mut [u8]) {
+    Ipv4Packet::new_unchecked(&mut *packet).set_checksum(0);
+    let sum = checksum::checksum(&packet[..IPV4_HEADER_LEN]);
+    Ipv4Packet::new_unchecked(packet).set_checksum(sum);
 }
 
-/// ARP for IPv4 over Ethernet (RFC 826), offsets within the ARP packet.
-pub mod arp {
-    use std::ops::Range;
-    pub const HTYPE: Range<usize> = 0..2;
-    pub const PTYPE: Range<usize> = 2..4;
-    pub const HLEN: usize = 4;
-    pub const PLEN: usize = 5;
-    pub const OPER: Range<usize> = 6..8;
-    pub const SHA: Range<usize> = 8..14;
-    pub const SPA: Range<usize> = 14..18;
-    pub const THA: Range<usize> = 18..24;
-    pub const TPA: Range<usize> = 24..28;
-    pub const LEN: usize = 28;
-    pub const HTYPE_ETHERNET: u16 = 1;
-    pub const OP_REQUEST: u16 = 1;
-    pub const OP_REPLY: u16 = 2;
+/// Flips bit `bit` (0 the least significant) of the IPv4 header checksum of `packet`.
+pub fn flip_ipv4_checksum_bit(packet: &mut [u8], bit: u32) {
+    let mut p = Ipv4Packet::new_unchecked(packet);
+    let sum = p.checksum();
+    p.set_checksum(sum ^ (1 << bit));
 }
 
-/// IPv4 (RFC 791 §3.1), offsets within the IPv4 header.
-pub mod ipv4 {
-    use std::ops::Range;
-    pub const VER_IHL: usize = 0;
-    pub const TOTAL_LEN: Range<usize> = 2..4;
-    pub const IDENT: Range<usize> = 4..6;
-    pub const FLAGS_FRAG: Range<usize> = 6..8;
-    pub const TTL: usize = 8;
-    pub const PROTOCOL: usize = 9;
-    pub const CHECKSUM: Range<usize> = 10..12;
-    pub const SRC: Range<usize> = 12..16;
-    pub const DST: Range<usize> = 16..20;
-    pub const MIN_HEADER_LEN: usize = 20;
-    /// More Fragments, in the flags/fragment-offset word.
-    pub const MF: u16 = 0x2000;
-    pub const DF: u16 = 0x4000;
-    /// The fragment offset, in units of 8 bytes.
-    pub const OFFSET_MASK: u16 = 0x1fff;
-    pub const PROTO_ICMP: u8 = 1;
-}
-
-/// ICMPv4 echo (RFC 792), offsets within the ICMP message.
-pub mod icmp {
-    use std::ops::Range;
-    pub const TYPE: usize = 0;
-    pub const CODE: usize = 1;
-    pub const CHECKSUM: Range<usize> = 2..4;
-    pub const HEADER_LEN: usize = 8;
-    pub const ECHO_REPLY: u8 = 0;
-    pub const ECHO_REQUEST: u8 = 8;
-}
-
-pub fn be16(b: &[u8]) -> u16 {
-    u16::from_be_bytes([b[0], b[1]])
-}
-
-pub fn put16(b: &mut [u8], v: u16) {
-    b.copy_from_slice(&v.to_be_bytes());
-}
-
-/// An Ethernet header.
-pub fn ethernet(dst: Mac, src: Mac, ethertype: u16) -> Vec<u8> {
-    let mut f = Vec::with_capacity(1514);
-    f.extend_from_slice(&dst.0);
-    f.extend_from_slice(&src.0);
-    f.extend_from_slice(&ethertype.to_be_bytes());
-    f
-}
-
-/// The fields of an IPv4 header without options; `emit` fills in a correct checksum.
-#[derive(Debug, Clone, Copy)]
-pub struct Ipv4Header {
-    /// Version (high nibble) and IHL in 32-bit words (low nibble): 0x45 when valid.
-    pub ver_ihl: u8,
-    pub total_len: u16,
-    pub ident: u16,
-    pub flags_frag: u16,
-    pub ttl: u8,
-    pub protocol: u8,
-    pub src: Ipv4Addr,
-    pub dst: Ipv4Addr,
-}
-
-impl Ipv4Header {
-    /// A valid header for `payload_len` bytes of ICMP.
-    pub fn icmp(src: Ipv4Addr, dst: Ipv4Addr, ident: u16, payload_len: usize) -> Ipv4Header {
-        Ipv4Header {
-            ver_ihl: 0x45,
-            total_len: (ipv4::MIN_HEADER_LEN + payload_len) as u16,
-            ident,
-            flags_frag: 0,
-            ttl: 64,
-            protocol: ipv4::PROTO_ICMP,
-            src,
-            dst,
-        }
-    }
-
-    pub fn emit(&self) -> [u8; ipv4::MIN_HEADER_LEN] {
-        let mut h = [0u8; ipv4::MIN_HEADER_LEN];
-        h[ipv4::VER_IHL] = self.ver_ihl;
-        put16(&mut h[ipv4::TOTAL_LEN], self.total_len);
-        put16(&mut h[ipv4::IDENT], self.ident);
-        put16(&mut h[ipv4::FLAGS_FRAG], self.flags_frag);
-        h[ipv4::TTL] = self.ttl;
-        h[ipv4::PROTOCOL] = self.protocol;
-        h[ipv4::SRC].copy_from_slice(&self.src.octets());
-        h[ipv4::DST].copy_from_slice(&self.dst.octets());
-        set_ipv4_checksum(&mut h);
-        h
-    }
-}
-
-/// Recomputes the checksum of the IPv4 header at the start of `header` (20 bytes).
-pub fn set_ipv4_checksum(header: &mut [u8]) {
-    header[ipv4::CHECKSUM].fill(0);
-    let c = checksum::checksum(&header[..ipv4::MIN_HEADER_LEN]);
-    put16(&mut header[ipv4::CHECKSUM], c);
-}
-
-/// Recomputes the checksum of the ICMP message `msg` (header and data).
-pub fn set_icmp_checksum(msg: &mut [u8]) {
-    msg[icmp::CHECKSUM].fill(0);
-    let c = checksum::checksum(msg);
-    put16(&mut msg[icmp::CHECKSUM], c);
-}
-
-/// An ICMP echo request with a correct checksum.
-pub fn icmp_echo_request(ident: u16, seq: u16, data: &[u8]) -> Vec<u8> {
-    let mut m = vec![icmp::ECHO_REQUEST, 0, 0, 0];
-    m.extend_from_slice(&ident.to_be_bytes());
-    m.extend_from_slice(&seq.to_be_bytes());
-    m.extend_from_slice(data);
-    set_icmp_checksum(&mut m);
-    m
-}
-
-/// The 28 bytes of an ARP packet for IPv4 over Ethernet.
-pub fn arp_packet(op: u16, sha: Mac, spa: Ipv4Addr, tha: Mac, tpa: Ipv4Addr) -> [u8; arp::LEN] {
-    let mut p = [0u8; arp::LEN];
-    put16(&mut p[arp::HTYPE], arp::HTYPE_ETHERNET);
-    put16(&mut p[arp::PTYPE], eth::TYPE_IPV4);
-    p[arp::HLEN] = 6;
-    p[arp::PLEN] = 4;
-    put16(&mut p[arp::OPER], op);
-    p[arp::SHA].copy_from_slice(&sha.0);
-    p[arp::SPA].copy_from_slice(&spa.octets());
-    p[arp::THA].copy_from_slice(&tha.0);
-    p[arp::TPA].copy_from_slice(&tpa.octets());
-    p
+/// Flips bit `bit` (0 the least significant) of the checksum of the ICMP message `msg`.
+pub fn flip_icmp_checksum_bit(msg: &mut [u8], bit: u32) {
+    let mut m = Icmpv4Packet::new_unchecked(msg);
+    let sum = m.checksum();
+    m.set_checksum(sum ^ (1 << bit));
 }
 
 /// The seeded generator the floods draw from, so a flood is the same bytes for the same seed.
@@ -213,37 +79,60 @@ pub use netstack_link::prng::SplitMix64;
 mod tests {
     use super::*;
 
-    #[test]
-    fn mac_parses_and_displays_round_trip() {
-        let m: Mac = "02:00:5e:0a:ff:01".parse().unwrap();
-        assert_eq!(m.0, [2, 0, 0x5e, 0x0a, 0xff, 1]);
-        assert_eq!(m.to_string(), "02:00:5e:0a:ff:01");
+    const A: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
+    const B: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 2);
+
+    fn echo_packet() -> Vec<u8> {
+        let msg = icmp_echo_request(1, 2, b"abc");
+        ipv4_icmp(A, B, 7, msg.len()).to_bytes(&msg)
     }
 
     #[test]
-    fn mac_rejects_wrong_lengths_and_non_hex() {
-        assert!("02:00:00:00:00".parse::<Mac>().is_err());
-        assert!("02:00:00:00:00:00:00".parse::<Mac>().is_err());
-        assert!("02:00:00:00:00:zz".parse::<Mac>().is_err());
+    fn icmp_in_ipv4_parses_with_both_checksums() {
+        let bytes = echo_packet();
+        let p = Ipv4Packet::new_checked(&bytes[..]).unwrap();
+        let ip = Ipv4Repr::parse(&p, true).unwrap();
+        assert_eq!((ip.protocol, ip.ttl, ip.ident), (IpProtocol::Icmp, 64, 7));
+        assert_eq!(p.total_len(), 20 + 8 + 3);
+        let m = Icmpv4Packet::new_checked(p.payload()).unwrap();
+        assert_eq!(
+            Icmpv4Repr::parse(&m, true),
+            Ok(Icmpv4Repr::EchoRequest {
+                ident: 1,
+                seq_no: 2,
+                data: b"abc"
+            })
+        );
     }
 
     #[test]
-    fn emitted_ipv4_header_verifies() {
-        let h = Ipv4Header::icmp(
-            Ipv4Addr::new(192, 0, 2, 1),
-            Ipv4Addr::new(192, 0, 2, 2),
-            7,
-            64,
-        )
-        .emit();
-        assert!(checksum::verify(checksum::accumulate(0, &h)));
-        assert_eq!(be16(&h[ipv4::TOTAL_LEN]), 84);
+    fn reseal_covers_the_fixed_header_whatever_the_ihl() {
+        for ihl_bytes in [0, 4, 16, 60] {
+            let mut bytes = echo_packet();
+            Ipv4Packet::new_unchecked(&mut bytes[..]).set_header_len(ihl_bytes);
+            reseal_ipv4(&mut bytes);
+            assert!(checksum::verify(checksum::accumulate(0, &bytes[..20])));
+        }
     }
 
     #[test]
-    fn echo_request_checksum_verifies() {
-        let m = icmp_echo_request(1, 2, b"abc");
-        assert!(checksum::verify(checksum::accumulate(0, &m)));
+    fn flipped_checksum_bits_fail_verification_and_flip_back() {
+        let mut bytes = echo_packet();
+        flip_ipv4_checksum_bit(&mut bytes, 9);
+        assert!(!Ipv4Packet::new_unchecked(&bytes[..]).verify_checksum());
+        flip_ipv4_checksum_bit(&mut bytes, 9);
+        assert!(Ipv4Packet::new_unchecked(&bytes[..]).verify_checksum());
+        flip_icmp_checksum_bit(&mut bytes[20..], 14);
+        assert!(!Icmpv4Packet::new_unchecked(&bytes[20..]).verify_checksum());
+    }
+
+    #[test]
+    fn ethernet_frame_is_header_then_payload() {
+        let (src, dst) = (MacAddr([2, 0, 0, 0, 0, 1]), MacAddr::BROADCAST);
+        let f = ethernet(dst, src, EtherType::Arp, &[9, 9]);
+        assert_eq!(&f[..6], &[0xff; 6]);
+        assert_eq!(&f[6..12], &src.0);
+        assert_eq!(&f[12..], &[0x08, 0x06, 9, 9]);
     }
 
     #[test]

@@ -9,11 +9,12 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use netstack_link::{EtherType, MacAddr};
 use netstack_tests::netns::{list_namespaces, Daemon, NetNs, Netstackd, Shutdown, FLOOR_READY};
 use netstack_tests::peers::{
     drops_caused, ping, tshark_read, write_pcap, ArpingSummary, PingSummary,
 };
-use netstack_tests::rawframe::{eth, ethernet, icmp_echo_request, Ipv4Header, Mac};
+use netstack_tests::rawframe::{ethernet, icmp_echo_request, ipv4_icmp};
 use netstack_tests::system::{require_system, ScratchDir};
 
 const STACK_IP: &str = "192.0.2.2";
@@ -215,18 +216,16 @@ fn harness_tshark_check_flags_a_truncated_ipv4_frame_as_malformed() {
         return;
     }
     let dir = ScratchDir::new("nst-pcap");
-    let (kernel, stack) = (Mac([2, 0, 0, 0, 0, 1]), Mac([2, 0, 0, 0, 0, 2]));
-    let mut good = ethernet(stack, kernel, eth::TYPE_IPV4);
+    let (kernel, stack) = (MacAddr([2, 0, 0, 0, 0, 1]), MacAddr([2, 0, 0, 0, 0, 2]));
     let msg = icmp_echo_request(1, 1, &[0; 56]);
-    good.extend_from_slice(
-        &Ipv4Header::icmp([192, 0, 2, 1].into(), [192, 0, 2, 2].into(), 1, msg.len()).emit(),
-    );
-    good.extend_from_slice(&msg);
-    let mut truncated = ethernet(stack, kernel, eth::TYPE_IPV4);
-    truncated.extend_from_slice(&good[eth::HEADER_LEN..eth::HEADER_LEN + 6]);
+    let packet =
+        ipv4_icmp([192, 0, 2, 1].into(), [192, 0, 2, 2].into(), 1, msg.len()).to_bytes(&msg);
+    let good = ethernet(stack, kernel, EtherType::Ipv4, &packet);
+    // Six bytes of the IPv4 header.
+    let truncated = ethernet(stack, kernel, EtherType::Ipv4, &packet[..6]);
 
     let clean = dir.path().join("clean.pcap");
-    write_pcap(&clean, &[good.clone()]).unwrap();
+    write_pcap(&clean, std::slice::from_ref(&good)).unwrap();
     let report = tshark_read(&clean);
     assert_eq!(report.lines.len(), 1, "{:?}", report.lines);
     assert!(report.malformed.is_empty(), "{:?}", report.lines);

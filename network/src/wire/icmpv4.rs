@@ -113,6 +113,10 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Icmpv4Packet<T> {
     pub fn set_next_hop_mtu(&mut self, v: u16) {
         self.set_word(field::NEXT_HOP_MTU, v);
     }
+    /// Stores `v` as the checksum as it is; `fill_checksum` computes the right one.
+    pub fn set_checksum(&mut self, v: u16) {
+        self.set_word(field::CHECKSUM, v);
+    }
     pub fn data_mut(&mut self) -> &mut [u8] {
         &mut self.buf.as_mut()[HEADER_LEN..]
     }
@@ -452,6 +456,23 @@ mod tests {
         let p = Icmpv4Packet::new_checked(&bytes[..]).unwrap();
         assert_eq!(Icmpv4Repr::parse(&p, true), Err(WireError::BadChecksum));
         assert!(Icmpv4Repr::parse(&p, false).is_ok());
+    }
+
+    #[test]
+    fn set_checksum_stores_the_value_as_given() {
+        let mut bytes = Icmpv4Repr::EchoRequest {
+            ident: 1,
+            seq_no: 2,
+            data: b"xyz",
+        }
+        .to_bytes();
+        let mut p = Icmpv4Packet::new_unchecked(&mut bytes[..]);
+        let good = p.checksum();
+        p.set_checksum(good ^ 0x4000);
+        assert_eq!(p.checksum(), good ^ 0x4000);
+        assert!(!p.verify_checksum());
+        p.fill_checksum();
+        assert_eq!(p.checksum(), good);
     }
 
     #[test]

@@ -151,6 +151,12 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv4Packet<T> {
     pub fn set_header_len(&mut self, len: usize) {
         self.buf.as_mut()[field::VER_IHL] = 0x40 | ((len / 4) as u8 & 0x0f);
     }
+    /// Sets the version nibble (its low four bits) and keeps the IHL: for test tools that
+    /// write headers of another version on purpose; `set_header_len` writes version 4.
+    pub fn set_version(&mut self, version: u8) {
+        let b = &mut self.buf.as_mut()[field::VER_IHL];
+        *b = (version << 4) | (*b & 0x0f);
+    }
     pub fn set_dscp_ecn(&mut self, v: u8) {
         self.buf.as_mut()[field::DSCP_ECN] = v;
     }
@@ -473,6 +479,16 @@ mod tests {
     #[test]
     fn version_other_than_4_is_rejected() {
         assert_eq!(rejected(|b| b[0] = 0x65), WireError::BadVersion);
+    }
+
+    #[test]
+    fn set_version_keeps_the_header_length() {
+        let mut bytes = packet();
+        let mut p = Ipv4Packet::new_unchecked(&mut bytes[..]);
+        p.set_header_len(24);
+        p.set_version(6);
+        assert_eq!((p.version(), p.header_len()), (6, 24));
+        assert_eq!(bytes[0], 0x66);
     }
 
     #[test]

@@ -15,9 +15,15 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
+use netstack_link::{
+    ArpOperation, ArpPacket, ArpRepr, EtherType, EthernetFrame, EthernetRepr, MacAddr,
+};
+use netstack_network::wire::icmpv4::HEADER_LEN as ICMP_HEADER_LEN;
+use netstack_network::wire::ipv4::HEADER_LEN as IPV4_HEADER_LEN;
+use netstack_network::wire::{Icmpv4Repr, Ipv4Packet, Ipv4Repr};
 use netstack_tests::rawframe::{
-    arp, arp_packet, eth, ethernet, icmp, icmp_echo_request, ipv4, put16, set_icmp_checksum,
-    Ipv4Header, Mac, SplitMix64,
+    ethernet, flip_icmp_checksum_bit, flip_ipv4_checksum_bit, icmp_echo_request, ipv4_icmp,
+    reseal_ipv4, SplitMix64,
 };
 
 #[derive(Parser)]
@@ -26,7 +32,7 @@ struct Args {
     iface: String,
     /// The stack's MAC; about half the frames go to it, the rest to broadcast.
     #[arg(long)]
-    dst_mac: Mac,
+    dst_mac: MacAddr,
     #[arg(long, default_value_t = 100_000)]
     count: u64,
     #[arg(long, default_value_t = 1)]
@@ -103,20 +109,20 @@ impl Kind {
 /// The stack's address and the one the kernel side has; sources are drawn from the rest.
 const STACK_IP: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 2);
 /// The source MAC of every frame: locally administered, owned by no interface.
-const SRC_MAC: Mac = Mac([0x02, 0x5e, 0x00, 0x00, 0x00, 0x01]);
+const SRC_MAC: MacAddr = MacAddr([0x02, 0x5e, 0x00, 0x00, 0x00, 0x01]);
 
 /// Builds frames of each kind from one seeded generator.
 struct Forge {
     rng: SplitMix64,
-    dst_mac: Mac,
+    dst_mac: MacAddr,
 }
 
 impl Forge {
-    fn dst(&mut self) -> Mac {
+    fn dst(&mut self) -> MacAddr {
         if self.rng.next_u64() & 1 == 1 {
             self.dst_mac
         } else {
-            Mac::BROADCAST
+            MacAddr::BROADCAST
         }
     }
 
@@ -133,9 +139,10 @@ impl Forge {
         }
     }
 
-    fn eth(&mut self, ethertype: u16) -> Vec<u8> {
+    /// A frame from `SRC_MAC` to the stack or broadcast.
+    fn eth(&mut self, ethertype: EtherType, payload: &[u8]) -> Vec<u8> {
         let dst = self.dst();
-        ethernet(dst, SRC_MAC, ethertype)
+        ethernet(dst, SRC_MAC, ethertype, payload)
     }
 
     /// A well-formed echo request in an IPv4 packet, for the kinds that break one field.
@@ -147,9 +154,7 @@ impl Forge {
             &data,
         );
         let (src, dst, id) = (self.src_ip(), self.dst_ip(), self.rng.next_u64() as u16);
-        let mut p = Ipv4Header::icmp(src, dst, id, msg.len()).emit().to_vec();
-        p.extend_from_slice(&msg);
-        p
+        ipv4_icmp(src, dst, id, msg.len()).to_bytes(&msg)
     }
 
     /// An IPv4 fragment of an ICMP datagram: `offset` in bytes, `more` for MF, valid checksum.
@@ -161,101 +166,100 @@ impl Forge {
         more: bool,
         data: &[u8],
     ) -> Vec<u8> {
-        let mut h = Ipv4Header::icmp(src, STACK_IP, id, data.len());
-        h.flags_frag = ((offset / 8) as u16 & ipv4::OFFSET_MASK) | if more { ipv4::MF } else { 0 };
-        let mut f = self.eth(eth::TYPE_IPV4);
-        f.extend_from_slice(&h.emit());
-        f.extend_from_slice(data);
-        f
+        let h = Ipv4Repr {
+            more_frags: more,
+            frag_offset: offset as u16,
+            ..ipv4_icmp(src, STACK_IP, id, data.len())
+        };
+        self.eth(EtherType::Ipv4, &h.to_bytes(data))
     }
 
     /// The frames of one instance of `kind` (the overlap kind needs two).
     fn frames(&mut self, kind: Kind) -> Vec<Vec<u8>> {
         match kind {
             Kind::RandomBytes => {
-                let len = self.rng.range(eth::HEADER_LEN as u64, 1514) as usize;
+                let len = self.rng.range(EthernetRepr::HEADER_LEN as u64, 1514) as usize;
                 let mut f = self.rng.bytes(len);
                 let dst = self.dst();
-                f[eth::DST].copy_from_slice(&dst.0);
+                // At least a header long, so the check passes.
+                if let Ok(mut frame) = EthernetFrame::new_checked(&mut f[..]) {
+                    frame.set_dst(dst);
+                }
                 vec![f]
             }
             // Shorter than an Ethernet header: the kernel refuses these (ETH_HLEN is its
             // minimum), so they are counted as refused and never reach the TAP.
             Kind::EthTruncated => {
-                let len = self.rng.range(1, eth::HEADER_LEN as u64 - 1) as usize;
+                let len = self.rng.range(1, EthernetRepr::HEADER_LEN as u64 - 1) as usize;
                 let dst = self.dst();
-                vec![dst
-                    .0
-                    .iter()
-                    .copied()
-                    .chain(std::iter::repeat(0))
-                    .take(len)
-                    .collect()]
+                let mut f = ethernet(dst, MacAddr::ZERO, EtherType::Unknown(0), &[]);
+                f.truncate(len);
+                vec![f]
             }
             Kind::EthHeaderOnly => {
                 let t = *self.rng.pick(&[
-                    eth::TYPE_IPV4,
-                    eth::TYPE_ARP,
-                    eth::TYPE_IPV6,
+                    EtherType::Ipv4,
+                    EtherType::Arp,
+                    EtherType::Ipv6,
                     UNUSED_ETHERTYPE,
                 ]);
-                vec![self.eth(t)]
+                vec![self.eth(t, &[])]
             }
             Kind::Ipv4Truncated => {
                 let p = self.echo_packet(16);
-                let keep = self.rng.range(1, ipv4::MIN_HEADER_LEN as u64 - 1) as usize;
-                let mut f = self.eth(eth::TYPE_IPV4);
-                f.extend_from_slice(&p[..keep]);
-                vec![f]
+                let keep = self.rng.range(1, IPV4_HEADER_LEN as u64 - 1) as usize;
+                vec![self.eth(EtherType::Ipv4, &p[..keep])]
             }
             Kind::Ipv4BadVersion => {
                 let mut p = self.echo_packet(16);
                 let version = *self.rng.pick(&[0u8, 1, 5, 6, 7, 15]);
-                p[ipv4::VER_IHL] = (version << 4) | 5;
-                reseal(&mut p);
+                Ipv4Packet::new_unchecked(&mut p[..]).set_version(version);
+                reseal_ipv4(&mut p);
                 vec![self.wrap(p)]
             }
             Kind::Ipv4BadIhl => {
                 let mut p = self.echo_packet(16);
                 // IHL below the minimum, or a header longer than the packet.
-                let ihl = *self.rng.pick(&[0u8, 1, 4, 15]);
-                p[ipv4::VER_IHL] = 0x40 | ihl;
-                reseal(&mut p);
+                let ihl = *self.rng.pick(&[0usize, 1, 4, 15]);
+                Ipv4Packet::new_unchecked(&mut p[..]).set_header_len(ihl * 4);
+                reseal_ipv4(&mut p);
                 vec![self.wrap(p)]
             }
             Kind::Ipv4BadTotalLength => {
                 let mut p = self.echo_packet(16);
                 let len = p.len() as u64;
                 let bogus = match self.rng.range(0, 2) {
-                    0 => self.rng.range(0, ipv4::MIN_HEADER_LEN as u64 - 1),
+                    0 => self.rng.range(0, IPV4_HEADER_LEN as u64 - 1),
                     1 => self.rng.range(len + 1, 1600),
                     _ => self.rng.range(1601, 65535),
                 };
-                put16(&mut p[ipv4::TOTAL_LEN], bogus as u16);
-                reseal(&mut p);
+                Ipv4Packet::new_unchecked(&mut p[..]).set_total_len(bogus as u16);
+                reseal_ipv4(&mut p);
                 vec![self.wrap(p)]
             }
             Kind::Ipv4BadChecksum => {
                 let mut p = self.echo_packet(32);
-                p[ipv4::CHECKSUM.start] ^= 1 << self.rng.range(0, 7);
+                // A bit of the high byte.
+                flip_ipv4_checksum_bit(&mut p, 8 + self.rng.range(0, 7) as u32);
                 vec![self.wrap(p)]
             }
             Kind::IcmpBadChecksum => {
                 let mut p = self.echo_packet(32);
-                p[ipv4::MIN_HEADER_LEN + icmp::CHECKSUM.start] ^= 0x40;
+                flip_icmp_checksum_bit(&mut p[IPV4_HEADER_LEN..], 14);
                 vec![self.wrap(p)]
             }
             Kind::IcmpTruncated => {
-                let keep = self.rng.range(1, icmp::HEADER_LEN as u64 - 1) as usize;
-                let mut msg = vec![icmp::ECHO_REQUEST, 0, 0, 0, 0, 0, 0][..keep].to_vec();
-                if keep >= icmp::CHECKSUM.end {
-                    set_icmp_checksum(&mut msg);
+                // The first bytes of an echo request with ident, sequence and data zero.
+                let keep = self.rng.range(1, ICMP_HEADER_LEN as u64 - 1) as usize;
+                let mut msg = Icmpv4Repr::EchoRequest {
+                    ident: 0,
+                    seq_no: 0,
+                    data: &[],
                 }
+                .to_bytes();
+                msg.truncate(keep);
                 let (src, dst) = (self.src_ip(), self.dst_ip());
-                let mut p = Ipv4Header::icmp(src, dst, self.rng.next_u64() as u16, msg.len())
-                    .emit()
-                    .to_vec();
-                p.extend_from_slice(&msg);
+                let p = ipv4_icmp(src, dst, self.rng.next_u64() as u16, msg.len()).to_bytes(&msg);
                 vec![self.wrap(p)]
             }
             Kind::ArpBad => vec![self.bad_arp()],
@@ -302,45 +306,47 @@ impl Forge {
     }
 
     fn wrap(&mut self, ip_packet: Vec<u8>) -> Vec<u8> {
-        let mut f = self.eth(eth::TYPE_IPV4);
-        f.extend_from_slice(&ip_packet);
-        f
+        self.eth(EtherType::Ipv4, &ip_packet)
     }
 
     fn bad_arp(&mut self) -> Vec<u8> {
         let spa = self.src_ip();
-        let mut p = arp_packet(arp::OP_REQUEST, SRC_MAC, spa, Mac([0; 6]), STACK_IP).to_vec();
-        match self.rng.range(0, 6) {
-            0 => p.truncate(self.rng.range(0, arp::LEN as u64 - 1) as usize),
-            1 => put16(&mut p[arp::HTYPE], 6),
-            2 => put16(&mut p[arp::PTYPE], eth::TYPE_IPV6),
-            3 => {
-                p[arp::HLEN] = 8;
-                p[arp::PLEN] = 16;
+        let request = ArpRepr {
+            operation: ArpOperation::Request,
+            sender_mac: SRC_MAC,
+            sender_ip: spa,
+            target_mac: MacAddr::ZERO,
+            target_ip: STACK_IP,
+        };
+        let mut bytes = request.to_bytes();
+        let mut len = ArpRepr::BUFFER_LEN;
+        // `bytes` is exactly one packet long, so the check passes.
+        if let Ok(mut p) = ArpPacket::new_checked(&mut bytes[..]) {
+            match self.rng.range(0, 6) {
+                0 => len = self.rng.range(0, ArpRepr::BUFFER_LEN as u64 - 1) as usize,
+                1 => p.set_hardware_type(6),
+                2 => p.set_protocol_type(EtherType::Ipv6.into()),
+                3 => {
+                    p.set_hardware_len(8);
+                    p.set_protocol_len(16);
+                }
+                4 => p.set_operation(self.rng.range(3, 65535) as u16),
+                // A sender claiming the broadcast or a multicast address.
+                5 => {
+                    let multicast = MacAddr([0x01, 0, 0x5e, 0, 0, 1]);
+                    let mac = *self.rng.pick(&[MacAddr::BROADCAST, multicast]);
+                    p.set_sender_hardware_addr(mac);
+                }
+                // A request for an address that is not the stack's.
+                _ => p.set_target_protocol_addr(Ipv4Addr::new(192, 0, 2, 77)),
             }
-            4 => put16(&mut p[arp::OPER], self.rng.range(3, 65535) as u16),
-            // A sender claiming the broadcast or a multicast address.
-            5 => {
-                let mac = *self.rng.pick(&[[0xffu8; 6], [0x01, 0, 0x5e, 0, 0, 1]]);
-                p[arp::SHA].copy_from_slice(&mac);
-            }
-            // A request for an address that is not the stack's.
-            _ => p[arp::TPA].copy_from_slice(&Ipv4Addr::new(192, 0, 2, 77).octets()),
         }
-        let mut f = self.eth(eth::TYPE_ARP);
-        f.extend_from_slice(&p);
-        f
+        self.eth(EtherType::Arp, &bytes[..len])
     }
 }
 
 /// An ethertype nobody implements (IEEE 802 "local experimental 1").
-const UNUSED_ETHERTYPE: u16 = 0x88b5;
-
-/// Recomputes the header checksum after a field was broken on purpose, so that field is the
-/// only thing wrong.
-fn reseal(p: &mut [u8]) {
-    netstack_tests::rawframe::set_ipv4_checksum(p);
-}
+const UNUSED_ETHERTYPE: EtherType = EtherType::Unknown(0x88b5);
 
 /// An AF_PACKET socket that sends whole Ethernet frames out of one interface.
 struct PacketSocket {

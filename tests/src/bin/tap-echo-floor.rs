@@ -14,9 +14,11 @@ use std::process::{Command, ExitCode};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use clap::Parser;
-use netstack_tests::rawframe::{
-    arp, be16, eth, icmp, ipv4, put16, set_icmp_checksum, set_ipv4_checksum, Mac,
+use netstack_link::{
+    ArpOperation, ArpPacket, ArpRepr, EtherType, EthernetFrame, EthernetRepr, MacAddr,
 };
+use netstack_network::wire::icmpv4::msg_type;
+use netstack_network::wire::{Icmpv4Packet, IpProtocol, Ipv4Packet};
 use tun_tap::{Iface, Mode};
 
 #[derive(Parser)]
@@ -26,7 +28,7 @@ struct Args {
     #[arg(long, default_value = "192.0.2.2")]
     addr: Ipv4Addr,
     #[arg(long, default_value = "02:00:00:00:00:02")]
-    mac: Mac,
+    mac: MacAddr,
     /// Address set on the kernel side of the TAP, which is then brought up.
     #[arg(long, default_value = "192.0.2.1/24")]
     host_addr: String,
@@ -94,10 +96,10 @@ fn main() -> ExitCode {
         };
         let frame = &mut buf[..n];
         let reply_len = match ethertype(frame) {
-            Some(eth::TYPE_ARP) => arp_reply(frame, args.addr, args.mac).inspect(|_| {
+            Some(EtherType::Arp) => arp_reply(frame, args.addr, args.mac).inspect(|_| {
                 ARP_REPLIES.fetch_add(1, Relaxed);
             }),
-            Some(eth::TYPE_IPV4) => echo_reply(frame, args.addr, args.mac).inspect(|_| {
+            Some(EtherType::Ipv4) => echo_reply(frame, args.addr, args.mac).inspect(|_| {
                 ECHO_REPLIES.fetch_add(1, Relaxed);
             }),
             _ => None,
@@ -137,61 +139,58 @@ fn wait_for_shutdown(signals: libc::sigset_t) {
     std::process::exit(0);
 }
 
-fn ethertype(frame: &[u8]) -> Option<u16> {
-    frame.get(eth::ETHERTYPE).map(be16)
+fn ethertype(frame: &[u8]) -> Option<EtherType> {
+    EthernetFrame::new_checked(frame)
+        .ok()
+        .map(|f| f.ethertype())
 }
 
 /// Turns an ARP request for `addr` into the reply (RFC 826), in place; returns its length.
-fn arp_reply(frame: &mut [u8], addr: Ipv4Addr, mac: Mac) -> Option<usize> {
-    let p = frame.get_mut(eth::HEADER_LEN..eth::HEADER_LEN + arp::LEN)?;
-    let is_request_for_us = be16(&p[arp::HTYPE]) == arp::HTYPE_ETHERNET
-        && be16(&p[arp::PTYPE]) == eth::TYPE_IPV4
-        && p[arp::HLEN] == 6
-        && p[arp::PLEN] == 4
-        && be16(&p[arp::OPER]) == arp::OP_REQUEST
-        && p[arp::TPA] == addr.octets();
-    if !is_request_for_us {
+fn arp_reply(frame: &mut [u8], addr: Ipv4Addr, mac: MacAddr) -> Option<usize> {
+    let mut eth = EthernetFrame::new_checked(&mut *frame).ok()?;
+    let payload = eth.payload_mut().get_mut(..ArpRepr::BUFFER_LEN)?;
+    let request = ArpRepr::parse_bytes(payload).ok()?;
+    if request.operation != ArpOperation::Request || request.target_ip != addr {
         return None;
     }
-    put16(&mut p[arp::OPER], arp::OP_REPLY);
-    p.copy_within(arp::SHA.start..arp::SPA.end, arp::THA.start);
-    p[arp::SHA].copy_from_slice(&mac.0);
-    p[arp::SPA].copy_from_slice(&addr.octets());
-    let requester: [u8; 6] = p[arp::THA].try_into().ok()?;
-    address_back(frame, requester, mac);
-    Some(eth::HEADER_LEN + arp::LEN)
+    let reply = ArpRepr {
+        operation: ArpOperation::Reply,
+        sender_mac: mac,
+        sender_ip: addr,
+        target_mac: request.sender_mac,
+        target_ip: request.sender_ip,
+    };
+    reply.emit(&mut ArpPacket::new_checked(payload).ok()?);
+    reply.ethernet_repr().emit(&mut eth);
+    Some(EthernetRepr::buffer_len(ArpRepr::BUFFER_LEN))
 }
 
 /// Turns an unfragmented ICMP echo request to `addr` into the reply, in place; returns its
 /// length.
-fn echo_reply(frame: &mut [u8], addr: Ipv4Addr, mac: Mac) -> Option<usize> {
-    let ip = frame.get_mut(eth::HEADER_LEN..)?;
-    let header_len = usize::from(*ip.first()? & 0x0f) * 4;
-    let total_len = usize::from(be16(ip.get(ipv4::TOTAL_LEN)?));
-    let whole = *ip.first()? >> 4 == 4
-        && header_len >= ipv4::MIN_HEADER_LEN
-        && total_len >= header_len + icmp::HEADER_LEN
-        && total_len <= ip.len()
-        && be16(&ip[ipv4::FLAGS_FRAG]) & (ipv4::MF | ipv4::OFFSET_MASK) == 0
-        && ip[ipv4::PROTOCOL] == ipv4::PROTO_ICMP
-        && ip[ipv4::DST] == addr.octets()
-        && ip[header_len + icmp::TYPE] == icmp::ECHO_REQUEST
-        && ip[header_len + icmp::CODE] == 0;
+fn echo_reply(frame: &mut [u8], addr: Ipv4Addr, mac: MacAddr) -> Option<usize> {
+    let mut eth = EthernetFrame::new_checked(&mut *frame).ok()?;
+    let requester = eth.src();
+    let mut ip = Ipv4Packet::new_checked(eth.payload_mut()).ok()?;
+    let whole = !ip.more_frags()
+        && ip.frag_offset() == 0
+        && ip.protocol() == IpProtocol::Icmp
+        && ip.dst_addr() == addr;
     if !whole {
         return None;
     }
-    let src: [u8; 4] = ip[ipv4::SRC].try_into().ok()?;
-    ip.copy_within(ipv4::DST, ipv4::SRC.start);
-    ip[ipv4::DST].copy_from_slice(&src);
-    set_ipv4_checksum(ip);
-    ip[header_len + icmp::TYPE] = icmp::ECHO_REPLY;
-    set_icmp_checksum(&mut ip[header_len..total_len]);
-    let requester: [u8; 6] = frame[eth::SRC].try_into().ok()?;
-    address_back(frame, requester, mac);
-    Some(eth::HEADER_LEN + total_len)
-}
-
-fn address_back(frame: &mut [u8], to: [u8; 6], from: Mac) {
-    frame[eth::DST].copy_from_slice(&to);
-    frame[eth::SRC].copy_from_slice(&from.0);
+    let total_len = usize::from(ip.total_len());
+    let icmp = Icmpv4Packet::new_checked(ip.payload()).ok()?;
+    if icmp.msg_type() != msg_type::ECHO_REQUEST || icmp.code() != 0 {
+        return None;
+    }
+    let src = ip.src_addr();
+    ip.set_src_addr(addr);
+    ip.set_dst_addr(src);
+    ip.fill_checksum();
+    let mut icmp = Icmpv4Packet::new_unchecked(ip.payload_mut());
+    icmp.set_msg_type(msg_type::ECHO_REPLY);
+    icmp.fill_checksum();
+    eth.set_dst(requester);
+    eth.set_src(mac);
+    Some(EthernetRepr::buffer_len(total_len))
 }
