@@ -312,6 +312,35 @@ where
     drive(resolver, lookup, None, new_socket, connect_tcp)
 }
 
+/// [`resolve_with_tcp`] for lookups running side by side: the resolver is locked only to step
+/// the lookup, the socket maker and the connector only for one call each, never across a
+/// wait; the resolver's and cache's counters that grew go into `stats`.
+pub(super) fn resolve_shared<S, F, C>(
+    shared: &Mutex<SharedResolver>,
+    new_socket: &Mutex<F>,
+    connect_tcp: &Mutex<C>,
+    name: Name,
+    qtype: RecordType,
+    stats: &mut ServerStats,
+) -> Result<LookupAnswer, ResolveError>
+where
+    S: DatagramSocket,
+    F: FnMut(SocketAddr) -> io::Result<S>,
+    C: StreamConnector,
+{
+    let lookup = lock(shared).resolver.lookup(name, qtype);
+    let mut new_socket = |server| (lock(new_socket))(server);
+    let result = drive(
+        shared,
+        lookup,
+        None,
+        &mut new_socket,
+        &mut SharedConnector(connect_tcp),
+    );
+    lock(shared).export(stats);
+    result
+}
+
 /// Runs a state machine with the resolver it needs: directly, or under a lock.
 trait ResolverAccess {
     fn with<T>(&mut self, f: impl FnOnce(&mut Resolver) -> T) -> T;
@@ -325,12 +354,22 @@ impl ResolverAccess for &mut Resolver {
 
 /// The resolver the forwarder's lookups share, and how much of its counters the server's
 /// counters already hold.
-struct SharedResolver {
+pub(super) struct SharedResolver {
     resolver: Resolver,
     exported: [u64; 3],
 }
 
 impl SharedResolver {
+    /// Shares `resolver`, whose counters so far belong to whoever used it before.
+    pub(super) fn new(resolver: Resolver) -> Mutex<SharedResolver> {
+        let mut shared = SharedResolver {
+            resolver,
+            exported: [0; 3],
+        };
+        shared.export(&mut ServerStats::default());
+        Mutex::new(shared)
+    }
+
     /// Adds to `stats` what the resolver and its cache counted since the last call.
     fn export(&mut self, stats: &mut ServerStats) {
         let (r, c) = (self.resolver.stats(), self.resolver.cache().stats());
@@ -598,11 +637,7 @@ where
     F: FnMut(SocketAddr) -> io::Result<U> + Send,
     C: StreamConnector + Send,
 {
-    let shared = Mutex::new(SharedResolver {
-        resolver: resolver.clone(),
-        exported: [0; 3],
-    });
-    lock(&shared).export(&mut ServerStats::default());
+    let shared = SharedResolver::new(resolver.clone());
     let limiter = Mutex::new(RateLimiter::new(policy.rate));
     let in_flight = AtomicUsize::new(0);
     // The lookups share the socket maker and the TCP connector; each is locked for one call

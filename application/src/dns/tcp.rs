@@ -21,7 +21,8 @@
 //! - At most [`MAX_OUTSTANDING`] queries of one connection are read and not yet answered; past
 //!   that the server stops reading it, and TCP flow control holds the client back.
 //! - Forwarded queries wait in one queue of [`FORWARD_QUEUE`] per server; a query that finds it
-//!   full is answered SERVFAIL at once (`forward_queue_full`).
+//!   full is answered SERVFAIL at once (`forward_queue_full`). [`TCP_FORWARD_LOOKUPS`] of them
+//!   are resolved at once, so a silent upstream holds back only the queries waiting for it.
 //! - An answer that cannot be written within the idle timeout (a client that does not read)
 //!   ends the connection (`write_failures`). A peer that closes inside a message:
 //!   `cut_frames`.
@@ -30,12 +31,14 @@
 use super::authority::{answer_over, answer_query, triage, IncomingQuery, Transport, Triage};
 use super::forwarder::forward_reply;
 use super::resolver::{ResolveError, Resolver};
-use super::socket::{resolve_with_tcp, DatagramSocket, StreamConnector, STOP_POLL_INTERVAL};
+use super::socket::{
+    resolve_shared, DatagramSocket, SharedResolver, StreamConnector, STOP_POLL_INTERVAL,
+};
 use super::{Catalog, ServerStats};
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
@@ -52,6 +55,9 @@ pub const MAX_OUTSTANDING: usize = 32;
 
 /// Forwarded queries waiting for the upstream, per server, at most.
 pub const FORWARD_QUEUE: usize = 256;
+
+/// Forwarded DNS-over-TCP queries resolved at once, per server (one thread each).
+pub const TCP_FORWARD_LOOKUPS: usize = 16;
 
 /// How much one read takes from the stream.
 const READ_CHUNK: usize = 16 * 1024;
@@ -280,23 +286,26 @@ struct Job {
     reply: SyncSender<Vec<u8>>,
 }
 
-/// The upstream side of a forwarding DNS-over-TCP server: one thread resolving forwarded
-/// queries one after another through [`resolve`](super::socket::resolve) with its own resolver and cache, handing each
-/// answer to the connection that asked. Cloned into every connection; the thread ends when the
-/// stop flag is set or every handle is gone.
+/// The upstream side of a forwarding DNS-over-TCP server: [`TCP_FORWARD_LOOKUPS`] threads
+/// resolving forwarded queries side by side with one resolver and cache, handing each answer to
+/// the connection that asked, so a silent upstream or a slow name holds back only its own
+/// queries. Cloned into every connection; the threads end when the stop flag is set or every
+/// handle is gone.
 #[derive(Clone)]
 pub struct TcpForwarder {
-    jobs: SyncSender<Job>,
+    jobs: crossbeam_channel::Sender<Job>,
 }
 
 impl TcpForwarder {
-    /// Starts the thread. `new_socket` makes the UDP socket for each upstream question and
+    /// Starts the lookup threads, under one thread whose handle is returned. `new_socket`
+    /// makes the UDP socket (connected to the server) for each upstream question and
     /// `connect_tcp` the TCP connection that asks again when an upstream answer comes back
-    /// truncated, as for [`resolve_with_tcp`]; `stats` are the server's.
+    /// truncated; each is locked for one call, never across a lookup's wait. `stats` are the
+    /// server's.
     pub fn spawn<U, F, C>(
-        mut resolver: Resolver,
-        mut new_socket: F,
-        mut connect_tcp: C,
+        resolver: Resolver,
+        new_socket: F,
+        connect_tcp: C,
         stats: Arc<Mutex<ServerStats>>,
         stop: Arc<AtomicBool>,
     ) -> io::Result<(TcpForwarder, JoinHandle<()>)>
@@ -305,36 +314,27 @@ impl TcpForwarder {
         F: FnMut(SocketAddr) -> io::Result<U> + Send + 'static,
         C: StreamConnector + Send + 'static,
     {
-        let (jobs, queue) = mpsc::sync_channel::<Job>(FORWARD_QUEUE);
+        let (jobs, queue) = crossbeam_channel::bounded::<Job>(FORWARD_QUEUE);
         let handle = thread::Builder::new()
             .name("dns-tcp-forward".into())
-            .spawn(move || loop {
-                let job = match queue.recv_timeout(STOP_POLL_INTERVAL) {
-                    Ok(job) => job,
-                    Err(RecvTimeoutError::Timeout) => {
-                        if stop.load(Ordering::Relaxed) {
-                            return;
+            .spawn(move || {
+                let shared = SharedResolver::new(resolver);
+                let (new_socket, connect_tcp) = (Mutex::new(new_socket), Mutex::new(connect_tcp));
+                thread::scope(|scope| {
+                    for _ in 0..TCP_FORWARD_LOOKUPS {
+                        let (queue, stop, stats) = (queue.clone(), &stop, &stats);
+                        let (shared, new_socket, connect_tcp) =
+                            (&shared, &new_socket, &connect_tcp);
+                        let spawned = thread::Builder::new()
+                            .name("dns-tcp-lookup".into())
+                            .spawn_scoped(scope, move || {
+                                forward_jobs(&queue, shared, new_socket, connect_tcp, stats, stop)
+                            });
+                        if let Err(e) = spawned {
+                            log::warn!("dns: a DNS-over-TCP lookup thread did not start: {e}");
                         }
-                        continue;
                     }
-                    Err(RecvTimeoutError::Disconnected) => return,
-                };
-                if stop.load(Ordering::Relaxed) {
-                    return;
-                }
-                let q = &job.query.question;
-                let result = resolve_with_tcp(
-                    &mut resolver,
-                    &mut new_socket,
-                    &mut connect_tcp,
-                    q.name.clone(),
-                    q.qtype,
-                );
-                let mut local = ServerStats::default();
-                let reply = forward_reply(&job.query, &result, &mut local);
-                add_stats(&stats, &local);
-                // The connection keeps room for every answer it waits for; a closed one is gone.
-                let _ = job.reply.try_send(reply);
+                });
             })?;
         Ok((TcpForwarder { jobs }, handle))
     }
@@ -348,11 +348,59 @@ impl TcpForwarder {
     ) -> Option<Vec<u8>> {
         match self.jobs.try_send(Job { query, reply }) {
             Ok(()) => None,
-            Err(TrySendError::Full(job) | TrySendError::Disconnected(job)) => {
+            Err(
+                crossbeam_channel::TrySendError::Full(job)
+                | crossbeam_channel::TrySendError::Disconnected(job),
+            ) => {
                 let busy = Err(ResolveError::Io(io::ErrorKind::WouldBlock));
                 Some(forward_reply(&job.query, &busy, stats))
             }
         }
+    }
+}
+
+/// One lookup thread of a [`TcpForwarder`]: takes forwarded queries until the stop flag is set
+/// or every handle is gone, and resolves each to its end.
+fn forward_jobs<U, F, C>(
+    queue: &crossbeam_channel::Receiver<Job>,
+    shared: &Mutex<SharedResolver>,
+    new_socket: &Mutex<F>,
+    connect_tcp: &Mutex<C>,
+    stats: &Mutex<ServerStats>,
+    stop: &AtomicBool,
+) where
+    U: DatagramSocket,
+    F: FnMut(SocketAddr) -> io::Result<U>,
+    C: StreamConnector,
+{
+    loop {
+        let job = match queue.recv_timeout(STOP_POLL_INTERVAL) {
+            Ok(job) => job,
+            Err(crossbeam_channel::RecvTimeoutError::Timeout) => {
+                if stop.load(Ordering::Relaxed) {
+                    return;
+                }
+                continue;
+            }
+            Err(crossbeam_channel::RecvTimeoutError::Disconnected) => return,
+        };
+        if stop.load(Ordering::Relaxed) {
+            return;
+        }
+        let q = &job.query.question;
+        let mut local = ServerStats::default();
+        let result = resolve_shared(
+            shared,
+            new_socket,
+            connect_tcp,
+            q.name.clone(),
+            q.qtype,
+            &mut local,
+        );
+        let reply = forward_reply(&job.query, &result, &mut local);
+        add_stats(stats, &local);
+        // The connection keeps room for every answer it waits for; a closed one is gone.
+        let _ = job.reply.try_send(reply);
     }
 }
 

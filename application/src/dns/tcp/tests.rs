@@ -340,6 +340,71 @@ fn slow_upstream(catalog: Catalog, delay: Duration) -> SocketAddr {
     addr
 }
 
+/// A UDP DNS server on 127.0.0.1 answering from the demo zone, but never a name under
+/// silent.test.
+fn half_silent_upstream() -> SocketAddr {
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let addr = socket.local_addr().unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let catalog = demo_catalog();
+    thread::spawn(move || {
+        let mut buf = [0u8; 2048];
+        while let Ok((n, from)) = socket.recv_from(&mut buf) {
+            let silent = Message::parse(&buf[..n]).is_ok_and(|m| {
+                m.questions
+                    .first()
+                    .is_some_and(|q| q.name.is_subdomain_of(&name("silent.test")))
+            });
+            if silent {
+                continue;
+            }
+            if let Some(reply) = answer(&buf[..n], &catalog, &mut ServerStats::default()) {
+                let _ = socket.send_to(&reply, from);
+            }
+        }
+    });
+    addr
+}
+
+#[test]
+fn a_silent_upstream_holds_back_only_the_tcp_queries_waiting_for_it() {
+    // Eight queries the upstream never answers are resolved side by side with the others, so
+    // a client asking an answered name is not queued behind their 2 s timeouts.
+    let server = Running::start(forwarding_server(half_silent_upstream(), Catalog::new()));
+    let mut silent = server.connect();
+    let mut wire = Vec::new();
+    for i in 0..8 {
+        write_message(
+            &mut wire,
+            &query(i, &format!("n{i}.silent.test"), RecordType::A),
+        )
+        .unwrap();
+    }
+    silent.write_all(&wire).unwrap();
+    thread::sleep(Duration::from_millis(100));
+    let started = Instant::now();
+    let mut fast = server.connect();
+    for i in 0..4 {
+        write_message(&mut fast, &query(100 + i, "www.demo.test", RecordType::A)).unwrap();
+        let r = read_answer(&mut fast);
+        assert_eq!((r.header.id, r.rcode()), (100 + i, Rcode::NOERROR));
+    }
+    let took = started.elapsed();
+    assert!(
+        took < Duration::from_millis(1500),
+        "the answered client waited {took:?} behind the silent queries"
+    );
+    // The silent queries end in SERVFAIL once the resolver gives up.
+    silent
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    for _ in 0..8 {
+        assert_eq!(read_answer(&mut silent).rcode(), Rcode::SERVFAIL);
+    }
+}
+
 fn forwarding_server(upstream: SocketAddr, local: Catalog) -> TcpServer {
     let mut server = TcpServer::new(Arc::new(local));
     let config = ResolverConfig {
