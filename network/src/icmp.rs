@@ -13,6 +13,7 @@
 //!   SAD DNS), from a seeded generator, so what remains of it after other flows' errors is
 //!   not a fixed number an observer can subtract from.
 
+use netstack_link::prng::SplitMix64;
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
@@ -108,25 +109,11 @@ impl Bucket {
     }
 }
 
-/// SplitMix64 (Steele, Lea and Flood 2014): a small seeded generator. The jitter need not be
-/// cryptographic, only unknown to the peer: the runtime seeds it from the OS's random keys.
-#[derive(Debug, Clone)]
-struct SplitMix64(u64);
-
-impl SplitMix64 {
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    /// `limit` plus a uniform draw from `0..=limit / 2`.
-    fn jitter(&mut self, limit: u32) -> u32 {
-        let extra = self.next_u64() % (u64::from(limit / 2) + 1);
-        limit.saturating_add(extra as u32)
-    }
+/// `limit` plus a uniform draw from `0..=limit / 2`. The jitter need not be cryptographic,
+/// only unknown to the peer: the runtime seeds the generator from the OS's random keys.
+fn jitter(rng: &mut SplitMix64, limit: u32) -> u32 {
+    let extra = rng.below(u64::from(limit / 2) + 1);
+    limit.saturating_add(extra as u32)
 }
 
 #[derive(Debug, Clone)]
@@ -155,9 +142,9 @@ impl RateLimiter {
     /// Starts full: a burst is allowed at once. `seed` drives the jitter (equal seeds give
     /// equal budgets, so tests are deterministic).
     pub fn new(config: IcmpRateConfig, seed: u64) -> Self {
-        let mut rng = SplitMix64(seed);
-        let burst_now = rng.jitter(config.burst);
-        let per_second_now = rng.jitter(config.per_second);
+        let mut rng = SplitMix64::new(seed);
+        let burst_now = jitter(&mut rng, config.burst);
+        let per_second_now = jitter(&mut rng, config.per_second);
         RateLimiter {
             config,
             rng,
@@ -214,8 +201,8 @@ impl RateLimiter {
             Some(start) if now.saturating_duration_since(start) >= JITTER_PERIOD => {
                 // Bring the bucket up to `now` at the old second's rate first.
                 self.global.refill(now, self.burst_now, self.per_second_now);
-                self.burst_now = self.rng.jitter(self.config.burst);
-                self.per_second_now = self.rng.jitter(self.config.per_second);
+                self.burst_now = jitter(&mut self.rng, self.config.burst);
+                self.per_second_now = jitter(&mut self.rng, self.config.per_second);
                 self.period_start = Some(now);
             }
             Some(_) => {}

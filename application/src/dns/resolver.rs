@@ -33,6 +33,7 @@ use super::{
     MAX_UDP_PAYLOAD,
 };
 use log::debug;
+use netstack_link::prng::SplitMix64;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
@@ -127,7 +128,7 @@ super::counters! {
 /// test stays deterministic.
 #[derive(Debug, Clone)]
 pub struct IdRng {
-    state: u64,
+    state: SplitMix64,
     /// Bytes from the OS not yet used, when drawing from the OS.
     os: Option<([u8; 64], usize)>,
 }
@@ -135,7 +136,7 @@ pub struct IdRng {
 impl IdRng {
     pub fn new(seed: u64) -> IdRng {
         IdRng {
-            state: seed,
+            state: SplitMix64::new(seed),
             os: None,
         }
     }
@@ -144,7 +145,7 @@ impl IdRng {
     /// std's OS-seeded hash keys takes over.
     pub fn from_os() -> IdRng {
         IdRng {
-            state: super::socket::random_seed(),
+            state: SplitMix64::new(super::socket::random_seed()),
             os: Some(([0; 64], 64)),
         }
     }
@@ -161,11 +162,7 @@ impl IdRng {
                 return u64::from_ne_bytes(b);
             }
         }
-        self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+        self.state.next_u64()
     }
 
     pub fn next_u16(&mut self) -> u16 {
