@@ -312,9 +312,7 @@ where
     drive(resolver, lookup, None, new_socket, connect_tcp)
 }
 
-/// [`resolve_with_tcp`] for lookups running side by side: the resolver is locked only to step
-/// the lookup, the socket maker and the connector only for one call each, never across a
-/// wait; the resolver's and cache's counters that grew go into `stats`.
+/// [`resolve_with_tcp`] for lookups running side by side: [`drive_shared`] from the start.
 pub(super) fn resolve_shared<S, F, C>(
     shared: &Mutex<SharedResolver>,
     new_socket: &Mutex<F>,
@@ -329,11 +327,31 @@ where
     C: StreamConnector,
 {
     let lookup = lock(shared).resolver.lookup(name, qtype);
+    drive_shared(shared, lookup, None, new_socket, connect_tcp, stats)
+}
+
+/// Drives `lookup` (from `first`, when the caller already polled it) with a shared resolver:
+/// the resolver is locked only to step the lookup, the socket maker and the connector only for
+/// one call each, never across a wait; the resolver's and cache's counters that grew go into
+/// `stats`.
+fn drive_shared<S, F, C>(
+    shared: &Mutex<SharedResolver>,
+    lookup: Lookup,
+    first: Option<Step>,
+    new_socket: &Mutex<F>,
+    connect_tcp: &Mutex<C>,
+    stats: &mut ServerStats,
+) -> Result<LookupAnswer, ResolveError>
+where
+    S: DatagramSocket,
+    F: FnMut(SocketAddr) -> io::Result<S>,
+    C: StreamConnector,
+{
     let mut new_socket = |server| (lock(new_socket))(server);
     let result = drive(
         shared,
         lookup,
-        None,
+        first,
         &mut new_socket,
         &mut SharedConnector(connect_tcp),
     );
@@ -646,29 +664,14 @@ where
     let (shared_ref, limiter_ref, in_flight_ref) = (&shared, &limiter, &in_flight);
     let (new_socket_ref, connect_tcp_ref) = (&new_socket, &connect_tcp);
     let result = std::thread::scope(|scope| {
-        socket.set_read_timeout(Some(STOP_POLL_INTERVAL))?;
-        let mut buf = vec![0u8; RECV_BUFFER];
-        while !stop.load(Ordering::Relaxed) {
-            let (n, from) = match socket.recv_from(&mut buf) {
-                Ok(got) => got,
-                Err(e) if is_timeout(&e) || is_transient(&e) => continue,
-                Err(e) => return Err(e),
-            };
-            let mut local = ServerStats::default();
+        serve_with(socket, limiter_ref, stats, stop, |query, from, local| {
             let recursion = policy
                 .allow
                 .as_ref()
                 .is_none_or(|allow| recursion_allowed(allow, from.ip()));
-            let q = match answer_or_forward_for(&buf[..n], catalog, recursion, &mut local) {
-                Outcome::Drop => {
-                    add_stats(stats, &local);
-                    continue;
-                }
-                Outcome::Reply(reply) => {
-                    add_stats(stats, &local);
-                    send_limited(socket, limiter_ref, reply, from, stats);
-                    continue;
-                }
+            let q = match answer_or_forward_for(query, catalog, recursion, local) {
+                Outcome::Drop => return None,
+                Outcome::Reply(reply) => return Some(reply),
                 Outcome::Forward(q) => q,
             };
             // The cache answers here, without a thread.
@@ -680,10 +683,7 @@ where
                 (lookup, step)
             };
             if let Step::Done(result) = step {
-                let reply = forward_reply(&q, &result, &mut local);
-                add_stats(stats, &local);
-                send_limited(socket, limiter_ref, reply, from, stats);
-                continue;
+                return Some(forward_reply(&q, &result, local));
             }
             if in_flight_ref.load(Ordering::Acquire) >= policy.max_in_flight {
                 log::debug!(
@@ -691,25 +691,22 @@ where
                     policy.max_in_flight
                 );
                 local.forward_dropped += 1;
-                add_stats(stats, &local);
-                continue;
+                return None;
             }
-            add_stats(stats, &local);
             in_flight_ref.fetch_add(1, Ordering::AcqRel);
             let spawned = std::thread::Builder::new()
                 .name("dns-lookup".into())
                 .spawn_scoped(scope, move || {
-                    let mut new_socket = |server| (lock(new_socket_ref))(server);
-                    let result = drive(
+                    let mut local = ServerStats::default();
+                    let result = drive_shared(
                         shared_ref,
                         lookup,
                         Some(step),
-                        &mut new_socket,
-                        &mut SharedConnector(connect_tcp_ref),
+                        new_socket_ref,
+                        connect_tcp_ref,
+                        &mut local,
                     );
-                    let mut local = ServerStats::default();
                     let reply = forward_reply(&q, &result, &mut local);
-                    lock(shared_ref).export(&mut local);
                     add_stats(stats, &local);
                     send_limited(socket, limiter_ref, reply, from, stats);
                     in_flight_ref.fetch_sub(1, Ordering::AcqRel);
@@ -717,16 +714,10 @@ where
             if let Err(e) = spawned {
                 log::debug!("dns: no thread for a lookup: {e}");
                 in_flight_ref.fetch_sub(1, Ordering::AcqRel);
-                add_stats(
-                    stats,
-                    &ServerStats {
-                        forward_dropped: 1,
-                        ..ServerStats::default()
-                    },
-                );
+                local.forward_dropped += 1;
             }
-        }
-        Ok(())
+            None
+        })
     });
     let mut shared = shared.into_inner().unwrap_or_else(|p| p.into_inner());
     let mut local = ServerStats::default();
