@@ -534,7 +534,13 @@ where
                 TcpOutcome::Reply(bytes) => Some(bytes),
                 TcpOutcome::Drop => None,
                 TcpOutcome::Forward(q) => match &server.forwarder {
-                    Some(f) => f.submit(q, replies.clone(), &mut local),
+                    Some(f) => {
+                        let busy = f.submit(q, replies.clone(), &mut local);
+                        if busy.is_some() {
+                            server.count(|s| s.forward_queue_full += 1);
+                        }
+                        busy
+                    }
                     None => None,
                 },
             };

@@ -425,6 +425,21 @@ fn forwarding_server(upstream: SocketAddr, local: Catalog) -> TcpServer {
 }
 
 #[test]
+fn a_forwarded_query_that_finds_the_forward_queue_full_is_answered_servfail_and_counted() {
+    // A queue with no room and nobody taking from it: every forwarded query finds it full.
+    let (jobs, _queue) = crossbeam_channel::bounded(0);
+    let mut server = TcpServer::new(Arc::new(demo_catalog()));
+    server.forwarder = Some(TcpForwarder { jobs });
+    let server = Running::start(server);
+    let mut c = server.connect();
+    write_message(&mut c, &query(7, "www.example.test", RecordType::A)).unwrap();
+    let r = read_answer(&mut c);
+    assert_eq!((r.header.id, r.rcode()), (7, Rcode::SERVFAIL));
+    assert_eq!(server.tcp_stats().forward_queue_full, 1);
+    assert_eq!(server.stats().forwarded, 1);
+}
+
+#[test]
 fn a_slow_forwarded_query_does_not_hold_back_the_local_answer_after_it() {
     // RFC 7766 §6.2.1.1: answers go out as they are ready, not in the order asked.
     let upstream = slow_upstream(demo_catalog(), Duration::from_millis(400));
